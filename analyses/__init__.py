@@ -1,0 +1,1 @@
+"""Carbon and restoration computations on layers stored in PostGIS."""

@@ -1,0 +1,5 @@
+"""``python -m geoservice``."""
+
+from geoservice.cli import app
+
+app()

@@ -1,0 +1,52 @@
+"""Application factory: settings in, a ready FastAPI app out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from geoservice import __version__, migrate
+from geoservice.database import create_db_engine, resolve_database_url
+from geoservice.handlers import add_exception_handlers
+from geoservice.routers.health import health_router
+from geoservice.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Stores municipal land-use plans and land-cover, nature-type and peat layers in PostGIS,
+estimates the carbon stock that building proposals would lose or preserve, and tracks
+restoration against the Kunming-Montreal Target 2 (30 % by 2030).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database engine lives as long as the app's lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = await run_in_threadpool(resolve_database_url, settings)
+        if settings.migrate_on_start:
+            await run_in_threadpool(migrate.upgrade, url)
+        app.state.engine = create_db_engine(url, settings)
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="geoservice",
+        summary="Carbon-aware land-use planning for Norwegian municipalities",
+        description=DESCRIPTION,
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    add_exception_handlers(app)
+    app.include_router(health_router())
+    return app

@@ -1,0 +1,162 @@
+"""The ``geoservice`` command line: run the service, manage its database and schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geoservice import __version__, migrate
+from geoservice.database import embedded_cluster, resolve_database_url
+from geoservice.errors import GeoServiceError
+from geoservice.settings import Settings
+
+app = typer.Typer(
+    help="Carbon-aware land-use planning service for Norwegian municipalities.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The embedded PostGIS cluster (used when DATABASE_URL is unset).")
+app.add_typer(db_app, name="db")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: GeoServiceError) -> typer.Exit:
+    err_console.print(f"[bold red]error[/]: {exc.detail}")
+    return typer.Exit(code=1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"geoservice {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Carbon-aware land-use planning service."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    migrate_on_start: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations first.")
+    ] = True,
+) -> None:
+    """Run the HTTP service (starting the embedded PostGIS when DATABASE_URL is unset)."""
+    import uvicorn
+
+    from geoservice.app import create_app
+
+    settings = Settings()
+    overrides: dict[str, object] = {"migrate_on_start": migrate_on_start}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    started_embedded = False
+    try:
+        if not settings.database_url:
+            cluster = embedded_cluster(settings)
+            started_embedded = not cluster.is_running() if cluster.initialized else True
+            overrides["database_url"] = cluster.start()
+            console.print(f"embedded PostGIS running in {cluster.root}")
+        settings = settings.model_copy(update=overrides)
+        base = f"http://{settings.host}:{settings.port}"
+        console.print(f"health: {base}/healthz   API docs: {base}/docs")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    finally:
+        if started_embedded:
+            embedded_cluster(settings).stop()
+            console.print("embedded PostGIS stopped")
+
+
+@app.command("migrate")
+def migrate_cmd(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    downgrade: Annotated[
+        bool, typer.Option("--downgrade", help="Go down to REVISION instead of up.")
+    ] = False,
+) -> None:
+    """Bring the database schema to a revision (default: the newest)."""
+    try:
+        url = resolve_database_url(Settings())
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    if downgrade:
+        migrate.downgrade(url, revision)
+    else:
+        migrate.upgrade(url, revision)
+    console.print(
+        f"schema at {'revision ' + revision if revision != 'head' else 'head'} "
+        f"({migrate.head_revision()} is the newest)"
+    )
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Create (first time) and start the embedded cluster."""
+    settings = Settings()
+    if settings.database_url:
+        console.print("DATABASE_URL is set: the embedded cluster is not used.")
+        return
+    try:
+        cluster = embedded_cluster(settings)
+        url = cluster.start()
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    console.print(f"embedded PostGIS running: {_redact(url)}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster; its data stays in the data directory."""
+    try:
+        was_running = embedded_cluster(Settings()).stop()
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    console.print("stopped" if was_running else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the embedded cluster exists and runs, and where."""
+    settings = Settings()
+    try:
+        st = embedded_cluster(settings).status()
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    table = Table(show_header=False)
+    table.add_row("directory", str(st.directory))
+    table.add_row("initialised", "yes" if st.initialized else "no")
+    table.add_row("running", "yes" if st.running else "no")
+    table.add_row("port", str(st.port) if st.port else "-")
+    table.add_row("url", _redact(st.url) if st.url else "-")
+    table.add_row("postgres binaries", str(st.postgres_bin) if st.postgres_bin else "-")
+    if settings.database_url:
+        table.add_row("note", "DATABASE_URL is set, so the service does not use this cluster")
+    console.print(table)
+    if not st.running:
+        raise typer.Exit(code=3)
+
+
+def _redact(url: str) -> str:
+    """Hide the password when printing a URL."""
+    scheme, _, rest = url.partition("://")
+    creds, at, hostpart = rest.rpartition("@")
+    if not at:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}"

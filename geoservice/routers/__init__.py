@@ -1,0 +1,1 @@
+"""HTTP routers; thin wrappers that call into the domain packages."""

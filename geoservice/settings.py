@@ -1,0 +1,76 @@
+"""Service configuration, read from ``GEOSERVICE_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ACCEPTED_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to know about where it runs and where its data lives."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GEOSERVICE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GEOSERVICE_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="libpq URL postgresql://user:pass@host:port/db; unset = embedded PostGIS.",
+    )
+    data_dir: Path = Field(
+        default=Path(".geoservice"),
+        description="Embedded cluster, rasters and exports live here.",
+    )
+    storage_srid: int = Field(default=25833, description="CRS every geometry is stored in.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    migrate_on_start: bool = Field(
+        default=True, description="Apply pending migrations when `serve` starts."
+    )
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="PostgreSQL bin directory for the embedded cluster; found if unset.",
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_statement_timeout_ms: int = Field(default=60_000, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        """Reject non-PostgreSQL URLs early, showing the expected form."""
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in _ACCEPTED_SCHEMES:
+            raise ValueError(
+                f"DATABASE_URL must look like postgresql://user:password@host:5432/dbname "
+                f"(got scheme {scheme!r})"
+            )
+        return value
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as an absolute path, so child processes agree on it."""
+        return self.data_dir.expanduser().resolve()
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    """Turn a libpq URL into the form SQLAlchemy needs to pick the psycopg 3 driver."""
+    _, sep, rest = libpq_url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {libpq_url!r}")
+    return f"postgresql+psycopg://{rest}"
+
+
+def libpq_url(url: str) -> str:
+    """Inverse of :func:`sqlalchemy_url`: the plain form psql and psycopg understand."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    return f"postgresql://{rest}"

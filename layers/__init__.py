@@ -1,0 +1,1 @@
+"""Layer ingest, validation, CRS handling, the layer catalogue and Norwegian code lists."""

@@ -1,0 +1,114 @@
+"""Shared fixtures: one throwaway PostGIS per test session, one fresh database per test.
+
+The session starts its own cluster with the project's embedded manager unless
+``GEOSERVICE_TEST_DATABASE_URL`` names an existing server (the user must be allowed to create
+databases and the PostGIS extension). A template database is migrated once with the real
+Alembic migrations; each test gets its own copy, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from geoservice import migrate
+from geoservice.app import create_app
+from geoservice.embedded import EmbeddedCluster
+from geoservice.settings import Settings
+
+TEMPLATE_DB = "geoservice_test_template"
+_counter = itertools.count()
+
+# Speed over durability: the cluster is thrown away after the run.
+FAST_CONF = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def reachable_tmpdir(prefix: str) -> Path:
+    """A temporary folder the ``postgres`` system user can enter (mkdtemp makes 0700 ones)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of a PostGIS server the tests may create databases on."""
+    given = os.environ.get("GEOSERVICE_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    root = reachable_tmpdir("geoservice-test-")
+    cluster = EmbeddedCluster(root / "postgres", extra_conf=FAST_CONF)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(server: str, name: str, template: str | None = None) -> str:
+    """Create a database (dropping a leftover of the same name) and return its URL."""
+    with psycopg.connect(with_dbname(server, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    return with_dbname(server, name)
+
+
+def drop_database(server: str, name: str) -> None:
+    """Drop a test database, disconnecting anyone still on it."""
+    with psycopg.connect(with_dbname(server, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def template_url(server_url: str) -> Iterator[str]:
+    """A database migrated to head once per session, cloned for every test."""
+    url = create_database(server_url, TEMPLATE_DB)
+    migrate.upgrade(url)
+    yield url
+    drop_database(server_url, TEMPLATE_DB)
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A brand-new database with no extensions and no migrations."""
+    name = f"geoservice_test_empty_{os.getpid()}_{next(_counter)}"
+    yield create_database(server_url, name)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def database_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A private, fully migrated database for one test."""
+    name = f"geoservice_test_{os.getpid()}_{next(_counter)}"
+    yield create_database(server_url, name, template=TEMPLATE_DB)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for an app on the test's own database, with its own data directory."""
+    return Settings(database_url=database_url, data_dir=tmp_path / "data", migrate_on_start=False)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """A client for an app whose lifespan (engine, pool) really runs."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

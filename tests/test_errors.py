@@ -1,0 +1,50 @@
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from geoservice import errors
+from geoservice.handlers import add_exception_handlers
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    add_exception_handlers(app)
+
+    @app.get("/boom/{kind}")
+    def boom(kind: str, n: int = 0) -> dict[str, str]:
+        exc: errors.GeoServiceError = {
+            "invalid": errors.InvalidInput("arealformål 9999 is not a known code", field="formal"),
+            "missing": errors.NotFound("layer 7 does not exist"),
+            "big": errors.PayloadTooLarge("the file is 3 GB; the limit is 1 GB"),
+            "setup": errors.SetupError("PostGIS is not installed"),
+        }[kind]
+        raise exc
+
+    return app
+
+
+def test_domain_errors_map_to_status_and_json_body() -> None:
+    client = TestClient(_app())
+    cases = {
+        "invalid": (422, "invalid_input", "arealformål 9999 is not a known code"),
+        "missing": (404, "not_found", "layer 7 does not exist"),
+        "big": (413, "payload_too_large", "the file is 3 GB; the limit is 1 GB"),
+        "setup": (503, "setup_error", "PostGIS is not installed"),
+    }
+    for kind, (status, code, detail) in cases.items():
+        response = client.get(f"/boom/{kind}")
+        assert response.status_code == status, kind
+        body = response.json()
+        assert body["error"] == code
+        assert body["detail"] == detail
+    assert client.get("/boom/invalid").json()["field"] == "formal"
+
+
+def test_request_validation_and_unknown_route_use_the_same_shape() -> None:
+    client = TestClient(_app())
+    bad = client.get("/boom/invalid", params={"n": "many"})
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "invalid_request"
+    assert "n" in bad.json()["detail"]
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "Not Found"}
