@@ -37,6 +37,8 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL bin directory for the embedded cluster; found if unset.",
     )
+    max_upload_mb: int = Field(default=2048, ge=1, description="Largest accepted upload.")
+    max_page_size: int = Field(default=1000, ge=1, description="Most items on one page.")
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=60_000, ge=0)
 
@@ -53,6 +55,11 @@ class Settings(BaseSettings):
                 f"(got scheme {scheme!r})"
             )
         return value
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """Upload limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
 
     @property
     def data_path(self) -> Path:

@@ -1,0 +1,204 @@
+"""``/api/layers``: upload, list, inspect, version and export layers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.errors import BadRequest, PayloadTooLarge
+from geoservice.settings import Settings
+from layers import catalog
+from layers.export import ExportFormat, export_layer
+from layers.ingest import ImportOptions, import_file
+
+MEDIA_TYPES = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3"}
+
+
+def _save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
+    """Copy the upload to disk, refusing it as soon as it passes the size limit."""
+    name = Path(upload.filename or "upload").name or "upload"
+    target = workdir / name
+    limit = settings.max_upload_bytes
+    size = 0
+    with target.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"{name} is larger than the upload limit of {settings.max_upload_mb} MB.",
+                    code="upload_too_large",
+                )
+            out.write(chunk)
+    return target
+
+
+def _page_links(request: Request, limit: int, offset: int, total: int) -> list[dict[str, str]]:
+    links = [{"rel": "self", "href": str(request.url)}]
+    if offset + limit < total:
+        links.append(
+            {"rel": "next", "href": str(request.url.include_query_params(offset=offset + limit))}
+        )
+    if offset > 0:
+        links.append(
+            {
+                "rel": "prev",
+                "href": str(request.url.include_query_params(offset=max(0, offset - limit))),
+            }
+        )
+    return links
+
+
+def layers_router() -> APIRouter:
+    """Build the layer store router."""
+    router = APIRouter(prefix="/api/layers", tags=["layers"])
+
+    @router.post("", status_code=status.HTTP_201_CREATED, summary="Upload a layer version")
+    def upload_layer(
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        file: Annotated[
+            UploadFile,
+            File(
+                description="GeoJSON, GeoPackage, zipped Shapefile, "
+                "FlatGeobuf, GML or CSV with a WKT column"
+            ),
+        ],
+        kind: Annotated[
+            str,
+            Form(
+                description="land_cover, land_use_plan, nature_types, peat, "
+                "degraded_areas, protected_areas, boundaries or generic"
+            ),
+        ],
+        name: Annotated[str, Form(description="Layer name; an existing name gets a new version")],
+        crs: Annotated[
+            str | None,
+            Form(
+                description="CRS of the file, e.g. EPSG:25833; required when the file does not say"
+            ),
+        ] = None,
+        layer: Annotated[str | None, Form(description="Layer inside a multi-layer file")] = None,
+        field_map: Annotated[
+            str | None, Form(description='JSON, e.g. {"arealtype": "MYTYPE"}')
+        ] = None,
+        licence: Annotated[str | None, Form(description="Licence / attribution text")] = None,
+        keep_unknown: Annotated[
+            bool, Form(description="Store unknown codes as unknown instead of refusing the file")
+        ] = False,
+        check_extent: Annotated[bool, Form(description="Refuse data outside Norway")] = True,
+    ) -> dict[str, Any]:
+        """Validate the file and publish it as the layer's new active version (all or nothing)."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 65536:
+            raise PayloadTooLarge(
+                f"The upload is larger than the limit of {settings.max_upload_mb} MB.",
+                code="upload_too_large",
+            )
+        try:
+            mapping = json.loads(field_map) if field_map else {}
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"field_map is not valid JSON: {exc.msg}.") from exc
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            raise BadRequest('field_map must be a JSON object like {"arealtype": "MYTYPE"}.')
+        uploads = settings.data_path / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=uploads) as workdir:
+            path = _save_upload(file, settings, Path(workdir))
+            result = import_file(
+                engine,
+                path,
+                ImportOptions(
+                    kind=kind,
+                    name=name,
+                    crs=crs or None,
+                    layer=layer or None,
+                    field_map=mapping,
+                    licence=licence,
+                    keep_unknown=keep_unknown,
+                    check_extent=check_extent,
+                    source_filename=path.name,
+                ),
+                storage_srid=settings.storage_srid,
+                max_unzipped_bytes=settings.max_upload_bytes * 4,
+            )
+        return result.as_dict()
+
+    @router.get("", summary="List layers")
+    def list_layers(
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        limit: Annotated[int, Query(ge=1)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Layers, newest first, with their active version's provenance."""
+        limit = min(limit, settings.max_page_size)
+        items, total = catalog.list_layers(engine, limit=limit, offset=offset)
+        return {
+            "items": items,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "links": _page_links(request, limit, offset, total),
+        }
+
+    @router.get("/{layer_id}", summary="One layer")
+    def get_layer(layer_id: int, engine: EngineDep) -> dict[str, Any]:
+        """A layer and the provenance of its active version."""
+        return catalog.get_layer(engine, layer_id)
+
+    @router.get("/{layer_id}/versions", summary="All versions of a layer")
+    def list_versions(layer_id: int, engine: EngineDep) -> dict[str, Any]:
+        """Every version with its provenance; ``active`` marks the one in use."""
+        return {"layer_id": layer_id, "versions": catalog.list_versions(engine, layer_id)}
+
+    @router.post("/{layer_id}/versions/{version}/activate", summary="Re-activate a version")
+    def activate(layer_id: int, version: int, engine: EngineDep) -> dict[str, Any]:
+        """Make ``version`` the active version of the layer again."""
+        return catalog.activate_version(engine, layer_id, version)
+
+    @router.get("/{layer_id}/export", summary="Download a layer as GeoJSON or GeoPackage")
+    def export(
+        layer_id: int,
+        engine: EngineDep,
+        settings: SettingsDep,
+        format: Annotated[ExportFormat, Query(description="geojson or gpkg")] = "gpkg",
+        version: Annotated[int | None, Query(ge=1, description="Default: active")] = None,
+        crs: Annotated[str | None, Query(description="Output CRS; default storage")] = None,
+    ) -> FileResponse:
+        """Write the version to a file in the requested format and CRS."""
+        exports = settings.data_path / "exports"
+        exports.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(dir=exports))
+        try:
+            path = export_layer(
+                engine,
+                layer_id,
+                workdir,
+                fmt=format,
+                version=version,
+                crs=crs,
+                storage_srid=settings.storage_srid,
+            )
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        return FileResponse(
+            path,
+            media_type=MEDIA_TYPES[format],
+            filename=path.name,
+            background=BackgroundTask(shutil.rmtree, workdir, ignore_errors=True),
+        )
+
+    return router

@@ -1,0 +1,126 @@
+"""Reading the layer catalogue: layers, versions and their provenance; switching versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from geoservice.errors import NotFound
+
+_VERSION_COLUMNS = """
+    v.id AS version_id, v.version, v.created_at, v.uploader, v.source_filename,
+    v.source_format, v.source_layer, v.source_sha256, v.source_crs, v.storage_srid, v.licence,
+    v.source_feature_count, v.feature_count, v.geometry_type,
+    CASE WHEN v.bbox IS NULL THEN NULL ELSE
+      json_build_array(ST_XMin(v.bbox), ST_YMin(v.bbox), ST_XMax(v.bbox), ST_YMax(v.bbox)) END
+      AS bbox,
+    v.field_map, v.repairs, v.unknown_codes, v.extent_checked,
+    (l.active_version_id = v.id) AS active
+"""
+
+
+def _version_dict(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["created_at"] = data["created_at"].isoformat()
+    data["storage_crs"] = f"EPSG:{data.pop('storage_srid')}"
+    return data
+
+
+def list_layers(engine: Engine, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of layers (newest first) with their active version, and the total count."""
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM geoservice.layer")).scalar_one()
+        rows = conn.execute(
+            text(
+                f"""
+                SELECT l.id, l.name, l.kind, l.created_at, {_VERSION_COLUMNS}
+                  FROM geoservice.layer l
+                  LEFT JOIN geoservice.layer_version v ON v.id = l.active_version_id
+                 ORDER BY l.id DESC
+                 LIMIT :limit OFFSET :offset
+                """
+            ),
+            {"limit": limit, "offset": offset},
+        ).all()
+    return [_layer_dict(row) for row in rows], int(total)
+
+
+def _layer_dict(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    layer = {
+        "id": data.pop("id"),
+        "name": data.pop("name"),
+        "kind": data.pop("kind"),
+        "created_at": data.pop("created_at").isoformat(),
+    }
+    layer["active_version"] = _version_dict(row) if data.get("version_id") else None
+    return layer
+
+
+def get_layer(engine: Engine, layer_id: int) -> dict[str, Any]:
+    """A layer with its active version's provenance, or NotFound."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                f"""
+                SELECT l.id, l.name, l.kind, l.created_at, {_VERSION_COLUMNS}
+                  FROM geoservice.layer l
+                  LEFT JOIN geoservice.layer_version v ON v.id = l.active_version_id
+                 WHERE l.id = :id
+                """
+            ),
+            {"id": layer_id},
+        ).first()
+    if row is None:
+        raise NotFound(f"There is no layer with id {layer_id}.", code="layer_not_found")
+    return _layer_dict(row)
+
+
+def list_versions(engine: Engine, layer_id: int) -> list[dict[str, Any]]:
+    """Every version of a layer, newest first."""
+    get_layer(engine, layer_id)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                f"""
+                SELECT {_VERSION_COLUMNS}
+                  FROM geoservice.layer_version v JOIN geoservice.layer l ON l.id = v.layer_id
+                 WHERE v.layer_id = :id ORDER BY v.version DESC
+                """
+            ),
+            {"id": layer_id},
+        ).all()
+    return [_version_dict(r) for r in rows]
+
+
+def version_id_of(conn: Connection, layer_id: int, version: int | None) -> int:
+    """Database id of a layer version (the active one when ``version`` is None)."""
+    if version is None:
+        row = conn.execute(
+            text("SELECT active_version_id FROM geoservice.layer WHERE id = :id"),
+            {"id": layer_id},
+        ).first()
+        if row is None:
+            raise NotFound(f"There is no layer with id {layer_id}.", code="layer_not_found")
+        if row[0] is None:
+            raise NotFound(f"Layer {layer_id} has no published version.", code="no_version")
+        return int(row[0])
+    found = conn.execute(
+        text("SELECT id FROM geoservice.layer_version WHERE layer_id = :id AND version = :v"),
+        {"id": layer_id, "v": version},
+    ).scalar()
+    if found is None:
+        raise NotFound(f"Layer {layer_id} has no version {version}.", code="version_not_found")
+    return int(found)
+
+
+def activate_version(engine: Engine, layer_id: int, version: int) -> dict[str, Any]:
+    """Make an earlier (or later) version the active one again."""
+    with engine.begin() as conn:
+        version_id = version_id_of(conn, layer_id, version)
+        conn.execute(
+            text("UPDATE geoservice.layer SET active_version_id = :v WHERE id = :id"),
+            {"v": version_id, "id": layer_id},
+        )
+    return get_layer(engine, layer_id)

@@ -1,0 +1,78 @@
+"""Coordinate reference systems: which EPSG code a file is in, and whether data lies in Norway.
+
+Reprojection itself happens in PostGIS (``ST_Transform``) during ingest; this module only
+identifies CRSs and explains extent failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from geoservice.errors import InvalidInput
+
+EXTENT_WKT = Path(__file__).resolve().parent / "data" / "norway_extent_25833.wkt"
+# CRSs Norwegian data commonly comes in; tried when a file lands outside Norway.
+LIKELY_SRIDS = (25833, 25832, 25835, 25834, 25831, 4326, 4258, 3857, 32632, 32633, 32635)
+
+
+@dataclass(frozen=True)
+class SourceCrs:
+    """The CRS of an upload: its EPSG code and how it was found."""
+
+    srid: int
+    label: str
+    origin: str  # "file" or "request"
+
+
+def parse_crs(text: str) -> CRS:
+    """Accept ``EPSG:25833``, ``25833``, URNs, OGC URLs, WKT or PROJ strings."""
+    value = text.strip()
+    if value.isdigit():
+        value = f"EPSG:{value}"
+    try:
+        return CRS.from_user_input(value)
+    except CRSError as exc:
+        raise InvalidInput(
+            f"{text!r} is not a coordinate reference system I recognise; write it as an EPSG "
+            "code, e.g. EPSG:25833 (EUREF89 UTM 33) or EPSG:25832 (UTM 32).",
+            code="bad_crs",
+        ) from exc
+
+
+def epsg_of(crs: CRS, described_as: str) -> int:
+    """The EPSG code of a CRS, or a clear error when it has none we can use."""
+    code = crs.to_epsg(min_confidence=70)
+    if code is None:
+        raise InvalidInput(
+            f"The coordinate reference system {described_as} ({crs.name}) has no EPSG code I "
+            "can match. Name the EPSG code the data is in (e.g. crs=EPSG:25833).",
+            code="bad_crs",
+        )
+    return int(code)
+
+
+def resolve_source_crs(file_crs: str | None, requested: str | None) -> SourceCrs:
+    """The request's CRS wins (it corrects a wrong label); otherwise the file's; else 422."""
+    if requested:
+        crs = parse_crs(requested)
+        return SourceCrs(epsg_of(crs, requested), f"EPSG:{epsg_of(crs, requested)}", "request")
+    if not file_crs:
+        raise InvalidInput(
+            "The file does not say which coordinate reference system it uses (no .prj file or "
+            "CRS definition). Tell me which one, e.g. crs=EPSG:25833 (or --crs EPSG:25833).",
+            code="missing_crs",
+        )
+    crs = parse_crs(file_crs)
+    srid = epsg_of(crs, file_crs)
+    return SourceCrs(srid, f"EPSG:{srid}", "file")
+
+
+@cache
+def norway_extent_wkt() -> str:
+    """Norway (mainland with coastal waters, Svalbard, Jan Mayen) in EPSG:25833."""
+    return EXTENT_WKT.read_text(encoding="utf-8").strip()
