@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geoservice import __version__, migrate
+from geoservice.cli_layers import app as layers_app
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded PostGIS cluster (used when DATABASE_URL is unset).")
 app.add_typer(db_app, name="db")
+app.add_typer(layers_app, name="layers")
 console = Console()
 err_console = Console(stderr=True)
 

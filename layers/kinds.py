@@ -86,6 +86,8 @@ KINDS: dict[str, LayerKind] = {
                         "RPAREALFORMÅL",
                         "KPAREALFORMAL",
                         "RPAREALFORMAL",
+                        "KPAREALFOR",  # Shapefile field names stop at 10 characters
+                        "RPAREALFOR",
                         "arealformål",
                         "formal",
                         "formål",

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from geoservice.cli import app
+from tests.test_layers import KOMMUNER, N50
+
+runner = CliRunner()
+
+
+def test_cli_import_list_export(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GEOSERVICE_DATA_DIR", str(tmp_path))
+    result = runner.invoke(
+        app, ["layers", "import", str(N50), "--kind", "land_cover", "--name", "n50"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1286 features" in result.output
+    assert "1286/1286" in result.output  # the progress bar reached the end
+
+    listing = runner.invoke(app, ["layers", "list"])
+    assert listing.exit_code == 0 and "n50" in listing.output and "1 of 1 layers" in listing.output
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT id FROM geoservice.layer WHERE name = 'n50'").fetchone()
+    assert row is not None
+    out = tmp_path / "out"
+    exported = runner.invoke(
+        app, ["layers", "export", str(row[0]), "--out", str(out), "--format", "geojson"]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert (out / "n50.geojson").stat().st_size > 100_000
+
+
+def test_cli_reports_bad_input_without_traceback(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    result = runner.invoke(
+        app,
+        [
+            "layers",
+            "import",
+            str(KOMMUNER),
+            "--kind",
+            "boundaries",
+            "--name",
+            "k",
+            "--crs",
+            "25833",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "do not lie in Norway" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
