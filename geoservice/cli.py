@@ -54,6 +54,7 @@ def serve(
     migrate_on_start: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations first.")
     ] = True,
+    demo: Annotated[bool, typer.Option(help="Load the demo layers first.")] = False,
 ) -> None:
     """Run the HTTP service (starting the embedded PostGIS when DATABASE_URL is unset)."""
     import uvicorn
@@ -74,8 +75,13 @@ def serve(
             overrides["database_url"] = cluster.start()
             console.print(f"embedded PostGIS running in {cluster.root}")
         settings = settings.model_copy(update=overrides)
+        if demo:
+            _load_demo(settings)
+            settings = settings.model_copy(update={"migrate_on_start": False})
         base = f"http://{settings.host}:{settings.port}"
-        console.print(f"health: {base}/healthz   API docs: {base}/docs")
+        console.print(f"health:  {base}/healthz")
+        console.print(f"API:     {base}/docs")
+        console.print(f"layers:  {base}/api/layers")
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
     except GeoServiceError as exc:
         raise _fail(exc) from exc
@@ -83,6 +89,29 @@ def serve(
         if started_embedded:
             embedded_cluster(settings).stop()
             console.print("embedded PostGIS stopped")
+
+
+def _load_demo(settings: Settings) -> None:
+    from geoservice.database import create_db_engine
+    from geoservice.demo import load_demo
+
+    url = resolve_database_url(settings)
+    migrate.upgrade(url)
+    engine = create_db_engine(url, settings)
+    try:
+        with console.status("loading demo data"):
+            load_demo(engine, settings, say=console.print)
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo layers (municipalities, N50 land cover for Ås, Follo nature types)."""
+    try:
+        _load_demo(Settings())
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command("migrate")

@@ -74,7 +74,7 @@ fi
 case "$mode" in
   run)
     say "starting the service on http://${GEOSERVICE_HOST:-127.0.0.1}:${GEOSERVICE_PORT:-8000}"
-    exec "$VENV/bin/geoservice" serve "$@"
+    exec "$VENV/bin/geoservice" serve --demo "$@"
     ;;
   test)
     say "ruff (lint and format)"

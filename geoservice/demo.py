@@ -1,0 +1,81 @@
+"""Demo data: real public layers (with their attribution) loaded into an empty service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from geoservice.settings import Settings
+from layers.ingest import ImportOptions, import_file, sha256_of
+
+DEMO_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass(frozen=True)
+class DemoLayer:
+    """One demo file and how to load it."""
+
+    path: str
+    kind: str
+    name: str
+    licence: str
+
+
+DEMO_LAYERS = (
+    DemoLayer(
+        "kommuner-fylker-2024/Kommuner-M.geojson",
+        "boundaries",
+        "Kommuner 2024",
+        "© Kartverket (CC BY 4.0), via github.com/robhop/fylker-og-kommuner",
+    ),
+    DemoLayer(
+        "kommuner-fylker-2024/Fylker-M.geojson",
+        "boundaries",
+        "Fylker 2024",
+        "© Kartverket (CC BY 4.0), via github.com/robhop/fylker-og-kommuner",
+    ),
+    DemoLayer(
+        "n50-arealdekke-aas/ArealdekkeN50.gpkg",
+        "land_cover",
+        "N50 arealdekke Ås",
+        "© Kartverket, N50 Kartdata (CC BY 4.0)",
+    ),
+    DemoLayer(
+        "naturtyper-nin-follo/naturtyper_nin_follo_sample.geojson",
+        "nature_types",
+        "Naturtyper NiN Follo (utvalg)",
+        "Data © Miljødirektoratet (Naturtyper etter Miljødirektoratets instruks); sample via "
+        "NINA eaTools (MIT)",
+    ),
+)
+
+
+def load_demo(engine: Engine, settings: Settings, say: Callable[[str], None] = print) -> list[int]:
+    """Load each demo layer unless its active version already holds the same file."""
+    layer_ids = []
+    for item in DEMO_LAYERS:
+        path = DEMO_DATA / item.path
+        checksum = sha256_of(path)
+        with engine.connect() as conn:
+            existing = conn.execute(
+                text(
+                    "SELECT l.id FROM geoservice.layer l JOIN geoservice.layer_version v "
+                    "ON v.id = l.active_version_id WHERE l.name = :n AND v.source_sha256 = :s"
+                ),
+                {"n": item.name, "s": checksum},
+            ).scalar()
+        if existing is not None:
+            layer_ids.append(int(existing))
+            continue
+        result = import_file(
+            engine,
+            path,
+            ImportOptions(kind=item.kind, name=item.name, licence=item.licence, uploader="demo"),
+            storage_srid=settings.storage_srid,
+        )
+        say(f"demo layer {item.name!r}: {result.feature_count} features")
+        layer_ids.append(result.layer_id)
+    return layer_ids
