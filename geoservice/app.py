@@ -14,6 +14,7 @@ from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
 from geoservice.routers.health import health_router
 from geoservice.routers.layers import layers_router
+from geoservice.routers.ogc import ogc_router
 from geoservice.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     app.include_router(health_router())
     app.include_router(layers_router())
+    app.include_router(ogc_router())
     return app

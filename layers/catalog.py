@@ -15,7 +15,7 @@ _VERSION_COLUMNS = """
     CASE WHEN v.bbox IS NULL THEN NULL ELSE
       json_build_array(ST_XMin(v.bbox), ST_YMin(v.bbox), ST_XMax(v.bbox), ST_YMax(v.bbox)) END
       AS bbox,
-    v.field_map, v.repairs, v.unknown_codes, v.extent_checked,
+    v.field_map, v.property_names, v.repairs, v.unknown_codes, v.extent_checked,
     (l.active_version_id = v.id) AS active
 """
 
@@ -124,3 +124,32 @@ def activate_version(engine: Engine, layer_id: int, version: int) -> dict[str, A
             {"v": version_id, "id": layer_id},
         )
     return get_layer(engine, layer_id)
+
+
+def published_layers(engine: Engine, layer_id: int | None = None) -> list[dict[str, Any]]:
+    """Layers with an active version, as OGC collections need them (bbox also in CRS84)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                """
+                SELECT l.id, l.name, l.kind, v.id AS version_id, v.version, v.feature_count,
+                       v.geometry_type, v.property_names, v.licence, v.storage_srid,
+                       json_build_array(ST_XMin(v.bbox), ST_YMin(v.bbox),
+                                        ST_XMax(v.bbox), ST_YMax(v.bbox)) AS bbox,
+                       (SELECT json_build_array(ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b))
+                          FROM ST_Transform(ST_Segmentize(v.bbox, 1000), 4326) AS b)
+                          AS bbox_crs84
+                  FROM geoservice.layer l
+                  JOIN geoservice.layer_version v ON v.id = l.active_version_id
+                 WHERE CAST(:id AS integer) IS NULL OR l.id = :id
+                 ORDER BY l.id
+                """
+            ),
+            {"id": layer_id},
+        ).all()
+    if layer_id is not None and not rows:
+        raise NotFound(
+            f"There is no collection {layer_id} (no layer with that id has a published version).",
+            code="collection_not_found",
+        )
+    return [dict(r._mapping) for r in rows]

@@ -13,7 +13,7 @@ from pathlib import Path
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geoservice.errors import InvalidInput
+from geoservice.errors import BadRequest, InvalidInput
 
 EXTENT_WKT = Path(__file__).resolve().parent / "data" / "norway_extent_25833.wkt"
 # CRSs Norwegian data commonly comes in; tried when a file lands outside Norway.
@@ -76,3 +76,45 @@ def resolve_source_crs(file_crs: str | None, requested: str | None) -> SourceCrs
 def norway_extent_wkt() -> str:
     """Norway (mainland with coastal waters, Svalbard, Jan Mayen) in EPSG:25833."""
     return EXTENT_WKT.read_text(encoding="utf-8").strip()
+
+
+# --- OGC API CRS identifiers (Features Part 2) ------------------------------------------------
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"
+OGC_SRIDS = (4326, 25833, 25832, 25835, 4258)
+# EPSG:4326 and 4258 are latitude-first by definition; CRS84 is longitude-first.
+LAT_FIRST = {4326, 4258}
+
+
+@dataclass(frozen=True)
+class OgcCrs:
+    """A CRS as OGC API Features names it: the URI, the SRID and the axis order."""
+
+    uri: str
+    srid: int
+    lat_first: bool
+
+    @property
+    def geographic(self) -> bool:
+        """Degrees rather than metres (decides how many decimals to write)."""
+        return self.srid in (4326, 4258)
+
+
+def ogc_crs_list(storage_srid: int) -> list[str]:
+    """The CRS URIs every collection offers."""
+    srids = [storage_srid, *[s for s in OGC_SRIDS if s != storage_srid]]
+    return [CRS84, *[EPSG_URI.format(s) for s in srids]]
+
+
+def parse_ogc_crs(uri: str, storage_srid: int) -> OgcCrs:
+    """Resolve a ``crs``/``bbox-crs`` parameter; only the advertised CRSs are accepted."""
+    value = uri.strip()
+    if value in (CRS84, "OGC:CRS84", "CRS84"):
+        return OgcCrs(CRS84, 4326, lat_first=False)
+    for srid in (storage_srid, *OGC_SRIDS):
+        if value in (EPSG_URI.format(srid), f"EPSG:{srid}", f"urn:ogc:def:crs:EPSG::{srid}"):
+            return OgcCrs(EPSG_URI.format(srid), srid, lat_first=srid in LAT_FIRST)
+    raise BadRequest(
+        f"CRS {uri!r} is not offered. Use one of: {', '.join(ogc_crs_list(storage_srid))}.",
+        code="unsupported_crs",
+    )

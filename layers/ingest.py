@@ -191,6 +191,13 @@ class _Stager:
             unknown_codes=self.report(),
         )
 
+    def property_names(self, source_fields: list[str]) -> list[str]:
+        """Names a feature's properties can have: typed attributes, then the file's others."""
+        names = list(self.field_map)
+        if self.kind.name == "land_cover" and "arealtype" not in names:
+            names += ["arealtype", "arealtype_source"]
+        return names + [f for f in source_fields if f not in self.mapped_sources]
+
     def report(self) -> dict[str, Any]:
         return {
             attr: {"field": self.field_map[attr], "values": u.values, "feature_ids": u.feature_ids}
@@ -342,7 +349,7 @@ def _publish(
         """
         UPDATE geoservice.layer_version
            SET feature_count = %s, source_feature_count = %s, bbox = %s, geometry_type = %s,
-               repairs = %s, unknown_codes = %s
+               repairs = %s, unknown_codes = %s, property_names = %s
          WHERE id = %s
         """,
         (
@@ -352,6 +359,7 @@ def _publish(
             str(geometry_type).removeprefix("ST_"),
             json.dumps(repairs),
             json.dumps(stager.report(), ensure_ascii=False),
+            stager.property_names(info.fields),
             version_id,
         ),
     )

@@ -112,3 +112,52 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """A client for an app whose lifespan (engine, pool) really runs."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[str]:
+    """The service run by its own CLI in a separate process, for real clients.
+
+    A separate process matters: GDAL holds the GIL while it fetches, so a server thread in the
+    test process would never answer it.
+    """
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from geoservice.embedded import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "GEOSERVICE_DATABASE_URL": str(settings.database_url),
+        "GEOSERVICE_DATA_DIR": str(settings.data_dir),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geoservice", "serve", "--no-migrate", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"the test server did not start: {err[-2000:]}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

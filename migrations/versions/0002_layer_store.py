@@ -45,6 +45,7 @@ def upgrade() -> None:
             geometry_type text,
             bbox geometry,
             field_map jsonb NOT NULL DEFAULT '{}',
+            property_names text[] NOT NULL DEFAULT '{}',
             repairs jsonb NOT NULL DEFAULT '{}',
             unknown_codes jsonb NOT NULL DEFAULT '{}',
             extent_checked boolean NOT NULL DEFAULT true,

@@ -1,0 +1,239 @@
+"""OGC API – Features (Part 1 core + GeoJSON, Part 2 CRS) under ``/ogc``, one collection per layer.
+
+QGIS and GDAL's OAPIF driver read it directly. Collections are the layers' active versions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.errors import BadRequest, InvalidInput
+from layers import catalog
+from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
+from layers.features import FeatureQuery, get_feature, query_features
+from layers.kinds import KINDS
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "f", "datetime"}
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 10_000
+
+
+def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> dict[str, Any]:
+    base = str(request.url_for("ogc_collection", collection_id=str(layer["id"])))
+    kind = KINDS.get(layer["kind"])
+    return {
+        "id": str(layer["id"]),
+        "title": layer["name"],
+        "description": (kind.title if kind else layer["kind"])
+        + f" — version {layer['version']}, {layer['feature_count']} features"
+        + (f". {layer['licence']}" if layer["licence"] else ""),
+        "itemType": "feature",
+        "extent": {
+            "spatial": {
+                "bbox": [layer["bbox_crs84"], layer["bbox"]],
+                "crs": CRS84,
+                # Part 2: the second bbox is in the storage CRS.
+                "storageCrsBbox": layer["bbox"],
+            }
+        },
+        "crs": ogc_crs_list(storage_srid),
+        "storageCrs": EPSG_URI.format(layer["storage_srid"]),
+        "links": [
+            {"href": base, "rel": "self", "type": JSON, "title": layer["name"]},
+            {"href": f"{base}/items", "rel": "items", "type": GEOJSON, "title": "Features"},
+        ],
+    }
+
+
+def ogc_router() -> APIRouter:
+    """Build the OGC API – Features router."""
+    router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
+
+    @router.get("", name="ogc_landing", summary="Landing page")
+    def landing(request: Request) -> dict[str, Any]:
+        """Where the API's description, conformance and data are."""
+        root = str(request.url_for("ogc_landing"))
+        return {
+            "title": "geoservice — OGC API Features",
+            "description": "Layers of the carbon-aware land-use planning service",
+            "links": [
+                {"href": root, "rel": "self", "type": JSON, "title": "This document"},
+                {
+                    "href": str(request.url_for("openapi")),
+                    "rel": "service-desc",
+                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                    "title": "The API definition",
+                },
+                {
+                    "href": str(request.url_for("swagger_ui_html")),
+                    "rel": "service-doc",
+                    "type": "text/html",
+                    "title": "The API documentation",
+                },
+                {
+                    "href": str(request.url_for("ogc_conformance")),
+                    "rel": "conformance",
+                    "type": JSON,
+                    "title": "Conformance classes",
+                },
+                {
+                    "href": str(request.url_for("ogc_collections")),
+                    "rel": "data",
+                    "type": JSON,
+                    "title": "Collections",
+                },
+            ],
+        }
+
+    @router.get("/conformance", name="ogc_conformance", summary="Conformance classes")
+    def conformance() -> dict[str, Any]:
+        """The OGC conformance classes this API implements."""
+        return {"conformsTo": CONFORMANCE}
+
+    @router.get("/collections", name="ogc_collections", summary="Collections")
+    def collections(request: Request, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+        """One collection per layer with a published version."""
+        layers = catalog.published_layers(engine)
+        return {
+            "links": [{"href": str(request.url), "rel": "self", "type": JSON}],
+            "collections": [_collection(request, la, settings.storage_srid) for la in layers],
+            "crs": ogc_crs_list(settings.storage_srid),
+        }
+
+    @router.get("/collections/{collection_id}", name="ogc_collection", summary="A collection")
+    def collection(
+        collection_id: int, request: Request, engine: EngineDep, settings: SettingsDep
+    ) -> dict[str, Any]:
+        """Metadata of one collection."""
+        layer = catalog.published_layers(engine, collection_id)[0]
+        return _collection(request, layer, settings.storage_srid)
+
+    @router.get(
+        "/collections/{collection_id}/items",
+        name="ogc_items",
+        summary="Features of a collection",
+        response_class=JSONResponse,
+    )
+    def items(
+        collection_id: int,
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy")] = None,
+        bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+        crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
+    ) -> JSONResponse:
+        """GeoJSON features, paged; property=value parameters filter on properties."""
+        layer = catalog.published_layers(engine, collection_id)[0]
+        storage = settings.storage_srid
+        out_crs = parse_ogc_crs(crs, storage) if crs else parse_ogc_crs(CRS84, storage)
+        box = None
+        if bbox is not None:
+            try:
+                numbers = tuple(float(v) for v in bbox.split(","))
+            except ValueError as exc:
+                raise BadRequest(
+                    f"bbox {bbox!r} is not four numbers.", code="invalid_bbox"
+                ) from exc
+            if len(numbers) != 4:
+                raise BadRequest("bbox must have four numbers (2D).", code="invalid_bbox")
+            box = (numbers[0], numbers[1], numbers[2], numbers[3])
+        filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+        unknown = sorted(set(filters) - set(layer["property_names"]))
+        if unknown:
+            raise BadRequest(
+                f"Unknown parameter(s) {', '.join(unknown)}. Properties you can filter on: "
+                f"{', '.join(layer['property_names']) or 'none'}.",
+                code="unknown_parameter",
+            )
+        query = FeatureQuery(
+            version_id=layer["version_id"],
+            out_crs=out_crs,
+            storage_srid=storage,
+            limit=limit,
+            offset=offset,
+            bbox=box,
+            bbox_crs=parse_ogc_crs(bbox_crs, storage)
+            if bbox_crs
+            else parse_ogc_crs(CRS84, storage),
+            properties=filters,
+        )
+        rows, matched = query_features(engine, query, layer["feature_count"])
+        links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+        if offset + limit < matched:
+            links.append(
+                {
+                    "href": str(request.url.include_query_params(offset=offset + limit)),
+                    "rel": "next",
+                    "type": GEOJSON,
+                }
+            )
+        if offset > 0:
+            links.append(
+                {
+                    "href": str(request.url.include_query_params(offset=max(0, offset - limit))),
+                    "rel": "prev",
+                    "type": GEOJSON,
+                }
+            )
+        body = {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "id": r.fid, "geometry": r.geometry, "properties": r.properties}
+                for r in rows
+            ],
+            "numberMatched": matched,
+            "numberReturned": len(rows),
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "links": links,
+        }
+        return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>"})
+
+    @router.get(
+        "/collections/{collection_id}/items/{feature_id}",
+        name="ogc_item",
+        summary="One feature",
+        response_class=JSONResponse,
+    )
+    def item(
+        collection_id: int,
+        feature_id: str,
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
+    ) -> JSONResponse:
+        """A single feature by id."""
+        layer = catalog.published_layers(engine, collection_id)[0]
+        out_crs = parse_ogc_crs(crs or CRS84, settings.storage_srid)
+        if not feature_id.isdigit():
+            raise InvalidInput(f"Feature ids are whole numbers, not {feature_id!r}.")
+        row = get_feature(engine, layer["version_id"], int(feature_id), out_crs)
+        collection_url = str(request.url_for("ogc_collection", collection_id=str(collection_id)))
+        body = {
+            "type": "Feature",
+            "id": row.fid,
+            "geometry": row.geometry,
+            "properties": row.properties,
+            "links": [
+                {"href": str(request.url), "rel": "self", "type": GEOJSON},
+                {"href": collection_url, "rel": "collection", "type": JSON},
+            ],
+        }
+        return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>"})
+
+    return router

@@ -1,0 +1,102 @@
+"""Feature queries for OGC API Features: paging, bbox in any offered CRS, property filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from geoservice.errors import InvalidInput, NotFound
+from layers.crs import OgcCrs
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """What a client asked for; every value is bound as a parameter, never formatted in."""
+
+    version_id: int
+    out_crs: OgcCrs
+    storage_srid: int
+    limit: int = 10
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    bbox_crs: OgcCrs | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+def _geometry_sql(crs: OgcCrs) -> str:
+    digits = 8 if crs.geographic else 3
+    geom = "ST_Transform(geom, :out_srid)"
+    if crs.lat_first:
+        geom = f"ST_FlipCoordinates({geom})"
+    return f"ST_AsGeoJSON({geom}, {digits}, 0)::json"  # 0: no crs member, no bbox
+
+
+def _where(q: FeatureQuery, params: dict[str, Any]) -> str:
+    clauses = ["version_id = :version_id"]
+    params["version_id"] = q.version_id
+    if q.bbox is not None:
+        x0, y0, x1, y1 = q.bbox
+        crs = q.bbox_crs
+        assert crs is not None
+        if crs.lat_first:  # bbox given as lat,lon
+            x0, y0, x1, y1 = y0, x0, y1, x1
+        if x0 > x1 or y0 > y1:
+            raise InvalidInput(
+                "bbox must be minx,miny,maxx,maxy with min <= max.", code="invalid_bbox"
+            )
+        params.update(x0=x0, y0=y0, x1=x1, y1=y1, bbox_srid=crs.srid, storage=q.storage_srid)
+        # Densify before reprojecting so the box's edges stay where the client drew them.
+        seg = 0.01 if crs.geographic else 1000.0
+        params["seg"] = seg
+        clauses.append(
+            "ST_Intersects(geom, ST_Transform(ST_Segmentize("
+            "ST_MakeEnvelope(:x0, :y0, :x1, :y1, :bbox_srid), :seg), :storage))"
+        )
+    for i, (key, value) in enumerate(sorted(q.properties.items())):
+        params[f"pk{i}"] = key
+        params[f"pv{i}"] = value
+        clauses.append(f"coalesce(attrs->>:pk{i}, props->>:pk{i}) = :pv{i}")
+    return " AND ".join(clauses)
+
+
+def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[list[Any], int]:
+    """One page of features and the number matched (stored count when nothing filters)."""
+    params: dict[str, Any] = {"out_srid": q.out_crs.srid, "limit": q.limit, "offset": q.offset}
+    where = _where(q, params)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                f"SELECT fid, attrs || props AS properties, {_geometry_sql(q.out_crs)} AS geometry"
+                f"  FROM geoservice.feature WHERE {where}"
+                "  ORDER BY fid LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+        if q.bbox is None and not q.properties:
+            matched = total_hint
+        else:
+            matched = int(
+                conn.execute(
+                    text(f"SELECT count(*) FROM geoservice.feature WHERE {where}"), params
+                ).scalar_one()
+            )
+    return list(rows), matched
+
+
+def get_feature(engine: Engine, version_id: int, fid: int, out_crs: OgcCrs) -> Any:
+    """One feature by id, or NotFound."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                f"SELECT fid, attrs || props AS properties, {_geometry_sql(out_crs)} AS geometry"
+                "  FROM geoservice.feature WHERE version_id = :v AND fid = :fid"
+            ),
+            {"v": version_id, "fid": fid, "out_srid": out_crs.srid},
+        ).first()
+    if row is None:
+        raise NotFound(
+            f"Feature {fid} does not exist in this collection.", code="feature_not_found"
+        )
+    return row

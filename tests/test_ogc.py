@@ -1,0 +1,139 @@
+"""OGC API – Features: our own requests, then GDAL's OAPIF driver and OWSLib as real clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import httpx
+import pyogrio
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from shapely.geometry import box
+
+from tests.test_layers import N50, upload
+
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+@pytest.fixture
+def n50_source() -> gpd.GeoDataFrame:
+    return gpd.read_file(N50)
+
+
+def _publish(client: TestClient) -> int:
+    response = upload(client, N50, kind="land_cover", name="N50 Ås")
+    assert response.status_code == 201, response.text
+    return int(response.json()["layer_id"])
+
+
+def _items(client: TestClient, cid: int, **params: Any) -> httpx.Response:
+    return client.get(f"/ogc/collections/{cid}/items", params=params)
+
+
+def test_landing_conformance_and_collections(client: TestClient) -> None:
+    cid = _publish(client)
+    landing = client.get("/ogc").json()
+    rels = {link["rel"] for link in landing["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
+    conforms = client.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conforms
+    collections = client.get("/ogc/collections").json()["collections"]
+    assert [c["id"] for c in collections] == [str(cid)]
+    coll = client.get(f"/ogc/collections/{cid}").json()
+    assert coll["title"] == "N50 Ås"
+    assert coll["storageCrs"] == EPSG.format(25833)
+    assert {CRS84, EPSG.format(25833), EPSG.format(25832), EPSG.format(4326)} <= set(coll["crs"])
+    lon0, lat0, lon1, lat1 = coll["extent"]["spatial"]["bbox"][0]
+    assert 10.6 < lon0 < lon1 < 11.0 and 59.5 < lat0 < lat1 < 59.8  # Ås
+
+
+def test_paging_walks_every_feature_once(client: TestClient) -> None:
+    cid = _publish(client)
+    seen: list[int] = []
+    url: str | None = f"/ogc/collections/{cid}/items?limit=500"
+    pages = 0
+    while url:
+        page = client.get(url).json()
+        assert page["numberMatched"] == 1286
+        assert page["numberReturned"] == len(page["features"])
+        seen += [f["id"] for f in page["features"]]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+        pages += 1
+    assert pages == 3
+    assert sorted(seen) == list(range(1, 1287))
+
+
+def test_filters_bbox_and_crs(client: TestClient, n50_source: gpd.GeoDataFrame) -> None:
+    cid = _publish(client)
+    myr = _items(client, cid, n50_klasse="100", limit=100).json()
+    assert myr["numberMatched"] == int((n50_source.klasse == 100).sum()) == 22
+    assert {f["properties"]["klasse_navn"] for f in myr["features"]} == {"myr"}
+    assert _items(client, cid, arealtype="60").json()["numberMatched"] == 22
+
+    area = box(260_000, 6_620_000, 262_000, 6_622_000)
+    expected = int(n50_source.intersects(area).sum())
+    in_utm = _items(
+        client, cid, bbox="260000,6620000,262000,6622000", **{"bbox-crs": EPSG.format(25833)}
+    ).json()
+    assert in_utm["numberMatched"] == expected > 0
+
+    # The same box in lon/lat (CRS84), densified, finds the same features.
+    lonlat = gpd.GeoSeries([area], crs=25833).segmentize(10).to_crs(4326).total_bounds
+    inner = _items(client, cid, bbox=",".join(map(str, lonlat)), limit=1000).json()
+    assert inner["numberMatched"] >= expected
+
+    native = _items(client, cid, crs=EPSG.format(25833), limit=1)
+    assert native.headers["content-crs"] == f"<{EPSG.format(25833)}>"
+    feature = native.json()["features"][0]
+    source_geom = n50_source.geometry.iloc[feature["id"] - 1]
+    assert "crs" not in feature["geometry"]
+    served = shapely.get_coordinates(shapely.geometry.shape(feature["geometry"]))
+    assert served == pytest.approx(shapely.get_coordinates(source_geom), abs=0.001)
+
+    lat_first = _items(client, cid, crs=EPSG.format(4326), limit=1).json()
+    lon_first = _items(client, cid, limit=1).json()
+    y, x = lat_first["features"][0]["geometry"]["coordinates"][0][0][0]
+    lon, lat = lon_first["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert (y, x) == pytest.approx((lat, lon))
+    assert 59 < lat < 60 and 10 < lon < 11
+
+
+def test_single_item_and_errors(client: TestClient) -> None:
+    cid = _publish(client)
+    one = client.get(f"/ogc/collections/{cid}/items/5")
+    assert one.status_code == 200
+    assert one.json()["id"] == 5
+    assert one.headers["content-type"].startswith("application/geo+json")
+    assert client.get(f"/ogc/collections/{cid}/items/99999").status_code == 404
+    assert client.get("/ogc/collections/424242").status_code == 404
+    unknown = _items(client, cid, colour="red")
+    assert unknown.status_code == 400 and "n50_klasse" in unknown.json()["detail"]
+    bad_crs = _items(client, cid, crs=EPSG.format(3857))
+    assert bad_crs.status_code == 400 and "not offered" in bad_crs.json()["detail"]
+    assert _items(client, cid, bbox="1,2,3").status_code == 400
+
+
+def test_gdal_oapif_driver_reads_the_collection(
+    client: TestClient, live_server: str, n50_source: gpd.GeoDataFrame
+) -> None:
+    cid = _publish(client)
+    frame = pyogrio.read_dataframe(f"OAPIF:{live_server}/ogc", layer=str(cid))
+    assert len(frame) == 1286
+    area = float(frame.to_crs(25833).area.sum())
+    assert area == pytest.approx(float(n50_source.area.sum()), rel=1e-6)
+    assert set(frame.n50_klasse.astype(int)) == set(n50_source.klasse)
+
+
+def test_owslib_reads_the_collection(client: TestClient, live_server: str) -> None:
+    from owslib.ogcapi.features import Features
+
+    cid = _publish(client)
+    api = Features(live_server + "/ogc")
+    assert str(cid) in [c["id"] for c in api.collections()["collections"]]
+    items = api.collection_items(str(cid), limit=50, n50_klasse="800")
+    assert items["numberReturned"] == 50
+    assert items["numberMatched"] == 458
+    assert all(f["properties"]["arealtype"] == 30 for f in items["features"])
