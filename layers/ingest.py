@@ -18,16 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pyarrow as pa
 from psycopg import sql
 from sqlalchemy import Engine
 
 from geoservice.errors import Conflict, InvalidInput
 from layers import codelists, crs, reader
-from layers.kinds import Attribute, LayerKind, get_kind, resolve_field_map
+from layers.attributes import (
+    AttrSql,
+    attribute_sqls,
+    attrs_expression,
+    props_expression,
+    raise_for_unknown,
+    unknown_codes,
+)
+from layers.kinds import LayerKind, get_kind, resolve_field_map
+from layers.staging import Stager
 
 ProgressFn = Callable[[int, int], None]
-MAX_BAD_IDS = 10
 EXTENT_SAMPLE = 2000
 EXTENT_TOLERANCE = 0.05  # share of sampled features allowed outside Norway
 FAMILY_NAMES = {1: "points", 2: "lines", 3: "polygons"}
@@ -75,20 +82,6 @@ class ImportResult:
         return asdict(self)
 
 
-@dataclass
-class _Unknown:
-    """Values of one attribute that are not in its code list (or not of its type)."""
-
-    values: dict[str, int] = field(default_factory=dict)
-    feature_ids: list[int] = field(default_factory=list)
-
-    def add(self, value: object, fid: int) -> None:
-        key = str(value)
-        self.values[key] = self.values.get(key, 0) + 1
-        if len(self.feature_ids) < MAX_BAD_IDS:
-            self.feature_ids.append(fid)
-
-
 def sha256_of(path: Path) -> str:
     """Checksum of the uploaded file, recorded as provenance."""
     digest = hashlib.sha256()
@@ -96,113 +89,6 @@ def sha256_of(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _cast(attr: Attribute, value: object) -> tuple[object, bool]:
-    """(typed value, ok). ``None`` passes as missing; a value that will not fit is not ok."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None, True
-    if attr.codelist:
-        cl = codelists.load(attr.codelist)
-        code = cl.normalise(value)
-        if code is None or code not in cl.rows:
-            return None, False
-        return code, True
-    try:
-        if attr.type == "int":
-            number = float(str(value).strip()) if not isinstance(value, int | float) else value
-            if isinstance(number, float) and not number.is_integer():
-                return None, False
-            return int(number), True
-        if attr.type == "float":
-            return float(str(value).strip().replace(",", ".")), True
-    except ValueError:
-        return None, False
-    return str(value).strip(), True
-
-
-def _json_default(value: object) -> str:
-    return value.hex() if isinstance(value, bytes) else str(value)
-
-
-class _Stager:
-    """Turns Arrow batches into staging rows, checking codes on the way."""
-
-    def __init__(self, kind: LayerKind, field_map: dict[str, str], keep_unknown: bool) -> None:
-        self.kind = kind
-        self.field_map = field_map
-        self.keep_unknown = keep_unknown
-        self.unknown: dict[str, _Unknown] = {}
-        self.mapped_sources = set(field_map.values())
-
-    def rows(self, batch: pa.RecordBatch) -> list[tuple[object, ...]]:
-        columns = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
-        fids: list[int] = columns.pop(reader.FID_COLUMN)
-        geoms: list[bytes | None] = columns.pop(reader.GEOM_COLUMN)
-        attr_values = {a: columns[src] for a, src in self.field_map.items()}
-        prop_names = [n for n in columns if n not in self.mapped_sources]
-        out: list[tuple[object, ...]] = []
-        for i, fid in enumerate(fids):
-            attrs: dict[str, object] = {}
-            props = {n: columns[n][i] for n in prop_names if columns[n][i] is not None}
-            for attr_name, values in attr_values.items():
-                raw = values[i]
-                typed, ok = _cast(self.kind.attribute(attr_name), raw)
-                if not ok:
-                    self.unknown.setdefault(attr_name, _Unknown()).add(raw, fid)
-                    props[self.field_map[attr_name]] = raw  # keep the original value
-                elif typed is not None:
-                    attrs[attr_name] = typed
-            if self.kind.name == "land_cover" and "arealtype" not in attrs:
-                n50 = attrs.get("n50_klasse")
-                if isinstance(n50, int):
-                    attrs["arealtype"] = codelists.n50_to_ar5(n50)
-                    attrs["arealtype_source"] = "n50_crosswalk"
-            out.append(
-                (
-                    fid,
-                    str(fid),
-                    json.dumps(attrs, ensure_ascii=False),
-                    json.dumps(props, ensure_ascii=False, default=_json_default),
-                    geoms[i],
-                )
-            )
-        return out
-
-    def raise_if_unknown(self) -> None:
-        if not self.unknown or self.keep_unknown:
-            return
-        parts = []
-        for attr_name, unk in self.unknown.items():
-            values = sorted(unk.values, key=lambda v: -unk.values[v])
-            shown = ", ".join(f"{v!r} ({unk.values[v]}×)" for v in values[:10])
-            attr = self.kind.attribute(attr_name)
-            what = f"code list {attr.codelist}" if attr.codelist else f"type {attr.type}"
-            parts.append(
-                f"field {self.field_map[attr_name]!r} ({attr_name}, {what}) has values that are "
-                f"not valid: {shown}; e.g. in features {unk.feature_ids}"
-            )
-        raise InvalidInput(
-            "Unknown codes: "
-            + "; ".join(parts)
-            + ". Fix them, map another field, or upload with keep_unknown=true to store them "
-            "as unknown.",
-            code="unknown_codes",
-            unknown_codes=self.report(),
-        )
-
-    def property_names(self, source_fields: list[str]) -> list[str]:
-        """Names a feature's properties can have: typed attributes, then the file's others."""
-        names = list(self.field_map)
-        if self.kind.name == "land_cover" and "arealtype" not in names:
-            names += ["arealtype", "arealtype_source"]
-        return names + [f for f in source_fields if f not in self.mapped_sources]
-
-    def report(self) -> dict[str, Any]:
-        return {
-            attr: {"field": self.field_map[attr], "values": u.values, "feature_ids": u.feature_ids}
-            for attr, u in self.unknown.items()
-        }
 
 
 def import_file(
@@ -268,10 +154,8 @@ def _publish(
     progress: ProgressFn | None,
 ) -> ImportResult:
     cur = conn.cursor()
-    if (
-        cur.execute("SELECT 1 FROM spatial_ref_sys WHERE srid = %s", (source.srid,)).fetchone()
-        is None
-    ):
+    known = cur.execute("SELECT 1 FROM spatial_ref_sys WHERE srid = %s", (source.srid,))
+    if known.fetchone() is None:
         raise InvalidInput(
             f"PostGIS does not know {source.label}; reproject the data to EPSG:{storage_srid}.",
             code="bad_crs",
@@ -279,50 +163,49 @@ def _publish(
     layer_id, version, version_id = _new_version(
         cur, kind, options, source, field_map, checksum, filename, info, storage_srid
     )
-    cur.execute(
-        "CREATE TEMP TABLE stage (n bigint, src_id text, attrs jsonb, props jsonb, wkb bytea)"
-        " ON COMMIT DROP"
-    )
-    stager = _Stager(kind, field_map, options.keep_unknown)
-    done = 0
-    with (
-        cur.copy("COPY stage (n, src_id, attrs, props, wkb) FROM STDIN") as copy,
-        reader.record_batches(info) as batches,
-    ):
-        for batch in batches:
-            for staged in stager.rows(batch):
-                copy.write_row(staged)
-            done += batch.num_rows
-            if progress:
-                progress(done, info.feature_count)
-    stager.raise_if_unknown()
-    if done == 0:
+    lowered = [
+        src
+        for attr_name, src in field_map.items()
+        if (cl := kind.attribute(attr_name).codelist) and not codelists.load(cl).numeric
+    ]
+    # Planner costs of PostGIS functions make the JIT kick in; compiling costs more than it saves.
+    cur.execute("SET LOCAL jit = off")
+    stage = sql.Identifier("geoservice", f"stage_v{version_id}")
+    stager = Stager(stage, info.arrow_fields, lowered)
+    stager.create(cur)
+    try:
+        with reader.record_batches(info) as batches:
+            for done in stager.copy(cur, batches):
+                if progress:
+                    progress(done, info.feature_count)
+    except psycopg.errors.DataError as exc:
+        raise InvalidInput(
+            f"{filename}: some values or geometries could not be read "
+            f"({exc.diag.message_primary}).",
+            code="bad_geometry",
+        ) from exc
+    if stager.rows == 0:
         raise InvalidInput(f"{filename} contains no features.", code="empty_file")
+    attrs = attribute_sqls(kind, field_map, stager)
+    cur.execute(sql.SQL("ANALYZE {}").format(stage))
+    report = unknown_codes(cur, stage, attrs)
+    if not options.keep_unknown:
+        raise_for_unknown(kind, report)
 
-    family = _prepare(cur, kind, source.srid, storage_srid)
-    if options.check_extent:
-        _check_extent(cur, source, storage_srid)
-    repairs = _repairs(cur)
+    table = sql.Identifier("geoservice", f"feature_v{version_id}")
+    family = _family(cur, stage, kind)
+    repairs = _load(cur, table, version_id, kind, attrs, stager, family, source.srid, storage_srid)
     if repairs["kept"] == 0:
         raise InvalidInput(
-            f"None of the {done} features of {filename} has usable "
+            f"None of the {stager.rows} features of {filename} has usable "
             f"{FAMILY_NAMES.get(family, 'geometry')} after repair "
             f"(empty: {repairs['dropped_empty']}, "
             f"of another type: {repairs['dropped_wrong_type']}).",
             code="no_geometry",
         )
-    table = sql.Identifier("geoservice", f"feature_v{version_id}")
-    cur.execute(
-        sql.SQL("CREATE TABLE {} (LIKE geoservice.feature INCLUDING DEFAULTS)").format(table)
-    )
-    cur.execute(
-        sql.SQL(
-            "INSERT INTO {} (version_id, fid, src_id, attrs, props, geom, repaired) "
-            "SELECT %s, n, src_id, attrs, props, geom, NOT was_valid FROM prepared "
-            "WHERE geom IS NOT NULL ORDER BY n"
-        ).format(table),
-        (version_id,),
-    )
+    if options.check_extent:
+        _check_extent(cur, table, stage, source, storage_srid)
+    cur.execute(sql.SQL("DROP TABLE {}").format(stage))
     # Indexes are built once, after loading, when the partition is attached.
     cur.execute(
         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (version_id = {})").format(
@@ -334,17 +217,22 @@ def _publish(
             table, sql.Literal(version_id)
         )
     )
-    row = cur.execute(
+    stats = cur.execute(
         sql.SQL(
-            "SELECT c, x0, y0, x1, y1, ST_MakeEnvelope(x0, y0, x1, y1, %s), "
+            "SELECT x0, y0, x1, y1, ST_MakeEnvelope(x0, y0, x1, y1, %s), "
             "(SELECT ST_GeometryType(geom) FROM {} LIMIT 1) "
-            "FROM (SELECT count(*) AS c, min(ST_XMin(geom)) AS x0, min(ST_YMin(geom)) AS y0, "
+            "FROM (SELECT min(ST_XMin(geom)) AS x0, min(ST_YMin(geom)) AS y0, "
             "max(ST_XMax(geom)) AS x1, max(ST_YMax(geom)) AS y1 FROM {}) x"
         ).format(table, table),
         (storage_srid,),
     ).fetchone()
-    assert row is not None
-    count, xmin, ymin, xmax, ymax, bbox_geom, geometry_type = row
+    assert stats is not None
+    xmin, ymin, xmax, ymax, bbox_geom, geometry_type = stats
+    geometry_type = str(geometry_type).removeprefix("ST_")
+    property_names = [a.attr.name for a in attrs]
+    if kind.name == "land_cover" and "arealtype" not in property_names:
+        property_names += ["arealtype", "arealtype_source"]
+    property_names += [c.source for c in stager.columns if c.source not in field_map.values()]
     cur.execute(
         """
         UPDATE geoservice.layer_version
@@ -353,13 +241,13 @@ def _publish(
          WHERE id = %s
         """,
         (
-            count,
-            done,
+            repairs["kept"],
+            stager.rows,
             bbox_geom,
-            str(geometry_type).removeprefix("ST_"),
+            geometry_type,
             json.dumps(repairs),
-            json.dumps(stager.report(), ensure_ascii=False),
-            stager.property_names(info.fields),
+            json.dumps(report, ensure_ascii=False),
+            property_names,
             version_id,
         ),
     )
@@ -373,16 +261,16 @@ def _publish(
         kind=kind.name,
         version=version,
         version_id=version_id,
-        feature_count=int(count),
-        source_feature_count=done,
+        feature_count=repairs["kept"],
+        source_feature_count=stager.rows,
         bbox=[float(xmin), float(ymin), float(xmax), float(ymax)],
         storage_crs=f"EPSG:{storage_srid}",
         source_crs=source.label,
         source_sha256=checksum,
         field_map=field_map,
         repairs=repairs,
-        unknown_codes=stager.report(),
-        geometry_type=str(geometry_type).removeprefix("ST_"),
+        unknown_codes=report,
+        geometry_type=geometry_type,
     )
 
 
@@ -449,30 +337,88 @@ def _new_version(
     return int(layer_id), version, int(id_row[0])
 
 
-def _prepare(cur: psycopg.Cursor[Any], kind: LayerKind, src_srid: int, srid: int) -> int:
-    """Reproject and repair in PostGIS; return the geometry family kept (1, 2 or 3)."""
-    try:
-        cur.execute(
-            """
-            CREATE TEMP TABLE prepared ON COMMIT DROP AS
-            SELECT s.n, s.src_id, s.attrs, s.props,
-                   g.g0 IS NULL OR ST_IsEmpty(g.g0) AS empty,
-                   v.ok AS was_valid,
-                   CASE WHEN v.ok AND ST_IsValid(t.g1) THEN t.g1 ELSE ST_MakeValid(t.g1) END
-                       AS g2,
-                   NULL::geometry AS geom
-              FROM stage s
-              CROSS JOIN LATERAL (SELECT ST_GeomFromWKB(s.wkb, %(src)s) AS g0) g
-              CROSS JOIN LATERAL (
-                    SELECT CASE WHEN g.g0 IS NULL OR ST_IsEmpty(g.g0) THEN NULL
-                                ELSE ST_Transform(ST_Force2D(g.g0), %(srid)s) END AS g1) t
-              -- valid as drawn in the source CRS and still valid after reprojection
-              CROSS JOIN LATERAL (
-                    SELECT g.g0 IS NULL OR ST_IsEmpty(g.g0)
-                           OR (ST_IsValid(g.g0) AND ST_IsValid(t.g1)) AS ok) v
-            """,
-            {"src": src_srid, "srid": srid},
+def _family(cur: psycopg.Cursor[Any], stage: sql.Composable, kind: LayerKind) -> int:
+    """The geometry family to keep (1 points, 2 lines, 3 polygons); mixed files are refused."""
+    if kind.geometry == "polygon":
+        return 3
+    if kind.geometry == "point":
+        return 1
+    dims = cur.execute(
+        sql.SQL(
+            "SELECT ST_Dimension(wkb), count(*) FROM {} WHERE wkb IS NOT NULL "
+            "AND NOT ST_IsEmpty(wkb) GROUP BY 1 ORDER BY 1"
+        ).format(stage)
+    ).fetchall()
+    found = {int(d): int(n) for d, n in dims}
+    allowed = {0, 2} if kind.geometry == "polygon_or_point" else {0, 1, 2}
+    if len(found) > 1 or not set(found) <= allowed:
+        listing = ", ".join(f"{n} {FAMILY_NAMES[d + 1]}" for d, n in found.items())
+        want = "only points or only polygons" if kind.geometry != "any" else "one type"
+        raise InvalidInput(
+            f"The file mixes geometry types ({listing}); a {kind.name} layer takes {want}. "
+            "Split the file by geometry type and upload each part as its own layer.",
+            code="mixed_geometry_types",
         )
+    return (next(iter(found)) + 1) if found else 3
+
+
+def _load(
+    cur: psycopg.Cursor[Any],
+    table: sql.Composable,
+    version_id: int,
+    kind: LayerKind,
+    attrs: list[AttrSql],
+    stager: Stager,
+    family: int,
+    src_srid: int,
+    srid: int,
+) -> dict[str, int]:
+    """Reproject, repair and type-filter in PostGIS while loading the version's table.
+
+    Returns the counts the upload reports: kept, repaired, dropped (and why), trimmed.
+    """
+    # Valid as drawn in the source CRS, and (if reprojected) still valid afterwards.
+    same_crs = src_srid == srid
+    g1 = (
+        sql.SQL("ST_SetSRID(ST_Force2D(s.wkb), {})").format(sql.Literal(srid))
+        if same_crs
+        else sql.SQL("ST_Transform(ST_SetSRID(ST_Force2D(s.wkb), {}), {})").format(
+            sql.Literal(src_srid), sql.Literal(srid)
+        )
+    )
+    still_valid = sql.SQL("true") if same_crs else sql.SQL("ST_IsValid(t.g1)")
+    # CREATE TABLE AS runs its SELECT in parallel workers; INSERT ... SELECT would not.
+    statement = sql.SQL(
+        """
+        CREATE TABLE {table} AS
+        SELECT {vid}::integer AS version_id, s.n AS fid,
+               {attrs} AS attrs, {props} AS props, e.geom, NOT v.ok AS repaired,
+               g.empty AS x_empty,
+               e.geom IS NOT NULL AND ST_GeometryType(m.g2) = 'ST_GeometryCollection'
+                   AND ST_NumGeometries(e.geom) <> ST_NumGeometries(m.g2) AS x_trimmed
+          FROM {stage} s
+          CROSS JOIN LATERAL (SELECT s.wkb IS NULL OR ST_IsEmpty(s.wkb) AS empty) g
+          CROSS JOIN LATERAL (SELECT CASE WHEN g.empty THEN NULL ELSE {g1} END AS g1) t
+          CROSS JOIN LATERAL (SELECT g.empty OR (ST_IsValid(s.wkb) AND {still_valid}) AS ok) v
+          CROSS JOIN LATERAL (
+                SELECT CASE WHEN v.ok THEN t.g1 ELSE ST_MakeValid(t.g1) END AS g2) m
+          CROSS JOIN LATERAL (
+                SELECT CASE WHEN x IS NULL OR ST_IsEmpty(x) THEN NULL ELSE ST_Multi(x) END
+                       AS geom
+                  FROM ST_CollectionExtract(m.g2, {family}) AS x) e
+        """
+    ).format(
+        attrs=attrs_expression(kind, attrs),
+        props=props_expression(stager, attrs),
+        g1=g1,
+        still_valid=still_valid,
+        family=sql.Literal(family),
+        table=table,
+        stage=stager.table,
+        vid=sql.Literal(version_id),
+    )
+    try:
+        cur.execute(statement)
     except psycopg.errors.InternalError as exc:  # PROJ could not transform
         raise InvalidInput(
             f"The coordinates cannot be transformed from EPSG:{src_srid} to EPSG:{srid} "
@@ -480,57 +426,31 @@ def _prepare(cur: psycopg.Cursor[Any], kind: LayerKind, src_srid: int, srid: int
             "check the CRS of the file.",
             code="bad_coordinates",
         ) from exc
-    except psycopg.errors.DataException as exc:
-        raise InvalidInput(
-            f"Some geometries could not be decoded ({exc.diag.message_primary}).",
-            code="bad_geometry",
-        ) from exc
-    if kind.geometry == "polygon":
-        family = 3
-    elif kind.geometry == "point":
-        family = 1
-    else:
-        dims = cur.execute(
-            "SELECT ST_Dimension(g2) AS d, count(*) FROM prepared WHERE g2 IS NOT NULL "
-            "AND NOT ST_IsEmpty(g2) GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-        found = {int(d): int(n) for d, n in dims}
-        allowed = {0, 2} if kind.geometry == "polygon_or_point" else {0, 1, 2}
-        if len(found) > 1 or not set(found) <= allowed:
-            listing = ", ".join(f"{n} {FAMILY_NAMES[d + 1]}" for d, n in found.items())
-            want = "only points or only polygons" if kind.geometry != "any" else "one type"
-            raise InvalidInput(
-                f"The file mixes geometry types ({listing}); a {kind.name} layer takes {want}. "
-                "Split the file by geometry type and upload each part as its own layer.",
-                code="mixed_geometry_types",
-            )
-        family = (next(iter(found)) + 1) if found else 3
-    cur.execute(
-        """
-        UPDATE prepared SET geom = ST_Multi(ST_CollectionExtract(g2, %s))
-         WHERE g2 IS NOT NULL AND NOT ST_IsEmpty(ST_CollectionExtract(g2, %s))
-        """,
-        (family, family),
-    )
-    return family
-
-
-def _repairs(cur: psycopg.Cursor[Any]) -> dict[str, int]:
-    """Counts for the upload result: what was repaired, trimmed or dropped, and why."""
     row = cur.execute(
-        """
-        SELECT count(*) FILTER (WHERE geom IS NOT NULL),
-               count(*) FILTER (WHERE NOT was_valid AND geom IS NOT NULL),
-               count(*) FILTER (WHERE empty),
-               count(*) FILTER (WHERE NOT empty AND geom IS NULL),
-               count(*) FILTER (WHERE geom IS NOT NULL
-                                  AND ST_NumGeometries(geom) <> ST_NumGeometries(g2)
-                                  AND ST_GeometryType(g2) = 'ST_GeometryCollection')
-          FROM prepared
-        """
+        sql.SQL(
+            """
+            SELECT count(*) FILTER (WHERE geom IS NOT NULL),
+                   count(*) FILTER (WHERE repaired AND geom IS NOT NULL),
+                   count(*) FILTER (WHERE x_empty),
+                   count(*) FILTER (WHERE NOT x_empty AND geom IS NULL),
+                   count(*) FILTER (WHERE x_trimmed)
+              FROM {}
+            """
+        ).format(table)
     ).fetchone()
     assert row is not None
     kept, repaired, empty, wrong, trimmed = (int(v) for v in row)
+    if empty or wrong:
+        cur.execute(sql.SQL("DELETE FROM {} WHERE geom IS NULL").format(table))
+    # Same columns and NOT NULLs as the parent: what ATTACH PARTITION requires.
+    cur.execute(
+        sql.SQL(
+            "ALTER TABLE {} DROP COLUMN x_empty, DROP COLUMN x_trimmed, "
+            "ALTER COLUMN version_id SET NOT NULL, ALTER COLUMN fid SET NOT NULL, "
+            "ALTER COLUMN attrs SET NOT NULL, ALTER COLUMN props SET NOT NULL, "
+            "ALTER COLUMN geom SET NOT NULL, ALTER COLUMN repaired SET NOT NULL"
+        ).format(table)
+    )
     return {
         "kept": kept,
         "repaired": repaired,
@@ -540,16 +460,25 @@ def _repairs(cur: psycopg.Cursor[Any]) -> dict[str, int]:
     }
 
 
-def _check_extent(cur: psycopg.Cursor[Any], source: crs.SourceCrs, srid: int) -> None:
+def _check_extent(
+    cur: psycopg.Cursor[Any],
+    table: sql.Composable,
+    stage: sql.Composable,
+    source: crs.SourceCrs,
+    srid: int,
+) -> None:
     """Refuse data that does not lie in Norway, and say what probably went wrong."""
     extent = crs.norway_extent_wkt()
     row = cur.execute(
-        """
-        WITH ext AS (SELECT ST_Transform(ST_GeomFromText(%s, 25833), %s) AS g),
-             sample AS (SELECT geom FROM prepared WHERE geom IS NOT NULL ORDER BY n LIMIT %s)
-        SELECT count(*), count(*) FILTER (WHERE NOT ST_Intersects(ext.g, ST_PointOnSurface(geom)))
-          FROM sample, ext
-        """,
+        sql.SQL(
+            """
+            WITH ext AS (SELECT ST_Transform(ST_GeomFromText(%s, 25833), %s) AS g),
+                 sample AS (SELECT geom FROM {} ORDER BY fid LIMIT %s)
+            SELECT count(*),
+                   count(*) FILTER (WHERE NOT ST_Intersects(ext.g, ST_PointOnSurface(geom)))
+              FROM sample, ext
+            """
+        ).format(table),
         (extent, srid, EXTENT_SAMPLE),
     ).fetchone()
     assert row is not None
@@ -557,12 +486,14 @@ def _check_extent(cur: psycopg.Cursor[Any], source: crs.SourceCrs, srid: int) ->
     if total == 0 or outside <= EXTENT_TOLERANCE * total:
         return
     bbox = cur.execute(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-        "(SELECT ST_Extent(ST_GeomFromWKB(wkb)) AS e FROM stage) x"
+        sql.SQL(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(wkb) AS e FROM {}) x"
+        ).format(stage)
     ).fetchone()
     assert bbox is not None
     box = ", ".join(f"{v:.6g}" for v in bbox)
-    cause = _likely_cause(cur, source, extent)
+    cause = _likely_cause(cur, stage, source, extent)
     raise InvalidInput(
         f"{outside} of {total} sampled features do not lie in Norway when the coordinates are "
         f"read as {source.label}. The data's bounding box is ({box}) in the file's units. "
@@ -574,7 +505,9 @@ def _check_extent(cur: psycopg.Cursor[Any], source: crs.SourceCrs, srid: int) ->
     )
 
 
-def _likely_cause(cur: psycopg.Cursor[Any], source: crs.SourceCrs, extent: str) -> str:
+def _likely_cause(
+    cur: psycopg.Cursor[Any], stage: sql.Composable, source: crs.SourceCrs, extent: str
+) -> str:
     """Try the usual mix-ups (other UTM zone, degrees, swapped axes) on a sample."""
     candidates: list[tuple[str, int, bool]] = [(source.label, source.srid, True)]
     candidates += [(f"EPSG:{s}", s, False) for s in crs.LIKELY_SRIDS if s != source.srid]
@@ -583,16 +516,19 @@ def _likely_cause(cur: psycopg.Cursor[Any], source: crs.SourceCrs, extent: str) 
         try:
             with cur.connection.transaction():
                 row = cur.execute(
-                    """
-                    WITH ext AS (SELECT ST_GeomFromText(%(ext)s, 25833) AS g),
-                         pts AS (SELECT ST_PointOnSurface(ST_GeomFromWKB(wkb)) AS p
-                                   FROM stage WHERE wkb IS NOT NULL ORDER BY n LIMIT 200)
-                    SELECT count(*) FILTER (WHERE ST_Intersects(ext.g, ST_Transform(
-                               ST_SetSRID(CASE WHEN %(swap)s THEN ST_FlipCoordinates(p)
-                                               ELSE p END, %(srid)s), 25833))),
-                           count(*)
-                      FROM pts, ext
-                    """,
+                    sql.SQL(
+                        """
+                        WITH ext AS (SELECT ST_GeomFromText(%(ext)s, 25833) AS g),
+                             pts AS (SELECT ST_PointOnSurface(wkb) AS p FROM {}
+                                      WHERE wkb IS NOT NULL AND NOT ST_IsEmpty(wkb)
+                                      ORDER BY n LIMIT 200)
+                        SELECT count(*) FILTER (WHERE ST_Intersects(ext.g, ST_Transform(
+                                   ST_SetSRID(CASE WHEN %(swap)s THEN ST_FlipCoordinates(p)
+                                                   ELSE p END, %(srid)s), 25833))),
+                               count(*)
+                          FROM pts, ext
+                        """
+                    ).format(stage),
                     {"ext": extent, "srid": srid, "swap": swap},
                 ).fetchone()
         except psycopg.Error:

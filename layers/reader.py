@@ -49,6 +49,7 @@ class SourceInfo:
     geometry_type: str
     feature_count: int
     layers: list[str]
+    arrow_fields: list[tuple[str, pa.DataType]]
 
 
 def _open_options(path: Path) -> dict[str, str]:
@@ -193,7 +194,19 @@ def inspect(path: Path, layer: str | None = None) -> SourceInfo:
             f"{path.name} could not be read as {fmt}: {_gdal_message(exc)}.",
             code="corrupt_file",
         ) from exc
+    try:
+        with pyogrio.open_arrow(
+            path, layer=layer, batch_size=1, use_pyarrow=True, **_open_options(path)
+        ) as (meta, stream):
+            skip = {meta.get("geometry_name") or "wkb_geometry"}
+            arrow_fields = [(f.name, f.type) for f in stream.schema if f.name not in skip]
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise InvalidInput(
+            f"{path.name} could not be read as {fmt}: {_gdal_message(exc)}.",
+            code="corrupt_file",
+        ) from exc
     return SourceInfo(
+        arrow_fields=arrow_fields,
         path=path,
         format=fmt,
         layer=layer,

@@ -86,6 +86,8 @@ case "$mode" in
     exec "$VENV/bin/pytest" "$@"
     ;;
   bench)
+    # Peers measured in the same run: ogr2ogr (gdal-bin); GNU time reads peak memory.
+    command -v ogr2ogr >/dev/null 2>&1 && [ -x /usr/bin/time ] || apt_install gdal-bin time
     exec "$VENV/bin/python" -m bench "$@"
     ;;
   *)

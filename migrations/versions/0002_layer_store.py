@@ -62,7 +62,6 @@ def upgrade() -> None:
             version_id integer NOT NULL
                 REFERENCES geoservice.layer_version (id) ON DELETE CASCADE,
             fid bigint NOT NULL,
-            src_id text,
             attrs jsonb NOT NULL DEFAULT '{}',
             props jsonb NOT NULL DEFAULT '{}',
             geom geometry NOT NULL,

@@ -1,0 +1,155 @@
+"""Arrow batches into a PostgreSQL staging table over COPY, without a Python loop per feature.
+
+Each batch is turned into CSV by Arrow's C++ writer (geometry as hex WKB) and streamed with
+COPY. Source fields keep their types (numbers stay numbers) in positional staging columns
+``c0, c1, ...``; the original names travel alongside so SQL can rebuild the properties.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from layers.reader import FID_COLUMN, GEOM_COLUMN
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+
+@dataclass(frozen=True)
+class StageColumn:
+    """One source field in the staging table."""
+
+    source: str  # the field's name in the file
+    column: str  # c0, c1, ...
+    pg_type: str
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_integer(arrow_type):
+        return "numeric" if arrow_type == pa.uint64() else "bigint"
+    if pa.types.is_floating(arrow_type):
+        return "double precision"
+    if pa.types.is_decimal(arrow_type):
+        return "numeric"
+    return "text"
+
+
+def hex_wkb(array: pa.Array) -> pa.Array:
+    """Binary WKB -> hex strings, vectorised (PostgreSQL reads hex WKB as geometry)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_large_binary(array.type):
+        array = array.cast(pa.binary())
+    if len(array) == 0:
+        return pa.array([], pa.string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    data_buf = array.buffers()[2]
+    raw = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    raw = raw[offsets[0] : offsets[-1]]
+    hexed = np.empty(raw.size * 2, dtype=np.uint8)
+    hexed[0::2] = _HEX[raw >> 4]
+    hexed[1::2] = _HEX[raw & 0x0F]
+    new_offsets = ((offsets - offsets[0]) * 2).astype(np.int32)
+    return pa.StringArray.from_buffers(
+        len(array),
+        pa.py_buffer(new_offsets.tobytes()),
+        pa.py_buffer(hexed.tobytes()),
+        array.buffers()[0],
+        array.null_count,
+        0,
+    )
+
+
+def _as_csv_column(array: pa.Array, pg_type: str) -> pa.Array:
+    """Make a column writable as CSV and readable by PostgreSQL as ``pg_type``."""
+    if pa.types.is_floating(array.type):
+        # NaN and infinities have no JSON form; treat them as missing values.
+        bad = pc.or_(pc.is_nan(array), pc.is_inf(array))
+        return pc.if_else(bad, pa.scalar(None, array.type), array)
+    if pg_type != "text" or pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return array
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        return hex_wkb(array)
+    try:
+        return pc.cast(array, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in array.to_pylist()],
+            pa.string(),
+        )
+
+
+class Stager:
+    """Creates the staging table for a source schema and COPYs batches into it."""
+
+    def __init__(
+        self,
+        table: sql.Composable,
+        fields: Sequence[tuple[str, pa.DataType]],
+        lower: Iterable[str],
+    ) -> None:
+        self.table = table
+        self.columns = [
+            StageColumn(name, f"c{i}", _pg_type(dtype)) for i, (name, dtype) in enumerate(fields)
+        ]
+        # Text code-list fields get a lower-cased twin, so matching ignores case everywhere
+        # (PostgreSQL's lower() only folds ASCII under the C locale).
+        self.lowered = {name: f"l{i}" for i, name in enumerate(lower)}
+        self.rows = 0
+
+    def column(self, source: str) -> StageColumn:
+        """The staging column of a source field."""
+        return next(c for c in self.columns if c.source == source)
+
+    def create(self, cur: psycopg.Cursor[Any]) -> None:
+        """An unlogged table created in the upload's transaction and dropped before commit.
+
+        Not a TEMP table: parallel workers cannot read those, and the load that follows is
+        worth parallelising. If the upload fails, the transaction takes the table with it.
+        """
+        cols: list[sql.Composable] = [sql.SQL("n bigint"), sql.SQL("wkb geometry")]
+        cols += [
+            sql.SQL("{} {}").format(sql.Identifier(c.column), sql.SQL(c.pg_type))
+            for c in self.columns
+        ]
+        cols += [sql.SQL("{} text").format(sql.Identifier(col)) for col in self.lowered.values()]
+        cur.execute(
+            sql.SQL("CREATE UNLOGGED TABLE {} ({})").format(self.table, sql.SQL(", ").join(cols))
+        )
+
+    def copy(self, cur: psycopg.Cursor[Any], batches: Iterable[pa.RecordBatch]) -> Iterable[int]:
+        """COPY every batch; yields the running feature count for progress reporting."""
+        names = [sql.Identifier(n) for n in ("n", "wkb")]
+        names += [sql.Identifier(c.column) for c in self.columns]
+        names += [sql.Identifier(col) for col in self.lowered.values()]
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            self.table, sql.SQL(", ").join(names)
+        )
+        with cur.copy(statement) as copy:
+            for batch in batches:
+                arrays = [batch.column(FID_COLUMN), hex_wkb(batch.column(GEOM_COLUMN))]
+                arrays += [_as_csv_column(batch.column(c.source), c.pg_type) for c in self.columns]
+                for source in self.lowered:
+                    text = _as_csv_column(batch.column(source), "text")
+                    arrays.append(pc.utf8_lower(pc.utf8_trim_whitespace(text)))
+                table = pa.Table.from_arrays(arrays, names=[f"x{i}" for i in range(len(arrays))])
+                buffer = io.BytesIO()
+                pacsv.write_csv(table, buffer, _CSV)
+                copy.write(buffer.getbuffer())
+                self.rows += batch.num_rows
+                yield self.rows
