@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from geoservice import __version__, migrate
+from geoservice import __version__
 from geoservice.cli_layers import app as layers_app
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.errors import GeoServiceError
@@ -92,6 +92,7 @@ def serve(
 
 
 def _load_demo(settings: Settings) -> None:
+    from geoservice import migrate
     from geoservice.database import create_db_engine
     from geoservice.demo import load_demo
 
@@ -126,6 +127,8 @@ def migrate_cmd(
         url = resolve_database_url(Settings())
     except GeoServiceError as exc:
         raise _fail(exc) from exc
+    from geoservice import migrate  # alembic is slow to import; most commands never need it
+
     if downgrade:
         migrate.downgrade(url, revision)
     else:

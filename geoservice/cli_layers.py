@@ -15,7 +15,6 @@ from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 from layers import catalog
-from layers.export import ExportFormat, export_layer
 from layers.ingest import ImportOptions, import_file
 
 app = typer.Typer(help="Upload, list and export layers.", no_args_is_help=True)
@@ -138,6 +137,8 @@ def export_cmd(
     crs: Annotated[str | None, typer.Option(help="Output CRS, default the storage CRS")] = None,
 ) -> None:
     """Write a layer version to a GeoJSON or GeoPackage file."""
+    from layers.export import ExportFormat, export_layer  # geopandas: only when exporting
+
     if format not in ("geojson", "gpkg"):
         raise typer.BadParameter("format must be geojson or gpkg")
     fmt: ExportFormat = "geojson" if format == "geojson" else "gpkg"
