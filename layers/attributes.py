@@ -60,7 +60,11 @@ def attribute_sql(attr: Attribute, source: str, stager: Stager) -> AttrSql:
         num = _numeric(col, staged.pg_type)
         if attr.codelist:
             codes = sql.Literal([int(c) for c in codelists.load(attr.codelist).codes])
-            valid = sql.SQL("({n} = ANY({codes}::numeric[]))").format(n=num, codes=codes)
+            if staged.pg_type == "bigint":  # the common case: compare without casting
+                valid = sql.SQL("({c} = ANY({codes}::bigint[]))").format(c=col, codes=codes)
+                num = col
+            else:
+                valid = sql.SQL("({n} = ANY({codes}::numeric[]))").format(n=num, codes=codes)
         else:
             valid = sql.SQL("({n} = trunc({n}) AND abs({n}) < 1e15)").format(n=num)
         value = sql.SQL("CASE WHEN {v} THEN ({n})::bigint END").format(v=valid, n=num)

@@ -38,6 +38,7 @@ ProgressFn = Callable[[int, int], None]
 EXTENT_SAMPLE = 2000
 EXTENT_TOLERANCE = 0.05  # share of sampled features allowed outside Norway
 FAMILY_NAMES = {1: "points", 2: "lines", 3: "polygons"}
+MULTI = {1: "ST_MultiPoint", 2: "ST_MultiLineString", 3: "ST_MultiPolygon"}
 
 
 @dataclass
@@ -170,6 +171,8 @@ def _publish(
     ]
     # Planner costs of PostGIS functions make the JIT kick in; compiling costs more than it saves.
     cur.execute("SET LOCAL jit = off")
+    # A big upload legitimately takes minutes; the service's per-query limit is for reads.
+    cur.execute("SET LOCAL statement_timeout = 0")
     stage = sql.Identifier("geoservice", f"stage_v{version_id}")
     stager = Stager(stage, info.arrow_fields, lowered)
     stager.create(cur)
@@ -187,14 +190,15 @@ def _publish(
     if stager.rows == 0:
         raise InvalidInput(f"{filename} contains no features.", code="empty_file")
     attrs = attribute_sqls(kind, field_map, stager)
-    cur.execute(sql.SQL("ANALYZE {}").format(stage))
     report = unknown_codes(cur, stage, attrs)
     if not options.keep_unknown:
         raise_for_unknown(kind, report)
 
     table = sql.Identifier("geoservice", f"feature_v{version_id}")
     family = _family(cur, stage, kind)
-    repairs = _load(cur, table, version_id, kind, attrs, stager, family, source.srid, storage_srid)
+    repairs, bbox = _load(
+        cur, table, version_id, kind, attrs, stager, family, source.srid, storage_srid
+    )
     if repairs["kept"] == 0:
         raise InvalidInput(
             f"None of the {stager.rows} features of {filename} has usable "
@@ -217,18 +221,7 @@ def _publish(
             table, sql.Literal(version_id)
         )
     )
-    stats = cur.execute(
-        sql.SQL(
-            "SELECT x0, y0, x1, y1, ST_MakeEnvelope(x0, y0, x1, y1, %s), "
-            "(SELECT ST_GeometryType(geom) FROM {} LIMIT 1) "
-            "FROM (SELECT min(ST_XMin(geom)) AS x0, min(ST_YMin(geom)) AS y0, "
-            "max(ST_XMax(geom)) AS x1, max(ST_YMax(geom)) AS y1 FROM {}) x"
-        ).format(table, table),
-        (storage_srid,),
-    ).fetchone()
-    assert stats is not None
-    xmin, ymin, xmax, ymax, bbox_geom, geometry_type = stats
-    geometry_type = str(geometry_type).removeprefix("ST_")
+    geometry_type = MULTI[family].removeprefix("ST_")
     property_names = [a.attr.name for a in attrs]
     if kind.name == "land_cover" and "arealtype" not in property_names:
         property_names += ["arealtype", "arealtype_source"]
@@ -236,14 +229,16 @@ def _publish(
     cur.execute(
         """
         UPDATE geoservice.layer_version
-           SET feature_count = %s, source_feature_count = %s, bbox = %s, geometry_type = %s,
+           SET feature_count = %s, source_feature_count = %s,
+               bbox = ST_MakeEnvelope(%s, %s, %s, %s, %s), geometry_type = %s,
                repairs = %s, unknown_codes = %s, property_names = %s
          WHERE id = %s
         """,
         (
             repairs["kept"],
             stager.rows,
-            bbox_geom,
+            *bbox,
+            storage_srid,
             geometry_type,
             json.dumps(repairs),
             json.dumps(report, ensure_ascii=False),
@@ -263,7 +258,7 @@ def _publish(
         version_id=version_id,
         feature_count=repairs["kept"],
         source_feature_count=stager.rows,
-        bbox=[float(xmin), float(ymin), float(xmax), float(ymax)],
+        bbox=bbox,
         storage_crs=f"EPSG:{storage_srid}",
         source_crs=source.label,
         source_sha256=checksum,
@@ -372,47 +367,42 @@ def _load(
     family: int,
     src_srid: int,
     srid: int,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[float]]:
     """Reproject, repair and type-filter in PostGIS while loading the version's table.
 
-    Returns the counts the upload reports: kept, repaired, dropped (and why), trimmed.
+    Returns the counts the upload reports (kept, repaired, dropped and why, trimmed) and the
+    exact bounding box of what was kept.
     """
-    # Valid as drawn in the source CRS, and (if reprojected) still valid afterwards.
-    same_crs = src_srid == srid
-    g1 = (
-        sql.SQL("ST_SetSRID(ST_Force2D(s.wkb), {})").format(sql.Literal(srid))
-        if same_crs
-        else sql.SQL("ST_Transform(ST_SetSRID(ST_Force2D(s.wkb), {}), {})").format(
-            sql.Literal(src_srid), sql.Literal(srid)
+    # Step 1, every feature: reproject and check validity. CREATE TABLE AS runs this in
+    # parallel workers (INSERT ... SELECT would not). Each expensive call appears once in the
+    # statement: PostgreSQL inlines subquery expressions, so a value used twice is computed
+    # twice.
+    flat = sql.SQL("CASE WHEN ST_NDims(s.wkb) > 2 THEN ST_Force2D(s.wkb) ELSE s.wkb END")
+    projected: sql.Composable
+    valid: sql.Composable
+    if src_srid == srid:
+        projected = sql.SQL("ST_SetSRID({}, {})").format(flat, sql.Literal(srid))
+        valid = sql.SQL("ST_IsValid(s.wkb)")
+    else:
+        projected = sql.SQL("ST_Transform(ST_SetSRID({}, {}), {})").format(
+            flat, sql.Literal(src_srid), sql.Literal(srid)
         )
-    )
-    still_valid = sql.SQL("true") if same_crs else sql.SQL("ST_IsValid(t.g1)")
-    # CREATE TABLE AS runs its SELECT in parallel workers; INSERT ... SELECT would not.
+        valid = sql.SQL("ST_IsValid(s.wkb) AND ST_IsValid(ST_Multi({}))").format(projected)
     statement = sql.SQL(
         """
         CREATE TABLE {table} AS
-        SELECT {vid}::integer AS version_id, s.n AS fid,
-               {attrs} AS attrs, {props} AS props, e.geom, NOT v.ok AS repaired,
-               g.empty AS x_empty,
-               e.geom IS NOT NULL AND ST_GeometryType(m.g2) = 'ST_GeometryCollection'
-                   AND ST_NumGeometries(e.geom) <> ST_NumGeometries(m.g2) AS x_trimmed
+        SELECT {vid}::integer AS version_id, s.n AS fid, {attrs} AS attrs, {props} AS props,
+               CASE WHEN e.empty THEN NULL ELSE ST_Multi({projected}) END AS geom,
+               NOT (e.empty OR ({valid})) AS repaired,
+               e.empty AS x_empty, false AS x_trimmed
           FROM {stage} s
-          CROSS JOIN LATERAL (SELECT s.wkb IS NULL OR ST_IsEmpty(s.wkb) AS empty) g
-          CROSS JOIN LATERAL (SELECT CASE WHEN g.empty THEN NULL ELSE {g1} END AS g1) t
-          CROSS JOIN LATERAL (SELECT g.empty OR (ST_IsValid(s.wkb) AND {still_valid}) AS ok) v
-          CROSS JOIN LATERAL (
-                SELECT CASE WHEN v.ok THEN t.g1 ELSE ST_MakeValid(t.g1) END AS g2) m
-          CROSS JOIN LATERAL (
-                SELECT CASE WHEN x IS NULL OR ST_IsEmpty(x) THEN NULL ELSE ST_Multi(x) END
-                       AS geom
-                  FROM ST_CollectionExtract(m.g2, {family}) AS x) e
+          CROSS JOIN LATERAL (SELECT s.wkb IS NULL OR ST_IsEmpty(s.wkb) AS empty) e
         """
     ).format(
         attrs=attrs_expression(kind, attrs),
         props=props_expression(stager, attrs),
-        g1=g1,
-        still_valid=still_valid,
-        family=sql.Literal(family),
+        projected=projected,
+        valid=valid,
         table=table,
         stage=stager.table,
         vid=sql.Literal(version_id),
@@ -426,6 +416,27 @@ def _load(
             "check the CRS of the file.",
             code="bad_coordinates",
         ) from exc
+    # Step 2, only the invalid or mixed features: repair, keep the family's parts.
+    cur.execute(
+        sql.SQL(
+            """
+            UPDATE {table} t
+               SET geom = CASE WHEN ST_IsEmpty(f.x) THEN NULL ELSE ST_Multi(f.x) END,
+                   x_trimmed = ST_GeometryType(f.g2) = 'ST_GeometryCollection'
+                               AND NOT ST_IsEmpty(f.x)
+                               AND ST_NumGeometries(f.x) <> ST_NumGeometries(f.g2)
+              FROM (SELECT fid, g2, ST_CollectionExtract(g2, {family}) AS x
+                      FROM (SELECT fid,
+                                   CASE WHEN repaired THEN ST_MakeValid(geom) ELSE geom END AS g2
+                              FROM {table}
+                             WHERE geom IS NOT NULL
+                               AND (repaired OR ST_GeometryType(geom) <> {multi})
+                            OFFSET 0) a
+                    OFFSET 0) f
+             WHERE t.fid = f.fid
+            """
+        ).format(table=table, family=sql.Literal(family), multi=sql.Literal(MULTI[family]))
+    )
     row = cur.execute(
         sql.SQL(
             """
@@ -433,13 +444,15 @@ def _load(
                    count(*) FILTER (WHERE repaired AND geom IS NOT NULL),
                    count(*) FILTER (WHERE x_empty),
                    count(*) FILTER (WHERE NOT x_empty AND geom IS NULL),
-                   count(*) FILTER (WHERE x_trimmed)
+                   count(*) FILTER (WHERE x_trimmed),
+                   min(ST_XMin(geom)), min(ST_YMin(geom)), max(ST_XMax(geom)), max(ST_YMax(geom))
               FROM {}
             """
         ).format(table)
     ).fetchone()
     assert row is not None
-    kept, repaired, empty, wrong, trimmed = (int(v) for v in row)
+    kept, repaired, empty, wrong, trimmed = (int(v) for v in row[:5])
+    bbox = [float(v) for v in row[5:]] if kept else []
     if empty or wrong:
         cur.execute(sql.SQL("DELETE FROM {} WHERE geom IS NULL").format(table))
     # Same columns and NOT NULLs as the parent: what ATTACH PARTITION requires.
@@ -451,13 +464,14 @@ def _load(
             "ALTER COLUMN geom SET NOT NULL, ALTER COLUMN repaired SET NOT NULL"
         ).format(table)
     )
-    return {
+    counts = {
         "kept": kept,
         "repaired": repaired,
         "dropped_empty": empty,
         "dropped_wrong_type": wrong,
         "trimmed": trimmed,
     }
+    return counts, bbox
 
 
 def _check_extent(
