@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 from layers import catalog
 from layers.ingest import ImportOptions, import_file
+
+if TYPE_CHECKING:
+    from layers.export import ExportFormat
 
 app = typer.Typer(help="Upload, list and export layers.", no_args_is_help=True)
 console = Console()
@@ -82,6 +85,7 @@ def import_cmd(
                 ),
                 storage_srid=settings.storage_srid,
                 progress=report,
+                data_dir=settings.data_path,
             )
         engine.dispose()
     except GeoServiceError as exc:
@@ -132,16 +136,15 @@ def list_cmd(
 def export_cmd(
     layer_id: Annotated[int, typer.Argument()],
     out: Annotated[Path, typer.Option(help="Folder to write to")] = Path("."),
-    format: Annotated[str, typer.Option(help="geojson or gpkg")] = "gpkg",
+    format: Annotated[str, typer.Option(help="geojson, gpkg or (rasters) tif")] = "gpkg",
     version: Annotated[int | None, typer.Option(help="Default: the active version")] = None,
     crs: Annotated[str | None, typer.Option(help="Output CRS, default the storage CRS")] = None,
 ) -> None:
     """Write a layer version to a GeoJSON or GeoPackage file."""
-    from layers.export import ExportFormat, export_layer  # geopandas: only when exporting
+    from layers.export import export_layer  # geopandas: only when exporting
 
-    if format not in ("geojson", "gpkg"):
-        raise typer.BadParameter("format must be geojson or gpkg")
-    fmt: ExportFormat = "geojson" if format == "geojson" else "gpkg"
+    if format not in ("geojson", "gpkg", "tif"):
+        raise typer.BadParameter("format must be geojson, gpkg or tif")
     settings = Settings()
     try:
         engine = create_db_engine(resolve_database_url(settings), settings)
@@ -150,7 +153,7 @@ def export_cmd(
             engine,
             layer_id,
             out,
-            fmt=fmt,
+            fmt=cast("ExportFormat", format),
             version=version,
             crs=crs,
             storage_srid=settings.storage_srid,

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from geoservice.errors import NotFound
+from geoservice.errors import Conflict, InvalidInput, NotFound
+from layers.kinds import LayerKind
 
 _VERSION_COLUMNS = """
     v.id AS version_id, v.version, v.created_at, v.uploader, v.source_filename,
@@ -15,7 +16,7 @@ _VERSION_COLUMNS = """
     CASE WHEN v.bbox IS NULL THEN NULL ELSE
       json_build_array(ST_XMin(v.bbox), ST_YMin(v.bbox), ST_XMax(v.bbox), ST_YMax(v.bbox)) END
       AS bbox,
-    v.field_map, v.property_names, v.repairs, v.unknown_codes, v.extent_checked,
+    v.field_map, v.property_names, v.repairs, v.unknown_codes, v.extent_checked, v.raster,
     (l.active_version_id = v.id) AS active
 """
 
@@ -94,6 +95,15 @@ def list_versions(engine: Engine, layer_id: int) -> list[dict[str, Any]]:
     return [_version_dict(r) for r in rows]
 
 
+def raster_path(conn: Connection, version_id: int) -> str | None:
+    """Where a raster version's COG is stored (None for vector versions)."""
+    path = conn.execute(
+        text("SELECT storage_path FROM geoservice.layer_version WHERE id = :v"),
+        {"v": version_id},
+    ).scalar()
+    return str(path) if path else None
+
+
 def version_id_of(conn: Connection, layer_id: int, version: int | None) -> int:
     """Database id of a layer version (the active one when ``version`` is None)."""
     if version is None:
@@ -141,7 +151,8 @@ def published_layers(engine: Engine, layer_id: int | None = None) -> list[dict[s
                           AS bbox_crs84
                   FROM geoservice.layer l
                   JOIN geoservice.layer_version v ON v.id = l.active_version_id
-                 WHERE CAST(:id AS integer) IS NULL OR l.id = :id
+                 WHERE v.storage_path IS NULL  -- rasters are not feature collections
+                   AND (CAST(:id AS integer) IS NULL OR l.id = :id)
                  ORDER BY l.id
                 """
             ),
@@ -153,3 +164,34 @@ def published_layers(engine: Engine, layer_id: int | None = None) -> list[dict[s
             code="collection_not_found",
         )
     return [dict(r._mapping) for r in rows]
+
+
+def lock_layer(cur: Any, kind: LayerKind, name: str) -> tuple[int, int]:
+    """Create (or lock) the layer ``name`` and return its id and next version number.
+
+    The row lock serialises concurrent uploads to one layer: each gets its own version.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A layer needs a name.", code="missing_name")
+    cur.execute(
+        "INSERT INTO geoservice.layer (name, kind) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+        (name, kind.name),
+    )
+    row = cur.execute(
+        "SELECT id, kind FROM geoservice.layer WHERE name = %s FOR UPDATE", (name,)
+    ).fetchone()
+    assert row is not None
+    layer_id, existing_kind = row
+    if existing_kind != kind.name:
+        raise Conflict(
+            f"Layer {name!r} holds {existing_kind} data; a {kind.name} file cannot become a "
+            "new version of it. Choose another name or the matching kind.",
+            code="kind_mismatch",
+        )
+    version_row = cur.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM geoservice.layer_version WHERE layer_id = %s",
+        (layer_id,),
+    ).fetchone()
+    assert version_row is not None
+    return int(layer_id), int(version_row[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -11,12 +12,17 @@ import pyogrio
 import shapely
 from sqlalchemy import Engine, text
 
-from layers.catalog import get_layer, version_id_of
+from geoservice.errors import InvalidInput
+from layers.catalog import get_layer, raster_path, version_id_of
 from layers.crs import epsg_of, parse_crs
 
-ExportFormat = Literal["geojson", "gpkg"]
+ExportFormat = Literal["geojson", "gpkg", "tif"]
 DRIVERS = {"geojson": ("GeoJSON", ".geojson"), "gpkg": ("GPKG", ".gpkg")}
 CHUNK = 50_000
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
 def export_layer(
@@ -34,9 +40,26 @@ def export_layer(
     Columns are the kind's typed attributes followed by the source file's other fields.
     """
     layer = get_layer(engine, layer_id)
+    with engine.connect() as conn:
+        cog = raster_path(conn, version_id_of(conn, layer_id, version))
+    if (cog is not None) != (fmt == "tif"):
+        raise InvalidInput(
+            f"Layer {layer_id} is a raster; export it as format=tif."
+            if cog
+            else f"Layer {layer_id} is a vector layer; export it as geojson or gpkg.",
+            code="bad_export_format",
+        )
+    if cog is not None:
+        if crs:
+            raise InvalidInput(
+                "Rasters are exported in their storage CRS; leave crs out.", code="bad_crs"
+            )
+        target = out_dir / f"{_safe(layer['name'])}.tif"
+        shutil.copyfile(cog, target)
+        return target
     out_srid = epsg_of(parse_crs(crs), crs) if crs else storage_srid
     driver, suffix = DRIVERS[fmt]
-    safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in layer["name"])
+    safe_name = _safe(layer["name"])
     path = out_dir / f"{safe_name}{suffix}"
     with engine.connect() as conn:
         version_id = version_id_of(conn, layer_id, version)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
 
-from geoservice.errors import Conflict, InvalidInput
+from geoservice.errors import InvalidInput
 from layers import codelists, crs, reader
 from layers.attributes import (
     AttrSql,
@@ -31,7 +31,10 @@ from layers.attributes import (
     raise_for_unknown,
     unknown_codes,
 )
-from layers.kinds import LayerKind, get_kind, resolve_field_map
+from layers.catalog import lock_layer
+from layers.kinds import KINDS, LayerKind, get_kind, resolve_field_map
+from layers.rasters import RASTER_SUFFIXES, import_raster
+from layers.result import ImportResult
 from layers.staging import Stager
 
 ProgressFn = Callable[[int, int], None]
@@ -57,32 +60,6 @@ class ImportOptions:
     source_filename: str | None = None
 
 
-@dataclass
-class ImportResult:
-    """What an upload produced; returned by the API and printed by the CLI."""
-
-    layer_id: int
-    name: str
-    kind: str
-    version: int
-    version_id: int
-    feature_count: int
-    source_feature_count: int
-    bbox: list[float]
-    storage_crs: str
-    source_crs: str
-    source_sha256: str
-    field_map: dict[str, str]
-    repairs: dict[str, int]
-    unknown_codes: dict[str, Any]
-    geometry_type: str
-    active: bool = True
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-
 def sha256_of(path: Path) -> str:
     """Checksum of the uploaded file, recorded as provenance."""
     digest = hashlib.sha256()
@@ -100,9 +77,38 @@ def import_file(
     storage_srid: int,
     max_unzipped_bytes: int = 5_000_000_000,
     progress: ProgressFn | None = None,
+    data_dir: Path | None = None,
 ) -> ImportResult:
     """Validate and publish ``path`` as the next version of layer ``options.name``."""
     kind = get_kind(options.kind)
+    is_tif = path.suffix.lower() in RASTER_SUFFIXES
+    if is_tif != kind.is_raster:
+        raster_kinds = ", ".join(k.name for k in KINDS.values() if k.is_raster)
+        raise InvalidInput(
+            f"{path.name} is a raster; upload it as kind {raster_kinds}."
+            if is_tif
+            else f"A {kind.name} layer is a raster (GeoTIFF); {path.name} is not one.",
+            code="kind_format_mismatch",
+        )
+    if kind.is_raster:
+        if path.stat().st_size == 0:
+            raise InvalidInput(f"{path.name} is empty (0 bytes).", code="empty_file")
+        if data_dir is None:
+            raise ValueError("raster uploads need the data directory")
+        return import_raster(
+            engine,
+            path,
+            kind=kind,
+            name=options.name.strip(),
+            requested_crs=options.crs,
+            licence=options.licence,
+            uploader=options.uploader,
+            check_extent=options.check_extent,
+            checksum=sha256_of(path),
+            filename=options.source_filename or path.name,
+            storage_srid=storage_srid,
+            data_dir=data_dir,
+        )
     with tempfile.TemporaryDirectory(prefix="geoservice-upload-") as workdir:
         dataset = reader.dataset_path(path, Path(workdir), max_unzipped_bytes=max_unzipped_bytes)
         if dataset.suffix.lower() == ".shp" and not options.crs and not reader.has_prj(dataset):
@@ -281,30 +287,7 @@ def _new_version(
     storage_srid: int,
 ) -> tuple[int, int, int]:
     """Create (or lock) the layer and reserve its next version number."""
-    name = options.name.strip()
-    if not name:
-        raise InvalidInput("A layer needs a name.", code="missing_name")
-    cur.execute(
-        "INSERT INTO geoservice.layer (name, kind) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
-        (name, kind.name),
-    )
-    row = cur.execute(
-        "SELECT id, kind FROM geoservice.layer WHERE name = %s FOR UPDATE", (name,)
-    ).fetchone()
-    assert row is not None
-    layer_id, existing_kind = row
-    if existing_kind != kind.name:
-        raise Conflict(
-            f"Layer {name!r} holds {existing_kind} data; a {kind.name} file cannot become a "
-            "new version of it. Choose another name or the matching kind.",
-            code="kind_mismatch",
-        )
-    version_row = cur.execute(
-        "SELECT coalesce(max(version), 0) + 1 FROM geoservice.layer_version WHERE layer_id = %s",
-        (layer_id,),
-    ).fetchone()
-    assert version_row is not None
-    version = int(version_row[0])
+    layer_id, version = lock_layer(cur, kind, options.name)
     id_row = cur.execute(
         """
         INSERT INTO geoservice.layer_version

@@ -12,7 +12,7 @@ from typing import Literal
 from geoservice.errors import InvalidInput
 
 AttrType = Literal["int", "text", "float"]
-GeometryKind = Literal["polygon", "point", "polygon_or_point", "any"]
+GeometryKind = Literal["polygon", "point", "polygon_or_point", "any", "raster"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class LayerKind:
     # Each group lists attributes of which at least one must be present in the file.
     required_any: tuple[tuple[str, ...], ...] = ()
     description: str = ""
+    unit: str | None = None  # rasters: what a pixel value means
+
+    @property
+    def is_raster(self) -> bool:
+        """Raster kinds are stored as Cloud-Optimised GeoTIFFs, not as features."""
+        return self.geometry == "raster"
 
     def attribute(self, name: str) -> Attribute:
         """Look up an attribute by name."""
@@ -167,6 +173,18 @@ KINDS: dict[str, LayerKind] = {
             name="generic",
             title="Any other vector layer (properties kept as they are)",
             geometry="any",
+        ),
+        LayerKind(
+            name="carbon_density",
+            title="Carbon density raster (t C/ha)",
+            geometry="raster",
+            unit="t C/ha",
+        ),
+        LayerKind(
+            name="peat_depth",
+            title="Peat depth raster (m)",
+            geometry="raster",
+            unit="m",
         ),
     )
 }

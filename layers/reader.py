@@ -28,7 +28,6 @@ VECTOR_SUFFIXES = {
     ".gml": "GML",
     ".csv": "CSV with WKT",
 }
-RASTER_SUFFIXES = {".tif", ".tiff"}
 # CSV: the geometry column may be called any of these (GDAL open option).
 CSV_OPTIONS = {"GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom", "KEEP_GEOM_COLUMNS": "NO"}
 MAX_ZIP_MEMBERS = 1000
@@ -113,11 +112,6 @@ def dataset_path(path: Path, workdir: Path, *, max_unzipped_bytes: int) -> Path:
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
         raise InvalidInput(f"{path.name} is empty (0 bytes).", code="empty_file")
-    if suffix in RASTER_SUFFIXES:
-        raise InvalidInput(
-            f"{path.name} is a raster; raster layers (GeoTIFF) cannot be uploaded yet.",
-            code="raster_not_supported",
-        )
     if suffix not in VECTOR_SUFFIXES:
         raise InvalidInput(
             f"{path.name}: unsupported file type {suffix or '(none)'}. Accepted: "

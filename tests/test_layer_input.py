@@ -290,7 +290,7 @@ def test_raster_and_unsupported_files(
     tif = tmp_path / "carbon.tif"
     tif.write_bytes(b"II*\x00" + b"\x00" * 100)
     refused(
-        upload(client, tif, kind="generic", name="x"), 422, "raster_not_supported", database_url
+        upload(client, tif, kind="generic", name="x"), 422, "kind_format_mismatch", database_url
     )
     doc = tmp_path / "plan.docx"
     doc.write_bytes(b"not geodata")

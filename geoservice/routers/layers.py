@@ -19,7 +19,11 @@ from layers import catalog
 from layers.export import ExportFormat, export_layer
 from layers.ingest import ImportOptions, import_file
 
-MEDIA_TYPES = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3"}
+MEDIA_TYPES = {
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "tif": "image/tiff; application=geotiff; profile=cloud-optimized",
+}
 
 
 def _save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
@@ -131,6 +135,7 @@ def layers_router() -> APIRouter:
                 ),
                 storage_srid=settings.storage_srid,
                 max_unzipped_bytes=settings.max_upload_bytes * 4,
+                data_dir=settings.data_path,
             )
         return result.as_dict()
 
@@ -173,7 +178,9 @@ def layers_router() -> APIRouter:
         layer_id: int,
         engine: EngineDep,
         settings: SettingsDep,
-        format: Annotated[ExportFormat, Query(description="geojson or gpkg")] = "gpkg",
+        format: Annotated[
+            ExportFormat, Query(description="geojson or gpkg (vector), tif (raster)")
+        ] = "gpkg",
         version: Annotated[int | None, Query(ge=1, description="Default: active")] = None,
         crs: Annotated[str | None, Query(description="Output CRS; default storage")] = None,
     ) -> FileResponse:

@@ -49,6 +49,8 @@ def upgrade() -> None:
             repairs jsonb NOT NULL DEFAULT '{}',
             unknown_codes jsonb NOT NULL DEFAULT '{}',
             extent_checked boolean NOT NULL DEFAULT true,
+            storage_path text,
+            raster jsonb,
             UNIQUE (layer_id, version)
         );
         COMMENT ON TABLE geoservice.layer_version IS

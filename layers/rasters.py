@@ -1,0 +1,249 @@
+"""Raster layers: a GeoTIFF in, a Cloud-Optimised GeoTIFF in the storage CRS out.
+
+The file lives under the data directory; its metadata, value statistics and footprint are a
+layer version in PostGIS like any other. Values are read block by block, so memory does not
+grow with the raster.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import rasterio
+import rasterio.shutil
+from rasterio.crs import CRS as RioCRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from sqlalchemy import Engine
+
+from geoservice.errors import InvalidInput
+from layers import crs
+from layers.catalog import lock_layer
+from layers.kinds import LayerKind
+from layers.result import ImportResult
+
+RASTER_SUFFIXES = {".tif", ".tiff"}
+
+
+def _stats(dataset: Any) -> dict[str, float | int | None]:
+    """Min, max, mean and count of valid pixels of band 1, one block at a time."""
+    total, count = 0.0, 0
+    low, high = math.inf, -math.inf
+    for _, window in dataset.block_windows(1):
+        data = dataset.read(1, window=window, masked=True)
+        values = data.compressed()
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            continue
+        low = min(low, float(values.min()))
+        high = max(high, float(values.max()))
+        total += float(values.sum(dtype=np.float64))
+        count += int(values.size)
+    if count == 0:
+        return {"min": None, "max": None, "mean": None, "valid_pixels": 0}
+    return {"min": low, "max": high, "mean": total / count, "valid_pixels": count}
+
+
+def import_raster(
+    engine: Engine,
+    path: Path,
+    *,
+    kind: LayerKind,
+    name: str,
+    requested_crs: str | None,
+    licence: str | None,
+    uploader: str | None,
+    check_extent: bool,
+    checksum: str,
+    filename: str,
+    storage_srid: int,
+    data_dir: Path,
+) -> ImportResult:
+    """Validate, convert to COG and publish a raster as the layer's next version."""
+    try:
+        src = rasterio.open(path)
+    except (RasterioIOError, RasterioError) as exc:
+        raise InvalidInput(
+            f"{filename} could not be read as a GeoTIFF ({exc}). The file may be truncated "
+            "or corrupt.",
+            code="corrupt_file",
+        ) from exc
+    with src:
+        if src.count != 1:
+            raise InvalidInput(
+                f"{filename} has {src.count} bands; a {kind.name} raster has one band of "
+                f"{kind.unit}.",
+                code="bad_raster",
+            )
+        try:
+            stats = _stats(src)  # reads every block: a truncated file fails here
+        except (RasterioIOError, RasterioError) as exc:
+            raise InvalidInput(
+                f"{filename} could not be read to the end ({exc}); it may be truncated.",
+                code="corrupt_file",
+            ) from exc
+        file_crs = src.crs.to_wkt() if src.crs else None
+        source = crs.resolve_source_crs(file_crs, requested_crs)
+        source_rio = RioCRS.from_epsg(source.srid)
+        if stats["valid_pixels"] == 0:
+            raise InvalidInput(f"{filename} has no valid pixels (all nodata).", code="empty_file")
+        if stats["min"] is not None and float(stats["min"]) < 0:
+            raise InvalidInput(
+                f"{filename} has negative values (down to {stats['min']:g}); {kind.unit} "
+                "cannot be negative. Set the nodata value if negative numbers mark missing data.",
+                code="bad_raster_values",
+            )
+        rasters = data_dir / "rasters"
+        rasters.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkstemp(dir=rasters, suffix=".tif")[1])
+        try:
+            with WarpedVRT(
+                src,
+                src_crs=source_rio,
+                crs=RioCRS.from_epsg(storage_srid),
+                resampling=Resampling.bilinear,
+            ) as vrt:
+                rasterio.shutil.copy(
+                    vrt, tmp, driver="COG", compress="DEFLATE", overview_resampling="average"
+                )
+            with rasterio.open(tmp) as cog:
+                bounds = cog.bounds
+                info = {
+                    "width": cog.width,
+                    "height": cog.height,
+                    "resolution": list(cog.res),
+                    "dtype": cog.dtypes[0],
+                    "nodata": cog.nodata,
+                    "unit": kind.unit,
+                    "resampling": "none" if source.srid == storage_srid else "bilinear",
+                    "source_resolution": list(src.res),
+                    **stats,
+                }
+            return _publish(
+                engine,
+                tmp=tmp,
+                kind=kind,
+                name=name,
+                source=source,
+                info=info,
+                bounds=(bounds.left, bounds.bottom, bounds.right, bounds.top),
+                licence=licence,
+                uploader=uploader,
+                check_extent=check_extent,
+                checksum=checksum,
+                filename=filename,
+                storage_srid=storage_srid,
+                rasters=rasters,
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _publish(
+    engine: Engine,
+    *,
+    tmp: Path,
+    kind: LayerKind,
+    name: str,
+    source: crs.SourceCrs,
+    info: dict[str, Any],
+    bounds: tuple[float, float, float, float],
+    licence: str | None,
+    uploader: str | None,
+    check_extent: bool,
+    checksum: str,
+    filename: str,
+    storage_srid: int,
+    rasters: Path,
+) -> ImportResult:
+    """Record the version; the file is moved into place before the transaction commits."""
+    raw = engine.raw_connection()
+    final: Path | None = None
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        cur = conn.cursor()
+        if check_extent:
+            inside = cur.execute(
+                "SELECT ST_Intersects(ST_Transform(ST_GeomFromText(%s, 25833), %s), "
+                "ST_Centroid(ST_MakeEnvelope(%s, %s, %s, %s, %s)))",
+                (crs.norway_extent_wkt(), storage_srid, *bounds, storage_srid),
+            ).fetchone()
+            if not inside or not inside[0]:
+                raise InvalidInput(
+                    f"{filename} does not lie in Norway when read as {source.label}: its bounds "
+                    f"are ({', '.join(f'{v:.6g}' for v in bounds)}) in EPSG:{storage_srid}. "
+                    "Check the CRS of the file (or turn the extent check off).",
+                    code="outside_norway",
+                )
+        layer_id, version = lock_layer(cur, kind, name)
+        row = cur.execute(
+            """
+            INSERT INTO geoservice.layer_version
+                (layer_id, version, uploader, source_filename, source_format, source_sha256,
+                 source_crs, storage_srid, licence, source_feature_count, feature_count,
+                 geometry_type, bbox, extent_checked, raster, repairs)
+            VALUES (%s, %s, %s, %s, 'GeoTIFF', %s, %s, %s, %s, 0, 0, 'Raster',
+                    ST_MakeEnvelope(%s, %s, %s, %s, %s), %s, %s, '{}')
+            RETURNING id
+            """,
+            (
+                layer_id,
+                version,
+                uploader,
+                filename,
+                checksum,
+                source.label,
+                storage_srid,
+                licence,
+                *bounds,
+                storage_srid,
+                check_extent,
+                json.dumps(info),
+            ),
+        ).fetchone()
+        assert row is not None
+        version_id = int(row[0])
+        final = rasters / f"layer{layer_id}_v{version}_{version_id}.tif"
+        tmp.replace(final)
+        cur.execute(
+            "UPDATE geoservice.layer_version SET storage_path = %s WHERE id = %s",
+            (str(final), version_id),
+        )
+        cur.execute(
+            "UPDATE geoservice.layer SET active_version_id = %s WHERE id = %s",
+            (version_id, layer_id),
+        )
+        conn.commit()
+    except BaseException:
+        raw.rollback()
+        if final is not None:
+            final.unlink(missing_ok=True)
+        raise
+    finally:
+        raw.close()
+    return ImportResult(
+        layer_id=layer_id,
+        name=name,
+        kind=kind.name,
+        version=version,
+        version_id=version_id,
+        feature_count=0,
+        source_feature_count=0,
+        bbox=list(bounds),
+        storage_crs=f"EPSG:{storage_srid}",
+        source_crs=source.label,
+        source_sha256=checksum,
+        field_map={},
+        repairs={},
+        unknown_codes={},
+        geometry_type="Raster",
+        raster=info,
+    )
