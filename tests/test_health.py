@@ -68,3 +68,18 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text.lower()
+
+
+def test_openapi_document_is_valid_openapi_30(client: TestClient) -> None:
+    from openapi_spec_validator import OpenAPIV30SpecValidator, validate
+
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"] == "3.0.3"
+    validate(spec, cls=OpenAPIV30SpecValidator)
+    text = str(spec)
+    assert "'type': 'null'" not in text and "contentMediaType" not in text
+    upload = spec["paths"]["/api/layers"]["post"]["requestBody"]["content"]
+    ref = next(iter(upload.values()))["schema"]["$ref"].rsplit("/", 1)[-1]
+    form = spec["components"]["schemas"][ref]["properties"]
+    assert form["file"] == {**form["file"], "type": "string", "format": "binary"}
+    assert form["crs"].get("nullable") is True
