@@ -335,3 +335,36 @@ def test_upload_size_limit(
         "upload_too_large",
         database_url,
     )
+
+
+def test_peat_probes_and_mires(client: TestClient, database_url: str, tmp_path: Path) -> None:
+    probes = tmp_path / "probes.csv"
+    probes.write_text(
+        "WKT,torvdybde_cm\n"
+        f'"POINT ({X0} {Y0})",120\n"POINT ({X0 + 10} {Y0})",85.5\n"POINT ({X0 + 20} {Y0})",\n',
+        encoding="utf-8",
+    )
+    response = upload(client, probes, kind="peat", name="probes", crs="EPSG:25833")
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["geometry_type"] == "MultiPoint"
+    assert result["field_map"] == {"depth_cm": "torvdybde_cm"}
+    with psycopg.connect(database_url) as conn:
+        depths = conn.execute(
+            "SELECT (attrs->>'depth_cm')::float FROM geoservice.feature "
+            "WHERE version_id = %s ORDER BY fid",
+            (result["version_id"],),
+        ).fetchall()
+    assert [d[0] for d in depths] == [120.0, 85.5, None]
+
+    mires = gpd.GeoDataFrame({"dybdeklasse": ["Djup", "grunn"]}, geometry=SQUARES, crs=25833)
+    mires.to_file(tmp_path / "myr.gpkg")
+    response = upload(client, tmp_path / "myr.gpkg", kind="peat", name="myr")
+    assert response.status_code == 201, response.text
+    with psycopg.connect(database_url) as conn:
+        classes = conn.execute(
+            "SELECT attrs->>'depth_class' FROM geoservice.feature WHERE version_id = %s "
+            "ORDER BY fid",
+            (response.json()["version_id"],),
+        ).fetchall()
+    assert [c[0] for c in classes] == ["djup", "grunn"]  # code lists ignore case
