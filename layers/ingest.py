@@ -399,43 +399,47 @@ def _load(
             "check the CRS of the file.",
             code="bad_coordinates",
         ) from exc
-    # Step 2, only the invalid or mixed features: repair, keep the family's parts.
-    cur.execute(
-        sql.SQL(
-            """
-            UPDATE {table} t
-               SET geom = CASE WHEN ST_IsEmpty(f.x) THEN NULL ELSE ST_Multi(f.x) END,
-                   x_trimmed = ST_GeometryType(f.g2) = 'ST_GeometryCollection'
-                               AND NOT ST_IsEmpty(f.x)
-                               AND ST_NumGeometries(f.x) <> ST_NumGeometries(f.g2)
-              FROM (SELECT fid, g2, ST_CollectionExtract(g2, {family}) AS x
-                      FROM (SELECT fid,
-                                   CASE WHEN repaired THEN ST_MakeValid(geom) ELSE geom END AS g2
-                              FROM {table}
-                             WHERE geom IS NOT NULL
-                               AND (repaired OR ST_GeometryType(geom) <> {multi})
-                            OFFSET 0) a
-                    OFFSET 0) f
-             WHERE t.fid = f.fid
-            """
-        ).format(table=table, family=sql.Literal(family), multi=sql.Literal(MULTI[family]))
-    )
-    row = cur.execute(
-        sql.SQL(
-            """
-            SELECT count(*) FILTER (WHERE geom IS NOT NULL),
-                   count(*) FILTER (WHERE repaired AND geom IS NOT NULL),
-                   count(*) FILTER (WHERE x_empty),
-                   count(*) FILTER (WHERE NOT x_empty AND geom IS NULL),
-                   count(*) FILTER (WHERE x_trimmed),
-                   min(ST_XMin(geom)), min(ST_YMin(geom)), max(ST_XMax(geom)), max(ST_YMax(geom))
-              FROM {}
-            """
-        ).format(table)
-    ).fetchone()
+    count_sql = sql.SQL(
+        """
+        SELECT count(*) FILTER (WHERE geom IS NOT NULL),
+               count(*) FILTER (WHERE repaired AND geom IS NOT NULL),
+               count(*) FILTER (WHERE x_empty),
+               count(*) FILTER (WHERE NOT x_empty AND geom IS NULL),
+               count(*) FILTER (WHERE x_trimmed),
+               min(ST_XMin(geom)), min(ST_YMin(geom)), max(ST_XMax(geom)), max(ST_YMax(geom)),
+               count(*) FILTER (WHERE repaired OR ST_GeometryType(geom) <> {multi})
+          FROM {table}
+        """
+    ).format(table=table, multi=sql.Literal(MULTI[family]))
+    row = cur.execute(count_sql).fetchone()
+    assert row is not None
+    if row[9]:
+        # Step 2, only the invalid or mixed features: repair, keep the family's parts.
+        cur.execute(
+            sql.SQL(
+                """
+                UPDATE {table} t
+                   SET geom = CASE WHEN ST_IsEmpty(f.x) THEN NULL ELSE ST_Multi(f.x) END,
+                       x_trimmed = ST_GeometryType(f.g2) = 'ST_GeometryCollection'
+                                   AND NOT ST_IsEmpty(f.x)
+                                   AND ST_NumGeometries(f.x) <> ST_NumGeometries(f.g2)
+                  FROM (SELECT fid, g2, ST_CollectionExtract(g2, {family}) AS x
+                          FROM (SELECT fid,
+                                       CASE WHEN repaired THEN ST_MakeValid(geom) ELSE geom END
+                                           AS g2
+                                  FROM {table}
+                                 WHERE geom IS NOT NULL
+                                   AND (repaired OR ST_GeometryType(geom) <> {multi})
+                                OFFSET 0) a
+                        OFFSET 0) f
+                 WHERE t.fid = f.fid
+                """
+            ).format(table=table, family=sql.Literal(family), multi=sql.Literal(MULTI[family]))
+        )
+        row = cur.execute(count_sql).fetchone()
     assert row is not None
     kept, repaired, empty, wrong, trimmed = (int(v) for v in row[:5])
-    bbox = [float(v) for v in row[5:]] if kept else []
+    bbox = [float(v) for v in row[5:9]] if kept else []
     if empty or wrong:
         cur.execute(sql.SQL("DELETE FROM {} WHERE geom IS NULL").format(table))
     # Same columns and NOT NULLs as the parent: what ATTACH PARTITION requires.
