@@ -13,6 +13,7 @@ from geoservice import __version__, migrate
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
 from geoservice.openapi import use_openapi_30
+from geoservice.routers.carbon import carbon_router
 from geoservice.routers.health import health_router
 from geoservice.routers.layers import layers_router
 from geoservice.routers.ogc import ogc_router
@@ -54,5 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router())
     app.include_router(layers_router())
     app.include_router(ogc_router())
+    app.include_router(carbon_router())
     use_openapi_30(app)
     return app

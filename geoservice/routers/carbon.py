@@ -1,0 +1,99 @@
+"""``/api/proposals`` and ``/api/carbon``: assess building proposals; factor tables, presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from analyses import factors
+from analyses.assessment import ProposalRequest, assess, get_proposal
+from analyses.presets import DEFAULT_PRESET, PRESETS
+from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.errors import PayloadTooLarge
+
+MAX_TABLE_BYTES = 5 * 1024 * 1024
+
+
+class ProposalIn(BaseModel):
+    """A building proposal to assess."""
+
+    name: str | None = Field(default=None, description="Your name for the proposal")
+    footprint: dict[str, Any] = Field(
+        description="GeoJSON Polygon/MultiPolygon, Feature or FeatureCollection"
+    )
+    crs: str = Field(default="EPSG:4326", description="CRS of the coordinates (RFC 7946 default)")
+    arealformal: int = Field(description="Planned arealformål, e.g. 1110 boligbebyggelse")
+    built_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of the site built over; default per formål"
+    )
+    preset: str = Field(default=DEFAULT_PRESET, description=", ".join(PRESETS))
+    peat_handling: Literal["excavated", "drained", "filled"] = "excavated"
+    alternatives: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named alternative footprints (GeoJSON)"
+    )
+
+
+def carbon_router() -> APIRouter:
+    """Build the carbon router."""
+    router = APIRouter(tags=["carbon"])
+
+    @router.post(
+        "/api/proposals", status_code=status.HTTP_201_CREATED, summary="Assess a building proposal"
+    )
+    def create_proposal(body: ProposalIn, engine: EngineDep, settings: SettingsDep) -> Any:
+        """Carbon stock, emissions if built, what stays, flags and provenance; stored."""
+        request = ProposalRequest(**body.model_dump())
+        return assess(engine, request, storage_srid=settings.storage_srid)
+
+    @router.get("/api/proposals/{proposal_id}", summary="A stored assessment")
+    def read_proposal(proposal_id: int, engine: EngineDep) -> Any:
+        """The result exactly as it was computed, with its provenance."""
+        return get_proposal(engine, proposal_id)
+
+    @router.get("/api/carbon/presets", summary="Method presets")
+    def presets() -> Any:
+        """The presets, their versions and sources."""
+        return {"default": DEFAULT_PRESET, "presets": [p.describe() for p in PRESETS.values()]}
+
+    @router.get("/api/carbon/factor-tables", summary="Factor table versions")
+    def tables(engine: EngineDep) -> Any:
+        """Every stored factor table version; ``active`` marks the one in use."""
+        return {"tables": factors.list_tables(engine)}
+
+    @router.get("/api/carbon/factor-tables/{table_id}", summary="One factor table")
+    def table(table_id: int, engine: EngineDep) -> Any:
+        """All rows with their sources, statuses and ranges."""
+        t = factors.get_table(engine, table_id)
+        return {**t.describe(), "factors": [asdict(f) for f in t.factors.values()]}
+
+    @router.post(
+        "/api/carbon/factor-tables",
+        status_code=status.HTTP_201_CREATED,
+        summary="Upload a factor table version",
+    )
+    async def upload_table(
+        engine: EngineDep,
+        file: Annotated[UploadFile, File(description="CSV; ours or InVEST carbon_pools")],
+        name: Annotated[str, Form(description="Table name; a known name gets a new version")],
+        source: Annotated[str | None, Form(description="Source for rows without one")] = None,
+    ) -> Any:
+        """Validate the table and make it the active one."""
+        content = await file.read(MAX_TABLE_BYTES + 1)
+        if len(content) > MAX_TABLE_BYTES:
+            raise PayloadTooLarge("A factor table is at most 5 MB.", code="upload_too_large")
+        stored = await run_in_threadpool(
+            factors.upload_table,
+            engine,
+            name,
+            content,
+            source=source,
+            uploader=None,
+            filename=file.filename,
+        )
+        return {**stored.describe(), "rows": len(stored.factors)}
+
+    return router

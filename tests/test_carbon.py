@@ -1,0 +1,236 @@
+"""Carbon assessment against hand-computed worked examples on squares of known land cover."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from pyproj import Transformer
+from shapely.geometry import box, mapping
+
+from analyses.peat import NINA_FILE, nina_density
+from tests.test_layers import upload
+
+CO2 = 44 / 12
+X0, Y0 = 262_000.0, 6_620_000.0
+FOREST = box(X0, Y0, X0 + 100, Y0 + 100)  # 1 ha, AR5 30, bonitet 14 (høy)
+BUILT = box(X0 + 200, Y0, X0 + 300, Y0 + 100)  # 1 ha, AR5 11
+FIELD = box(X0 + 400, Y0, X0 + 500, Y0 + 100)  # 1 ha, AR5 21
+MIRE = box(X0, Y0 + 1000, X0 + 2237, Y0 + 1100)  # 22.37 ha, AR5 60
+
+
+@pytest.fixture
+def landscape(client: TestClient, tmp_path: Path) -> None:
+    cover = gpd.GeoDataFrame(
+        {"ARTYPE": [30, 11, 21, 60], "ARSKOGBON": [14, 98, 98, 98]},
+        geometry=[FOREST, BUILT, FIELD, MIRE],
+        crs=25833,
+    )
+    cover.to_file(tmp_path / "ar5.gpkg")
+    assert upload(client, tmp_path / "ar5.gpkg", kind="land_cover", name="AR5").status_code == 201
+    peat = gpd.GeoDataFrame({"dybdeklasse": ["djup"]}, geometry=[MIRE.buffer(5)], crs=25833)
+    peat.to_file(tmp_path / "myr.gpkg")
+    assert upload(client, tmp_path / "myr.gpkg", kind="peat", name="myr").status_code == 201
+
+
+def utm(geom: Any) -> dict[str, Any]:
+    return dict(mapping(geom))
+
+
+def assess(client: TestClient, footprint: Any, **body: Any) -> dict[str, Any]:
+    payload = {"footprint": footprint, "crs": "EPSG:25833", "arealformal": 1110, **body}
+    response = client.post("/api/proposals", json=payload)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_forest_worked_example(client: TestClient, landscape: None) -> None:
+    result = assess(client, utm(FOREST), built_share=1.0)
+    fp = result["footprints"][0]
+    assert fp["area_m2"] == pytest.approx(10_000, abs=1)
+    [forest] = fp["classes"]
+    assert (forest["arealtype"], forest["skogbonitet"]) == (30, 14)
+    assert forest["factor"]["lucode"] == 3014
+    # Bonitet høy: AGB 48 + BGB 14 + DOM 20 + SOC 150 t C/ha on 1 ha.
+    assert fp["stock_t_c"]["central"] == pytest.approx(232, abs=0.01)
+    assert fp["stock_t_c"]["low"] == pytest.approx(116, abs=0.01)
+    # miljodirektoratet-20y: biomass and DOM at once, half the soil over 20 years.
+    assert fp["emission_immediate_t_co2e"] == pytest.approx(82 * CO2, abs=0.01)
+    assert fp["emission_over_time_t_co2e"] == pytest.approx(75 * CO2, abs=0.01)
+    assert fp["emission_t_co2e"]["central"] == pytest.approx(157 * CO2, abs=0.01)
+    assert fp["preserved_unbuilt_t_c"]["central"] == pytest.approx(0, abs=0.01)
+    assert fp["forgone_sequestration_t_co2"] == pytest.approx(0.49 * 20 * CO2, abs=0.01)
+    assert fp["flags"]["carbon_rich_daa"] == pytest.approx(10, abs=0.01)
+    assert fp["flags"]["over_5_daa_carbon_rich"] is True
+    assert fp["flags"]["over_2000_t_co2e"] is False
+    prov = result["provenance"]
+    assert prov["preset"]["name"] == "miljodirektoratet-20y"
+    assert prov["factor_table"]["name"] == "norway-default"
+    assert prov["land_cover_layers"][0]["name"] == "AR5"
+    assert "domain.md" in forest["factor"]["source"]
+
+    stored = client.get(f"/api/proposals/{result['id']}").json()
+    assert stored["footprints"][0]["emission_t_co2e"] == fp["emission_t_co2e"]
+
+
+def test_default_built_share_splits_lost_and_preserved(client: TestClient, landscape: None) -> None:
+    result = assess(client, utm(FOREST))  # 1110 bolig: 60 % built by default
+    assert result["built_share"] == 0.6
+    fp = result["footprints"][0]
+    assert fp["emission_t_co2e"]["central"] == pytest.approx(0.6 * 157 * CO2, abs=0.01)
+    assert fp["preserved_unbuilt_t_c"]["central"] == pytest.approx(0.4 * 232, abs=0.01)
+
+
+def test_deep_mire_stock_method_matches_hellemyra(client: TestClient, landscape: None) -> None:
+    result = assess(client, utm(MIRE), built_share=1.0, preset="svv-stock")
+    fp = result["footprints"][0]
+    [mire] = fp["classes"]
+    assert mire["peat_depth_class"] == "djup"
+    assert mire["factor"]["lucode"] == 6002
+    assert fp["area_ha"] == pytest.approx(22.37, abs=0.001)
+    # domain.md §9: 22.37 ha × 944 t C/ha × 44/12 ≈ 77 400 t CO2 (+ 4 t C/ha of vegetation).
+    assert fp["emission_t_co2e"]["central"] == pytest.approx(77_400, rel=0.01)
+    assert fp["emission_t_co2e"]["central"] == pytest.approx(22.37 * 948 * CO2, rel=1e-4)
+    assert fp["flags"]["over_2000_t_co2e"] is True
+
+    drained = assess(client, utm(MIRE), built_share=1.0, peat_handling="drained")
+    # Drained, not dug out: 5.7 t C/ha/yr for 20 years plus the vegetation.
+    expected = 22.37 * (4 + 5.7 * 20) * CO2
+    assert drained["footprints"][0]["emission_t_co2e"]["central"] == pytest.approx(
+        expected, rel=1e-4
+    )
+
+
+def test_built_land_releases_nothing(client: TestClient, landscape: None) -> None:
+    fp = assess(client, utm(BUILT), built_share=1.0)["footprints"][0]
+    assert fp["stock_t_c"]["central"] == pytest.approx(43, abs=0.01)
+    assert fp["emission_t_co2e"]["central"] == 0
+
+
+def test_same_footprint_in_other_crs_gives_same_areas(client: TestClient, landscape: None) -> None:
+    native = assess(client, utm(FIELD), built_share=1.0)["footprints"][0]
+    for epsg in (4326, 25832):
+        to = Transformer.from_crs(25833, epsg, always_xy=True)
+        ring = FIELD.segmentize(5).exterior.coords
+        coords = [list(to.transform(x, y)) for x, y in ring]
+        other = assess(
+            client,
+            {"type": "Polygon", "coordinates": [coords]},
+            crs=f"EPSG:{epsg}",
+            built_share=1.0,
+        )["footprints"][0]
+        assert other["area_m2"] == pytest.approx(native["area_m2"], rel=1e-3)
+        assert other["emission_t_co2e"]["central"] == pytest.approx(
+            native["emission_t_co2e"]["central"], rel=1e-3
+        )
+
+
+def test_alternatives_and_partial_cover(client: TestClient, landscape: None) -> None:
+    half_outside = box(X0 + 450, Y0, X0 + 550, Y0 + 100)
+    result = assess(
+        client,
+        utm(FOREST),
+        built_share=1.0,
+        alternatives={"B": utm(BUILT), "C": utm(half_outside)},
+    )
+    names = [f["name"] for f in result["footprints"]]
+    assert names == ["proposal", "B", "C"]
+    assert result["least_carbon_loss"] == "B"
+    first = result["comparison"][0]
+    assert first == {"name": "B", "emission_t_co2e": 0, "more_than_least_t_co2e": 0}
+    forest = next(c for c in result["comparison"] if c["name"] == "proposal")
+    assert forest["more_than_least_t_co2e"] == pytest.approx(157 * CO2, abs=0.01)
+    partial = result["footprints"][2]
+    assert partial["no_land_cover_share"] == pytest.approx(0.5, abs=1e-4)
+    # Fulldyrka jord on 0.5 ha: biomass 3 + half of 100 t C/ha SOC.
+    assert partial["emission_t_co2e"]["central"] == pytest.approx(0.5 * 53 * CO2, abs=0.01)
+
+
+def test_bad_footprints(client: TestClient, landscape: None, database_url: str) -> None:
+    def post(**body: Any) -> Any:
+        payload = {"crs": "EPSG:25833", "arealformal": 1110, **body}
+        return client.post("/api/proposals", json=payload)
+
+    point = post(footprint={"type": "Point", "coordinates": [X0, Y0]})
+    assert point.status_code == 422 and point.json()["error"] == "footprint_not_polygon"
+    far = post(footprint=utm(box(0, 0, 100, 100)))
+    assert far.status_code == 422 and far.json()["error"] == "outside_norway"
+    bare = post(footprint=utm(box(X0 - 5000, Y0, X0 - 4900, Y0 + 100)))
+    assert bare.status_code == 422 and bare.json()["error"] == "no_land_cover"
+    formal = post(footprint=utm(FOREST), arealformal=9999)
+    assert formal.status_code == 422 and formal.json()["error"] == "unknown_arealformal"
+    preset = post(footprint=utm(FOREST), preset="guess")
+    assert preset.status_code == 422 and "svv-stock" in preset.json()["detail"]
+
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[X0, Y0], [X0 + 100, Y0 + 100], [X0 + 100, Y0], [X0, Y0 + 100], [X0, Y0]]],
+    }
+    repaired = post(footprint=bowtie, built_share=1.0)
+    assert repaired.status_code == 201
+    fp = repaired.json()["footprints"][0]
+    assert fp["footprint_repaired"] is True
+    assert fp["area_m2"] == pytest.approx(5000, abs=0.01)  # two triangles of 2 500 m²
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute("SELECT count(*) FROM geoservice.proposal").fetchone()
+    assert stored is not None and stored[0] == 1, "refused proposals are not stored"
+
+
+def test_factor_table_upload(client: TestClient, landscape: None, tmp_path: Path) -> None:
+    codes = [11, 12, 21, 22, 23, 30, 50, 60, 70, 81, 82]
+    rows = "".join(f"{c * 100},1,1,1,1\n" for c in codes)
+    header = "lucode,c_above,c_below,c_soil,c_dead\n"
+
+    def send(body: str, **form: str) -> Any:
+        path = tmp_path / "pools.csv"
+        path.write_text(body, encoding="utf-8")
+        with path.open("rb") as fh:
+            return client.post(
+                "/api/carbon/factor-tables",
+                files={"file": ("pools.csv", fh)},
+                data={"name": "invest-test", **form},
+            )
+
+    missing = send(header + rows.replace("6000,1,1,1,1\n", ""), source="test")
+    assert missing.status_code == 422 and "60" in missing.json()["detail"]
+    negative = send(header + rows.replace("3000,1,1,1,1", "3000,1,-2,1,1"), source="test")
+    assert negative.status_code == 422 and "negative" in negative.json()["detail"]
+    unsourced = send(header + rows)
+    assert unsourced.status_code == 422 and "source" in unsourced.json()["detail"]
+
+    ok = send(header + rows, source="Test table: 1 t C/ha in every pool")
+    assert ok.status_code == 201, ok.text
+    assert (ok.json()["name"], ok.json()["version"], ok.json()["rows"]) == ("invest-test", 1, 11)
+    listing = client.get("/api/carbon/factor-tables").json()["tables"]
+    assert [t["active"] for t in listing] == [True, False]
+
+    fp = assess(client, utm(FOREST), built_share=1.0)
+    assert fp["provenance"]["factor_table"]["name"] == "invest-test"
+    # 1 t C/ha per pool: stock 4 t C; loss 3 at once + half of 1 over 20 years.
+    assert fp["footprints"][0]["stock_t_c"]["central"] == pytest.approx(4, abs=0.001)
+    assert fp["footprints"][0]["emission_t_co2e"]["central"] == pytest.approx(3.5 * CO2, abs=0.006)
+    table = client.get(f"/api/carbon/factor-tables/{ok.json()['id']}").json()
+    assert all(f["source"] == "Test table: 1 t C/ha in every pool" for f in table["factors"])
+
+
+def test_peat_density_is_derived_from_the_nina_file() -> None:
+    with NINA_FILE.open(encoding="utf-8") as fh:
+        values = []
+        for row in csv.reader(fh, delimiter=";"):
+            try:
+                values.append(float(row[23]))
+            except (ValueError, IndexError):
+                continue
+    density = nina_density()
+    assert density.samples == len(values) == 87
+    assert density.central_kg_m3 == pytest.approx(sum(values) / len(values))
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    assert (density.low_kg_m3, density.high_kg_m3) == pytest.approx((q1, q3))
+    assert density.central_kg_m3 == pytest.approx(34.0, abs=0.05)  # domain.md §8
+    assert density.t_c_per_ha_per_m() == pytest.approx(density.central_kg_m3 * 10)
