@@ -152,49 +152,49 @@ def _prepare_footprint(
     return {"wkb": bytes(row.wkb), "area_m2": float(row.area), "repaired": not row.valid}
 
 
-def _land_cover_version(conn: Connection, wkb: bytes, srid: int) -> dict[str, Any] | None:
-    """The active land-cover layer that covers most of the footprint."""
-    row = conn.execute(
+def _land_cover_classes(
+    conn: Connection, wkb: bytes, srid: int
+) -> tuple[dict[str, Any] | None, list[Any]]:
+    """Area per AR5 class (with bonitet and grunnforhold) inside the footprint.
+
+    One overlay over every active land-cover layer; the layer covering most of the footprint
+    is the one used (and named in the provenance).
+    """
+    rows = conn.execute(
         text(
             """
+            WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
             SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version,
-                   sum(ST_Area(ST_Intersection(f.geom, fp.g))) AS covered
+                   (f.attrs->>'arealtype')::int AS arealtype,
+                   (f.attrs->>'skogbonitet')::int AS skogbonitet,
+                   (f.attrs->>'grunnforhold')::int AS grunnforhold,
+                   sum(CASE WHEN ST_Within(f.geom, fp.g) THEN ST_Area(f.geom)
+                            ELSE ST_Area(ST_Intersection(f.geom, fp.g)) END) AS area_m2
               FROM geoservice.layer l
               JOIN geoservice.layer_version v ON v.id = l.active_version_id
-              JOIN geoservice.feature f ON f.version_id = v.id
-             CROSS JOIN (SELECT ST_GeomFromWKB(:wkb, :srid) AS g) fp
+              JOIN geoservice.feature f ON f.version_id = v.id, fp
              WHERE l.kind = 'land_cover' AND ST_Intersects(f.geom, fp.g)
-             GROUP BY 1, 2, 3, 4
-             ORDER BY covered DESC
-             LIMIT 1
+             GROUP BY 1, 2, 3, 4, 5, 6, 7
+             ORDER BY 5, 6, 7
             """
         ),
         {"wkb": wkb, "srid": srid},
-    ).first()
-    return dict(row._mapping) if row else None
-
-
-def _classes(conn: Connection, version_id: int, wkb: bytes, srid: int) -> list[Any]:
-    """Area inside the footprint per AR5 class (with bonitet and grunnforhold)."""
-    return list(
-        conn.execute(
-            text(
-                """
-                WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-                SELECT (f.attrs->>'arealtype')::int AS arealtype,
-                       (f.attrs->>'skogbonitet')::int AS skogbonitet,
-                       (f.attrs->>'grunnforhold')::int AS grunnforhold,
-                       sum(CASE WHEN ST_Within(f.geom, fp.g) THEN ST_Area(f.geom)
-                                ELSE ST_Area(ST_Intersection(f.geom, fp.g)) END) AS area_m2
-                  FROM geoservice.feature f, fp
-                 WHERE f.version_id = :v AND ST_Intersects(f.geom, fp.g)
-                 GROUP BY 1, 2, 3
-                 ORDER BY 1, 2, 3
-                """
-            ),
-            {"wkb": wkb, "srid": srid, "v": version_id},
-        ).all()
-    )
+    ).all()
+    if not rows:
+        return None, []
+    covered: dict[int, float] = {}
+    for r in rows:
+        covered[r.version_id] = covered.get(r.version_id, 0.0) + float(r.area_m2)
+    best = max(covered, key=lambda v: covered[v])
+    chosen = [r for r in rows if r.version_id == best]
+    first = chosen[0]
+    layer = {
+        "layer_id": first.layer_id,
+        "name": first.name,
+        "version_id": first.version_id,
+        "version": first.version,
+    }
+    return layer, chosen
 
 
 def _peat_depth_areas(conn: Connection, version_id: int, wkb: bytes, srid: int) -> dict[str, float]:
@@ -364,7 +364,7 @@ def assess_footprint(
 ) -> dict[str, Any]:
     """Everything the planner needs about one footprint."""
     fp = _prepare_footprint(conn, geoms, srid_in, srid, label)
-    lc = _land_cover_version(conn, fp["wkb"], srid)
+    lc, raw_classes = _land_cover_classes(conn, fp["wkb"], srid)
     if lc is None:
         raise InvalidInput(
             f"The {label} footprint lies outside every land-cover layer; upload land cover "
@@ -375,7 +375,6 @@ def assess_footprint(
     totals: dict[str, dict[str, float]] = {"stock": {}, "emission": {}, "preserved": {}}
     immediate = over_time = 0.0
     covered = no_factor = carbon_rich = forest_built_ha = 0.0
-    raw_classes = _classes(conn, lc["version_id"], fp["wkb"], srid)
     depths = (
         _peat_depth_areas(conn, lc["version_id"], fp["wkb"], srid)
         if any(c.arealtype == 60 for c in raw_classes)
