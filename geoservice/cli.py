@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geoservice import __version__
+from geoservice.cli_carbon import assess_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.errors import GeoServiceError
@@ -22,6 +23,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The embedded PostGIS cluster (used when DATABASE_URL is unset).")
 app.add_typer(db_app, name="db")
 app.add_typer(layers_app, name="layers")
+app.command("assess")(assess_cmd)
 console = Console()
 err_console = Console(stderr=True)
 

@@ -252,3 +252,22 @@ def record_batches(
 def _gdal_message(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def read_geometries(
+    path: Path, layer: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """All geometries of a (small) vector file as GeoJSON dicts, with the file's CRS.
+
+    For footprints and other inputs that are read whole, not stored as layers.
+    """
+    import shapely
+
+    info = inspect(path, layer)
+    geometries: list[dict[str, Any]] = []
+    with record_batches(info) as batches:
+        for batch in batches:
+            for wkb in batch.column(GEOM_COLUMN).to_pylist():
+                if wkb is not None:
+                    geometries.append(shapely.geometry.mapping(shapely.from_wkb(wkb)))
+    return geometries, info.crs

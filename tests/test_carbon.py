@@ -234,3 +234,35 @@ def test_peat_density_is_derived_from_the_nina_file() -> None:
     assert (density.low_kg_m3, density.high_kg_m3) == pytest.approx((q1, q3))
     assert density.central_kg_m3 == pytest.approx(34.0, abs=0.05)  # domain.md §8
     assert density.t_c_per_ha_per_m() == pytest.approx(density.central_kg_m3 * 10)
+
+
+def test_csv_output_and_cli(
+    client: TestClient,
+    landscape: None,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = assess(client, utm(FOREST), built_share=1.0, alternatives={"B": utm(MIRE)})
+    response = client.get(f"/api/proposals/{result['id']}/csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(response.text.splitlines()))
+    assert [(r["footprint"], r["lucode"]) for r in rows] == [("proposal", "3014"), ("B", "6002")]
+    assert float(rows[0]["emission_t_co2_central"]) == pytest.approx(157 * CO2, abs=0.01)
+
+    from typer.testing import CliRunner
+
+    from geoservice.cli import app
+
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    site = tmp_path / "site.geojson"
+    gpd.GeoDataFrame(geometry=[FOREST], crs=25833).to_file(site, driver="GeoJSON")
+    out = tmp_path / "classes.csv"
+    run = CliRunner().invoke(
+        app, ["assess", str(site), "--landuse", "1110", "--built-share", "1", "--csv", str(out)]
+    )
+    assert run.exit_code == 0, run.output
+    assert "576 t CO2e" in " ".join(run.output.split())
+    assert "KU relevant" in run.output  # 10 daa of high-bonitet forest
+    assert list(csv.DictReader(out.open()))[0]["lucode"] == "3014"

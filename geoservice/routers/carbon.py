@@ -7,11 +7,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import factors
 from analyses.assessment import ProposalRequest, assess, get_proposal
 from analyses.presets import DEFAULT_PRESET, PRESETS
+from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.errors import PayloadTooLarge
 
@@ -53,6 +55,19 @@ def carbon_router() -> APIRouter:
     def read_proposal(proposal_id: int, engine: EngineDep) -> Any:
         """The result exactly as it was computed, with its provenance."""
         return get_proposal(engine, proposal_id)
+
+    @router.get(
+        "/api/proposals/{proposal_id}/csv",
+        summary="An assessment as CSV (one row per footprint and land class)",
+        response_class=PlainTextResponse,
+    )
+    def proposal_csv(proposal_id: int, engine: EngineDep) -> PlainTextResponse:
+        """Areas, stocks and emissions per class with the factor behind each, for a spreadsheet."""
+        return PlainTextResponse(
+            to_csv(get_proposal(engine, proposal_id)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="proposal-{proposal_id}.csv"'},
+        )
 
     @router.get("/api/carbon/presets", summary="Method presets")
     def presets() -> Any:
