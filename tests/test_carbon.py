@@ -265,4 +265,5 @@ def test_csv_output_and_cli(
     assert run.exit_code == 0, run.output
     assert "576 t CO2e" in " ".join(run.output.split())
     assert "KU relevant" in run.output  # 10 daa of high-bonitet forest
-    assert list(csv.DictReader(out.open()))[0]["lucode"] == "3014"
+    with out.open() as fh:
+        assert next(csv.DictReader(fh))["lucode"] == "3014"
