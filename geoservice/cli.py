@@ -77,13 +77,15 @@ def serve(
             overrides["database_url"] = cluster.start()
             console.print(f"embedded PostGIS running in {cluster.root}")
         settings = settings.model_copy(update=overrides)
+        proposals = _load_demo(settings) if demo else []
         if demo:
-            _load_demo(settings)
             settings = settings.model_copy(update={"migrate_on_start": False})
         base = f"http://{settings.host}:{settings.port}"
-        console.print(f"health:  {base}/healthz")
-        console.print(f"API:     {base}/docs")
-        console.print(f"layers:  {base}/api/layers")
+        console.print(f"health:    {base}/healthz")
+        console.print(f"API:       {base}/docs")
+        console.print(f"layers:    {base}/api/layers   OGC API: {base}/ogc")
+        for pid in proposals:
+            console.print(f"proposal:  {base}/api/proposals/{pid}  (CSV: .../{pid}/csv)")
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
     except GeoServiceError as exc:
         raise _fail(exc) from exc
@@ -93,10 +95,10 @@ def serve(
             console.print("embedded PostGIS stopped")
 
 
-def _load_demo(settings: Settings) -> None:
+def _load_demo(settings: Settings) -> list[int]:
     from geoservice import migrate
     from geoservice.database import create_db_engine
-    from geoservice.demo import load_demo
+    from geoservice.demo import load_demo, load_demo_proposals
 
     url = resolve_database_url(settings)
     migrate.upgrade(url)
@@ -104,6 +106,7 @@ def _load_demo(settings: Settings) -> None:
     try:
         with console.status("loading demo data"):
             load_demo(engine, settings, say=console.print)
+            return load_demo_proposals(engine, settings, say=console.print)
     finally:
         engine.dispose()
 

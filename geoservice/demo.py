@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from analyses.assessment import ProposalRequest, assess
 from geoservice.settings import Settings
 from layers.ingest import ImportOptions, import_file, sha256_of
 
@@ -42,6 +44,12 @@ DEMO_LAYERS = (
         "land_cover",
         "N50 arealdekke Ås",
         "© Kartverket, N50 Kartdata (CC BY 4.0)",
+    ),
+    DemoLayer(
+        "demo/kommuneplan_aas_eksempel.geojson",
+        "land_use_plan",
+        "Kommuneplan Ås (EKSEMPEL)",
+        "Example zones made for the demo over © Kartverket N50 (CC BY 4.0); not a real plan",
     ),
     DemoLayer(
         "naturtyper-nin-follo/naturtyper_nin_follo_sample.geojson",
@@ -79,3 +87,24 @@ def load_demo(engine: Engine, settings: Settings, say: Callable[[str], None] = p
         say(f"demo layer {item.name!r}: {result.feature_count} features")
         layer_ids.append(result.layer_id)
     return layer_ids
+
+
+def load_demo_proposals(
+    engine: Engine, settings: Settings, say: Callable[[str], None] = print
+) -> list[int]:
+    """Assess the example proposals once (they are stored like any other assessment)."""
+    examples = json.loads((DEMO_DATA / "demo" / "forslag_eksempel.json").read_text("utf-8"))
+    ids = []
+    for example in examples:
+        with engine.connect() as conn:
+            existing = conn.execute(
+                text("SELECT id FROM geoservice.proposal WHERE name = :n ORDER BY id LIMIT 1"),
+                {"n": example["name"]},
+            ).scalar()
+        if existing is None:
+            result = assess(engine, ProposalRequest(**example), storage_srid=settings.storage_srid)
+            existing = result["id"]
+            central = result["footprints"][0]["emission_t_co2e"].get("central", 0)
+            say(f"demo proposal {example['name']!r}: {central:,.0f} t CO2e if built")
+        ids.append(int(existing))
+    return ids
