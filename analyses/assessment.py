@@ -350,6 +350,60 @@ def _class_result(
     return entry
 
 
+def summarize(
+    land: list[_Class], built: float, preset: Preset, peat: PeatHandling, table: FactorTable
+) -> dict[str, Any]:
+    """Stocks, emissions, preserved carbon and flags of a set of land classes."""
+    classes = []
+    totals: dict[str, dict[str, float]] = {"stock": {}, "emission": {}, "preserved": {}}
+    immediate = over_time = 0.0
+    covered = no_factor = carbon_rich = forest_built_ha = 0.0
+    for cls in land:
+        covered += cls.area_m2
+        code = (
+            lucode_for(
+                cls.arealtype, cls.skogbonitet, cls.grunnforhold, cls.peat_class, table.factors
+            )
+            if cls.arealtype is not None
+            else None
+        )
+        factor = table.factors.get(code) if code is not None else None
+        entry = _class_result(cls, factor, built, preset, peat)
+        classes.append(entry)
+        if factor is None:
+            no_factor += cls.area_m2
+            continue
+        _add(totals["stock"], entry["stock_t_c"]["total"])
+        _add(totals["emission"], entry["emission_t_co2"])
+        _add(totals["preserved"], entry["preserved_unbuilt_t_c"])
+        immediate += entry["emission_immediate_t_co2"]
+        over_time += entry["emission_over_time_t_co2"]
+        if cls.arealtype == 60 or (cls.arealtype == 30 and cls.skogbonitet in (14, 15)):
+            carbon_rich += cls.area_m2
+        if cls.arealtype == 30:
+            forest_built_ha += cls.area_m2 / 10_000 * built
+    horizon = preset.horizon_years or 20
+    forgone = forest_built_ha * FOREST_SINK_T_C_HA_YR * horizon * C_TO_CO2
+    emission_central = totals["emission"].get("central", 0.0)
+    return {
+        "covered_m2": covered,
+        "no_factor_m2": round(no_factor, 2),
+        "classes": classes,
+        "stock_t_c": _rounded(totals["stock"]),
+        "emission_t_co2e": _rounded(totals["emission"]),
+        "emission_immediate_t_co2e": round(immediate, 2),
+        "emission_over_time_t_co2e": round(over_time, 2),
+        "horizon_years": preset.horizon_years,
+        "preserved_unbuilt_t_c": _rounded(totals["preserved"]),
+        "forgone_sequestration_t_co2": round(forgone, 2),
+        "flags": {
+            "over_2000_t_co2e": emission_central > KU_EMISSION_THRESHOLD_T_CO2E,
+            "carbon_rich_daa": round(carbon_rich / 1000, 4),
+            "over_5_daa_carbon_rich": carbon_rich / 1000 > KU_CARBON_RICH_THRESHOLD_DAA,
+        },
+    }
+
+
 def assess_footprint(
     conn: Connection,
     label: str,
@@ -371,44 +425,17 @@ def assess_footprint(
             "(AR5 or N50) for the area first.",
             code="no_land_cover",
         )
-    classes = []
-    totals: dict[str, dict[str, float]] = {"stock": {}, "emission": {}, "preserved": {}}
-    immediate = over_time = 0.0
-    covered = no_factor = carbon_rich = forest_built_ha = 0.0
     depths = (
         _peat_depth_areas(conn, lc["version_id"], fp["wkb"], srid)
         if any(c.arealtype == 60 for c in raw_classes)
         else {}
     )
-    for cls in _split_peat(raw_classes, depths):
-        covered += cls.area_m2
-        code = (
-            lucode_for(
-                cls.arealtype, cls.skogbonitet, cls.grunnforhold, cls.peat_class, table.factors
-            )
-            if cls.arealtype is not None
-            else None
-        )
-        factor = table.factors.get(code) if code is not None else None
-        entry = _class_result(cls, factor, built, preset, peat)
-        classes.append(entry)
-        if factor is None:
-            no_factor += float(cls.area_m2)
-            continue
-        _add(totals["stock"], entry["stock_t_c"]["total"])
-        _add(totals["emission"], entry["emission_t_co2"])
-        _add(totals["preserved"], entry["preserved_unbuilt_t_c"])
-        immediate += entry["emission_immediate_t_co2"]
-        over_time += entry["emission_over_time_t_co2"]
-        if cls.arealtype == 60 or (cls.arealtype == 30 and cls.skogbonitet in (14, 15)):
-            carbon_rich += float(cls.area_m2)
-        if cls.arealtype == 30:
-            forest_built_ha += float(cls.area_m2) / 10_000 * built
-    horizon = preset.horizon_years or 20
-    forgone = forest_built_ha * FOREST_SINK_T_C_HA_YR * horizon * C_TO_CO2
+    summary = summarize(_split_peat(raw_classes, depths), built, preset, peat, table)
+    covered = summary.pop("covered_m2")
     nature = _overlaps(conn, fp["wkb"], srid, "nature_types")
     protected = _overlaps(conn, fp["wkb"], srid, "protected_areas")
-    emission_central = totals["emission"].get("central", 0.0)
+    summary["flags"]["nature_types"] = nature
+    summary["flags"]["protected_areas"] = protected
     return {
         "name": label,
         "area_m2": round(fp["area_m2"], 2),
@@ -418,22 +445,7 @@ def assess_footprint(
         "built_share": built,
         "no_land_cover_m2": round(max(fp["area_m2"] - covered, 0.0), 2),
         "no_land_cover_share": round(max(fp["area_m2"] - covered, 0.0) / fp["area_m2"], 6),
-        "no_factor_m2": round(no_factor, 2),
-        "classes": classes,
-        "stock_t_c": _rounded(totals["stock"]),
-        "emission_t_co2e": _rounded(totals["emission"]),
-        "emission_immediate_t_co2e": round(immediate, 2),
-        "emission_over_time_t_co2e": round(over_time, 2),
-        "horizon_years": preset.horizon_years,
-        "preserved_unbuilt_t_c": _rounded(totals["preserved"]),
-        "forgone_sequestration_t_co2": round(forgone, 2),
-        "flags": {
-            "over_2000_t_co2e": emission_central > KU_EMISSION_THRESHOLD_T_CO2E,
-            "carbon_rich_daa": round(carbon_rich / 1000, 4),
-            "over_5_daa_carbon_rich": carbon_rich / 1000 > KU_CARBON_RICH_THRESHOLD_DAA,
-            "nature_types": nature,
-            "protected_areas": protected,
-        },
+        **summary,
         "land_cover_layer": lc,
     }
 
