@@ -224,7 +224,7 @@ def _peat_depth_areas(conn: Connection, version_id: int, wkb: bytes, srid: int) 
 
 
 @dataclass(frozen=True)
-class _Class:
+class LandClass:
     """One land class inside the footprint (mire split by depth class)."""
 
     arealtype: int | None
@@ -234,20 +234,21 @@ class _Class:
     peat_class: str | None = None
 
 
-def _split_peat(classes: list[Any], depths: dict[str, float]) -> list[_Class]:
-    out: list[_Class] = []
+def split_peat(classes: list[Any], depths: dict[str, float]) -> list[LandClass]:
+    """Land classes with mire split into the depth classes of the peat layers, rest unknown."""
+    out: list[LandClass] = []
     for c in classes:
         if c.arealtype != 60:
-            out.append(_Class(c.arealtype, c.skogbonitet, c.grunnforhold, float(c.area_m2)))
+            out.append(LandClass(c.arealtype, c.skogbonitet, c.grunnforhold, float(c.area_m2)))
             continue
         remaining = float(c.area_m2)
         for depth_class in ("djup", "grunn"):
             part = min(depths.get(depth_class, 0.0), remaining)
             if part > 0:
-                out.append(_Class(60, c.skogbonitet, c.grunnforhold, part, depth_class))
+                out.append(LandClass(60, c.skogbonitet, c.grunnforhold, part, depth_class))
                 remaining -= part
         if remaining > 1e-6:
-            out.append(_Class(60, c.skogbonitet, c.grunnforhold, remaining, "ukjent"))
+            out.append(LandClass(60, c.skogbonitet, c.grunnforhold, remaining, "ukjent"))
     return out
 
 
@@ -287,7 +288,7 @@ def _rounded(values: dict[str, float], digits: int = 2) -> dict[str, float]:
 
 
 def _class_result(
-    cls: _Class, factor: Factor | None, built: float, preset: Preset, peat: PeatHandling
+    cls: LandClass, factor: Factor | None, built: float, preset: Preset, peat: PeatHandling
 ) -> dict[str, Any]:
     """Stock, loss and preserved carbon of one land class inside the footprint."""
     area_ha = float(cls.area_m2) / 10_000
@@ -351,7 +352,7 @@ def _class_result(
 
 
 def summarize(
-    land: list[_Class], built: float, preset: Preset, peat: PeatHandling, table: FactorTable
+    land: list[LandClass], built: float, preset: Preset, peat: PeatHandling, table: FactorTable
 ) -> dict[str, Any]:
     """Stocks, emissions, preserved carbon and flags of a set of land classes."""
     classes = []
@@ -430,7 +431,7 @@ def assess_footprint(
         if any(c.arealtype == 60 for c in raw_classes)
         else {}
     )
-    summary = summarize(_split_peat(raw_classes, depths), built, preset, peat, table)
+    summary = summarize(split_peat(raw_classes, depths), built, preset, peat, table)
     covered = summary.pop("covered_m2")
     nature = _overlaps(conn, fp["wkb"], srid, "nature_types")
     protected = _overlaps(conn, fp["wkb"], srid, "protected_areas")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from analyses.jobs import fail_interrupted
 from geoservice import __version__, migrate
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate.upgrade, url)
         app.state.engine = create_db_engine(url, settings)
+        if settings.migrate_on_start:
+            await run_in_threadpool(fail_interrupted, app.state.engine)
         try:
             yield
         finally:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geoservice import __version__
-from geoservice.cli_carbon import assess_cmd
+from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.errors import GeoServiceError
@@ -24,6 +24,9 @@ db_app = typer.Typer(help="The embedded PostGIS cluster (used when DATABASE_URL 
 app.add_typer(db_app, name="db")
 app.add_typer(layers_app, name="layers")
 app.command("assess")(assess_cmd)
+plans_app = typer.Typer(help="Plan-level carbon analysis.", no_args_is_help=True)
+plans_app.command("analyse")(plans_cmd)
+app.add_typer(plans_app, name="plans")
 console = Console()
 err_console = Console(stderr=True)
 

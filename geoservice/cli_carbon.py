@@ -115,3 +115,68 @@ def assess_cmd(
         f"factor table {prov['factor_table']['name']} v{prov['factor_table']['version']}; "
         f"least carbon loss: {result['least_carbon_loss']}"
     )
+
+
+def plans_cmd(
+    layer_id: Annotated[int, typer.Argument(help="Id of a land_use_plan layer")],
+    preset: Annotated[str, typer.Option(help="Method preset")] = DEFAULT_PRESET,
+    peat_handling: Annotated[str, typer.Option(help="excavated, drained or filled")] = "excavated",
+    rezone: Annotated[
+        list[int] | None, typer.Option(help="Zone (feature id) to return to LNFR; repeatable")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON")] = False,
+) -> None:
+    """Analyse every building zone of a land-use plan, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from analyses.plans import analyse_plan
+
+    settings = Settings()
+    try:
+        engine = create_db_engine(resolve_database_url(settings), settings)
+        with Progress(
+            TextColumn("[bold]zones"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err_console,
+            transient=as_json,
+        ) as bar:
+            task = bar.add_task("zones", total=None)
+            result = analyse_plan(
+                engine,
+                layer_id,
+                preset_name=preset,
+                peat_handling=peat_handling,  # type: ignore[arg-type]
+                rezone=rezone or [],
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        engine.dispose()
+    except GeoServiceError as exc:
+        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        raise typer.Exit(code=1) from exc
+    if as_json:
+        console.print_json(json.dumps(result, default=str))
+        return
+    zones = {z["fid"]: z for z in result["zones"]}
+    table = Table(
+        title=f"{result['plan']} (version {result['plan_version']}): building zones "
+        "by emission if built"
+    )
+    for column in ("zone", "arealformål", "daa", "carbon-rich daa", "t CO2e"):
+        table.add_column(column, justify="left" if column in ("arealformål",) else "right")
+    for fid in result["ranking_by_emission"]:
+        z = zones[fid]
+        table.add_row(
+            str(fid),
+            f"{z['arealformal']} {z['arealformal_name']}",
+            f"{z['area_daa']:.1f}",
+            f"{z['flags']['carbon_rich_daa']:.1f}",
+            f"{z['emission_t_co2e'].get('central', 0):,.0f}",
+        )
+    console.print(table)
+    console.print(f"total {result['total_emission_t_co2e']:,.0f} t CO2e")
+    if result["rezoning"]["zones"]:
+        console.print(
+            f"returning zones {result['rezoning']['zones']} to LNFR avoids "
+            f"{result['rezoning']['emission_avoided_t_co2e']:,.0f} t CO2e"
+        )

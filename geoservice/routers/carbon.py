@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from analyses import factors
+from analyses import factors, jobs
 from analyses.assessment import ProposalRequest, assess, get_proposal
-from analyses.presets import DEFAULT_PRESET, PRESETS
+from analyses.presets import DEFAULT_PRESET, PRESETS, get_preset
 from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.errors import PayloadTooLarge
@@ -36,6 +36,16 @@ class ProposalIn(BaseModel):
     peat_handling: Literal["excavated", "drained", "filled"] = "excavated"
     alternatives: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named alternative footprints (GeoJSON)"
+    )
+
+
+class PlanAnalysisIn(BaseModel):
+    """Choices for a plan-level analysis."""
+
+    preset: str = Field(default=DEFAULT_PRESET, description=", ".join(PRESETS))
+    peat_handling: Literal["excavated", "drained", "filled"] = "excavated"
+    rezone: list[int] = Field(
+        default_factory=list, description="Feature ids of zones to return to LNFR (scenario)"
     )
 
 
@@ -68,6 +78,25 @@ def carbon_router() -> APIRouter:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="proposal-{proposal_id}.csv"'},
         )
+
+    @router.post(
+        "/api/plans/{layer_id}/analysis",
+        status_code=status.HTTP_202_ACCEPTED,
+        summary="Analyse every building zone of a land-use plan (a job)",
+    )
+    def plan_analysis(
+        layer_id: int, body: PlanAnalysisIn, engine: EngineDep, background: BackgroundTasks
+    ) -> Any:
+        """Queue the analysis; poll the returned URL for progress and the result."""
+        get_preset(body.preset)  # refuse an unknown preset now, not in the job
+        job_id = jobs.create_job(engine, layer_id, body.model_dump())
+        background.add_task(jobs.run_job, engine, job_id)
+        return {"id": job_id, "status": "queued", "href": f"/api/plans/analyses/{job_id}"}
+
+    @router.get("/api/plans/analyses/{job_id}", summary="Status and result of a plan analysis")
+    def plan_analysis_status(job_id: int, engine: EngineDep) -> Any:
+        """queued / running (with progress 0–1) / done (with the result) / failed (why)."""
+        return jobs.get_job(engine, job_id)
 
     @router.get("/api/carbon/presets", summary="Method presets")
     def presets() -> Any:

@@ -1,0 +1,127 @@
+"""Plan analyses as jobs: a row with status and progress that the API can poll."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from analyses.plans import analyse_plan
+from geoservice.errors import GeoServiceError, InvalidInput, NotFound
+
+
+def create_job(engine: Engine, layer_id: int, request: dict[str, Any]) -> int:
+    """Queue an analysis; the caller runs :func:`run_job` in the background."""
+    with engine.begin() as conn:
+        layer = conn.execute(
+            text("SELECT name, kind FROM geoservice.layer WHERE id = :id"), {"id": layer_id}
+        ).first()
+        if layer is None:
+            raise NotFound(f"There is no layer {layer_id}.", code="layer_not_found")
+        if layer.kind != "land_use_plan":
+            raise InvalidInput(
+                f"Layer {layer_id} ({layer.name}) holds {layer.kind}; plan analysis needs a "
+                "land_use_plan layer.",
+                code="not_a_plan",
+            )
+        return int(
+            conn.execute(
+                text(
+                    "INSERT INTO geoservice.plan_analysis (layer_id, request) "
+                    "VALUES (:l, CAST(:r AS jsonb)) RETURNING id"
+                ),
+                {"l": layer_id, "r": json.dumps(request)},
+            ).scalar_one()
+        )
+
+
+def _update(engine: Engine, job_id: int, **values: Any) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in values)  # keys are ours, values are bound
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE geoservice.plan_analysis SET {sets} WHERE id = :id"),
+            {"id": job_id, **values},
+        )
+
+
+def _fail(engine: Engine, job_id: int, error: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE geoservice.plan_analysis SET status = 'failed', error = :e, "
+                "finished_at = now() WHERE id = :id"
+            ),
+            {"id": job_id, "e": error},
+        )
+
+
+def run_job(engine: Engine, job_id: int) -> None:
+    """Run a queued analysis, recording progress, result or a readable error."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT layer_id, request FROM geoservice.plan_analysis WHERE id = :id"),
+            {"id": job_id},
+        ).one()
+    _update(engine, job_id, status="running")
+    step = {"last": 0.0}
+
+    def progress(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        if share - step["last"] >= 0.05 or done == total:
+            step["last"] = share
+            _update(engine, job_id, progress=share)
+
+    try:
+        result = analyse_plan(
+            engine,
+            row.layer_id,
+            preset_name=row.request.get("preset", "miljodirektoratet-20y"),
+            peat_handling=row.request.get("peat_handling", "excavated"),
+            rezone=row.request.get("rezone") or [],
+            progress=progress,
+        )
+    except GeoServiceError as exc:
+        _fail(engine, job_id, exc.detail)
+        return
+    except Exception as exc:  # a job must end with a status, never hang as 'running'
+        _fail(engine, job_id, f"internal error: {type(exc).__name__}")
+        raise
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE geoservice.plan_analysis SET status = 'done', progress = 1, "
+                "result = CAST(:r AS jsonb), finished_at = now() WHERE id = :id"
+            ),
+            {"id": job_id, "r": json.dumps(result, default=str)},
+        )
+
+
+def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
+    """Status, progress and (when done) the result of an analysis."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT id, layer_id, status, progress, created_at, finished_at, request, "
+                "result, error FROM geoservice.plan_analysis WHERE id = :id"
+            ),
+            {"id": job_id},
+        ).first()
+    if row is None:
+        raise NotFound(f"There is no plan analysis {job_id}.", code="analysis_not_found")
+    data = dict(row._mapping)
+    data["created_at"] = row.created_at.isoformat()
+    data["finished_at"] = row.finished_at.isoformat() if row.finished_at else None
+    return data
+
+
+def fail_interrupted(engine: Engine) -> None:
+    """Jobs left running by a stopped process will never finish: say so."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE geoservice.plan_analysis SET status = 'failed', "
+                "error = 'interrupted: the service stopped while it ran' "
+                "WHERE status IN ('queued', 'running')"
+            )
+        )

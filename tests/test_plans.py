@@ -1,0 +1,100 @@
+"""Plan-level analysis: every building zone valued like a proposal, ranked, rezoned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from fastapi.testclient import TestClient
+from shapely.geometry import box
+
+from tests.test_carbon import BUILT, CO2, FOREST, MIRE, X0, Y0, landscape  # noqa: F401
+from tests.test_layers import upload
+
+FRIOMRADE = box(X0, Y0 - 300, X0 + 100, Y0 - 200)
+
+
+@pytest.fixture
+def plan(client: TestClient, landscape: None, tmp_path: Path) -> int:  # noqa: F811
+    zones = gpd.GeoDataFrame(
+        {"KPAREALFORMÅL": [1110, 1300, 1110, 3040], "PLANID": "3218_T1"},
+        geometry=[FOREST, BUILT, MIRE, FRIOMRADE],
+        crs=25833,
+    )
+    zones.to_file(tmp_path / "plan.gpkg")
+    response = upload(client, tmp_path / "plan.gpkg", kind="land_use_plan", name="KPA test")
+    assert response.status_code == 201, response.text
+    return int(response.json()["layer_id"])
+
+
+def run(client: TestClient, layer_id: int, **body: Any) -> dict[str, Any]:
+    queued = client.post(f"/api/plans/{layer_id}/analysis", json=body)
+    assert queued.status_code == 202, queued.text
+    job = client.get(queued.json()["href"]).json()
+    assert job["status"] == "done", job
+    assert job["progress"] == 1
+    return dict(job["result"])
+
+
+def test_every_building_zone_is_valued_and_ranked(client: TestClient, plan: int) -> None:
+    result = run(client, plan)
+    zones = {z["fid"]: z for z in result["zones"]}
+    assert set(zones) == {1, 2, 3}  # 3040 friområde is not a building zone
+    forest, built, mire = zones[1], zones[2], zones[3]
+    assert forest["built_share"] == 0.6
+    assert forest["emission_t_co2e"]["central"] == pytest.approx(0.6 * 157 * CO2, abs=0.02)
+    assert built["already_built"] is True
+    assert built["emission_t_co2e"]["central"] == 0
+    # Deep mire, dug out at building: 0.6 × 22.37 ha × (944 + 4) t C/ha.
+    assert mire["emission_t_co2e"]["central"] == pytest.approx(0.6 * 22.37 * 948 * CO2, rel=1e-4)
+    assert result["already_built_zones"] == [2]
+    assert result["ranking_by_emission"] == [3, 1]
+    assert result["ranking_by_carbon_rich_area"] == [3, 1]
+    assert result["totals_per_arealformal"]["1110"]["zones"] == 2
+    assert result["total_emission_t_co2e"] == pytest.approx(
+        forest["emission_t_co2e"]["central"] + mire["emission_t_co2e"]["central"], abs=0.05
+    )
+    assert result["provenance"]["preset"]["name"] == "miljodirektoratet-20y"
+
+
+def test_rezoning_reports_emissions_avoided(client: TestClient, plan: int) -> None:
+    result = run(client, plan, rezone=[3])
+    mire = next(z for z in result["zones"] if z["fid"] == 3)
+    as_lnfr = mire["rezoned_to_lnfr_emission_t_co2e"]["central"]
+    assert as_lnfr == pytest.approx(0.01 * 22.37 * 948 * CO2, rel=1e-4)  # LNFR: 1 % built
+    assert result["rezoning"]["emission_avoided_t_co2e"] == pytest.approx(
+        mire["emission_t_co2e"]["central"] - as_lnfr, abs=0.05
+    )
+
+
+def test_bad_plan_requests(client: TestClient, plan: int) -> None:
+    layers = client.get("/api/layers").json()["items"]
+    cover = next(la["id"] for la in layers if la["kind"] == "land_cover")
+    wrong = client.post(f"/api/plans/{cover}/analysis", json={})
+    assert wrong.status_code == 422 and wrong.json()["error"] == "not_a_plan"
+    assert client.post("/api/plans/9999/analysis", json={}).status_code == 404
+    preset = client.post(f"/api/plans/{plan}/analysis", json={"preset": "x"})
+    assert preset.status_code == 422
+    queued = client.post(f"/api/plans/{plan}/analysis", json={"rezone": [4]})
+    job = client.get(queued.json()["href"]).json()
+    assert job["status"] == "failed"
+    assert "not building zones" in job["error"]
+
+
+def test_cli_plan_analysis(
+    client: TestClient, plan: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from geoservice.cli import app
+
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, ["plans", "analyse", str(plan), "--rezone", "3"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "3/3" in text  # the progress bar saw every building zone
+    api = run(client, plan, rezone=[3])
+    assert f"total {api['total_emission_t_co2e']:,.0f} t CO2e" in text
+    assert f"avoids {api['rezoning']['emission_avoided_t_co2e']:,.0f} t CO2e" in text
