@@ -27,6 +27,7 @@ from analyses.presets import (
     Preset,
     get_preset,
 )
+from analyses.raster_sums import coverage_sum
 from geoservice import __version__
 from geoservice.errors import InvalidInput, NotFound
 from layers import codelists
@@ -405,6 +406,72 @@ def summarize(
     }
 
 
+def _apply_carbon_raster(
+    conn: Connection, wkb: bytes, summary: dict[str, Any], built: float, preset: Preset
+) -> dict[str, Any] | None:
+    """Where a carbon-density raster covers the site, its exact sum replaces the class values.
+
+    The raster's pools replace the class-based stock on the share of the site it covers;
+    biomass pools are lost with the built share at once, soil per the preset. Class rows keep
+    their factor values; the footprint totals carry the replacement.
+    """
+    row = conn.execute(
+        text(
+            """
+            SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version, v.storage_path,
+                   v.raster->'pools' AS pools
+              FROM geoservice.layer l
+              JOIN geoservice.layer_version v ON v.id = l.active_version_id
+             WHERE l.kind = 'carbon_density' AND v.storage_path IS NOT NULL
+               AND v.bbox && ST_GeomFromWKB(:wkb, ST_SRID(v.bbox))
+             ORDER BY ST_Area(ST_Intersection(v.bbox, ST_GeomFromWKB(:wkb, ST_SRID(v.bbox))))
+                      DESC, v.id DESC
+             LIMIT 1
+            """
+        ),
+        {"wkb": wkb},
+    ).first()
+    if row is None:
+        return None
+    sums = coverage_sum(row.storage_path, wkb)
+    if sums.covered_m2 <= 0:
+        return None
+    pools = list(row.pools or [])
+    share = min(sums.covered_share, 1.0)
+    class_pools = sum(
+        (c.get("stock_t_c") or {}).get(p, {}).get("central", 0.0)
+        for c in summary["classes"]
+        for p in pools
+    )
+    replaced = class_pools * share
+    delta_stock = sums.total - replaced
+    soil_only = pools == ["c_soil"]
+    loss_share = preset.mineral_soil_loss if soil_only else 1.0
+    delta_emission = delta_stock * built * loss_share * C_TO_CO2
+    for key, delta in (
+        ("stock_t_c", delta_stock),
+        ("emission_t_co2e", delta_emission),
+        ("preserved_unbuilt_t_c", delta_stock * (1 - built)),
+    ):
+        summary[key] = {lvl: round(v + delta, 2) for lvl, v in summary[key].items()}
+    immediate = not soil_only or preset.mineral_soil_immediate
+    target = "emission_immediate_t_co2e" if immediate else "emission_over_time_t_co2e"
+    summary[target] = round(summary[target] + delta_emission, 2)
+    summary["flags"]["over_2000_t_co2e"] = (
+        summary["emission_t_co2e"].get("central", 0.0) > KU_EMISSION_THRESHOLD_T_CO2E
+    )
+    return {
+        "layer_id": row.layer_id,
+        "name": row.name,
+        "version_id": row.version_id,
+        "version": row.version,
+        "pools": pools,
+        "covered_share": round(share, 6),
+        "raster_t_c": round(sums.total, 4),
+        "replaced_class_t_c": round(replaced, 4),
+    }
+
+
 def assess_footprint(
     conn: Connection,
     label: str,
@@ -435,6 +502,7 @@ def assess_footprint(
     covered = summary.pop("covered_m2")
     nature = _overlaps(conn, fp["wkb"], srid, "nature_types")
     protected = _overlaps(conn, fp["wkb"], srid, "protected_areas")
+    raster = _apply_carbon_raster(conn, fp["wkb"], summary, built, preset)
     summary["flags"]["nature_types"] = nature
     summary["flags"]["protected_areas"] = protected
     return {
@@ -447,6 +515,7 @@ def assess_footprint(
         "no_land_cover_m2": round(max(fp["area_m2"] - covered, 0.0), 2),
         "no_land_cover_share": round(max(fp["area_m2"] - covered, 0.0) / fp["area_m2"], 6),
         **summary,
+        "carbon_raster": raster,
         "land_cover_layer": lc,
     }
 
@@ -518,6 +587,7 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
                 "factor_table": table.describe(),
                 "preset": preset.describe(),
                 "land_cover_layers": [r["land_cover_layer"] for r in results],
+                "carbon_rasters": [r["carbon_raster"] for r in results if r["carbon_raster"]],
                 "software": f"geoservice {__version__}",
                 "notes": [
                     "Mire depth comes from active peat layers' depth classes (grunn/djup); "

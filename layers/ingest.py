@@ -58,6 +58,7 @@ class ImportOptions:
     keep_unknown: bool = False
     check_extent: bool = True
     source_filename: str | None = None
+    pools: tuple[str, ...] = ()  # carbon_density rasters: the carbon pools the values cover
 
 
 def sha256_of(path: Path) -> str:
@@ -108,6 +109,7 @@ def import_file(
             filename=options.source_filename or path.name,
             storage_srid=storage_srid,
             data_dir=data_dir,
+            pools=options.pools,
         )
     with tempfile.TemporaryDirectory(prefix="geoservice-upload-") as workdir:
         dataset = reader.dataset_path(path, Path(workdir), max_unzipped_bytes=max_unzipped_bytes)

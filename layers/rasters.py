@@ -30,6 +30,8 @@ from layers.kinds import LayerKind
 from layers.result import ImportResult
 
 RASTER_SUFFIXES = {".tif", ".tiff"}
+CARBON_POOLS = ("c_above", "c_below", "c_dead", "c_soil")
+DEFAULT_CARBON_POOLS = ("c_above", "c_below")  # biomass maps (e.g. from SR16) are the usual case
 
 
 def _stats(dataset: Any) -> dict[str, float | int | None]:
@@ -65,8 +67,18 @@ def import_raster(
     filename: str,
     storage_srid: int,
     data_dir: Path,
+    pools: tuple[str, ...] = (),
 ) -> ImportResult:
     """Validate, convert to COG and publish a raster as the layer's next version."""
+    if kind.name == "carbon_density":
+        pools = pools or DEFAULT_CARBON_POOLS
+        unknown = [p for p in pools if p not in CARBON_POOLS]
+        if unknown:
+            raise InvalidInput(
+                f"Unknown carbon pool(s) {', '.join(unknown)}; a carbon density raster covers "
+                f"one or more of {', '.join(CARBON_POOLS)}.",
+                code="bad_pools",
+            )
     try:
         src = rasterio.open(path)
     except (RasterioIOError, RasterioError) as exc:
@@ -122,6 +134,7 @@ def import_raster(
                     "dtype": cog.dtypes[0],
                     "nodata": cog.nodata,
                     "unit": kind.unit,
+                    "pools": list(pools),
                     "resampling": "none" if source.srid == storage_srid else "bilinear",
                     "source_resolution": list(src.res),
                     **stats,

@@ -267,3 +267,76 @@ def test_csv_output_and_cli(
     assert "KU relevant" in run.output  # 10 daa of high-bonitet forest
     with out.open() as fh:
         assert next(csv.DictReader(fh))["lucode"] == "3014"
+
+
+def _carbon_raster(path: Path, values: Any, x0: float, y0: float) -> Path:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    data = np.asarray(values, dtype="float32")
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype="float32",
+        crs="EPSG:25833",
+        transform=from_origin(x0, y0, 10, 10),
+        nodata=-1,
+    ) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_carbon_raster_replaces_class_values(
+    client: TestClient, landscape: None, tmp_path: Path
+) -> None:
+    # 10 m pixels over the forest square: 50 t C/ha above ground everywhere.
+    tif = _carbon_raster(tmp_path / "agb.tif", [[50.0] * 10] * 10, X0, Y0 + 100)
+    with tif.open("rb") as fh:
+        up = client.post(
+            "/api/layers",
+            files={"file": ("agb.tif", fh)},
+            data={"kind": "carbon_density", "name": "SR16 AGB", "pools": "c_above"},
+        )
+    assert up.status_code == 201, up.text
+    fp = assess(client, utm(FOREST), built_share=1.0)["footprints"][0]
+    raster = fp["carbon_raster"]
+    assert (raster["name"], raster["pools"], raster["covered_share"]) == (
+        "SR16 AGB",
+        ["c_above"],
+        1.0,
+    )
+    assert raster["raster_t_c"] == pytest.approx(50.0)
+    # The factor's 48 t C/ha above ground is replaced by the raster's 50.
+    assert fp["stock_t_c"]["central"] == pytest.approx(232 - 48 + 50, abs=0.01)
+    assert fp["emission_t_co2e"]["central"] == pytest.approx((157 - 48 + 50) * CO2, abs=0.02)
+
+
+def test_partial_pixels_count_by_coverage(
+    client: TestClient, landscape: None, tmp_path: Path
+) -> None:
+    tif = _carbon_raster(tmp_path / "c.tif", [[100.0, 200.0], [300.0, 400.0]], X0, Y0 + 100)
+    with tif.open("rb") as fh:
+        assert (
+            client.post(
+                "/api/layers",
+                files={"file": ("c.tif", fh)},
+                data={"kind": "carbon_density", "name": "c", "pools": "c_above"},
+            ).status_code
+            == 201
+        )
+    # Half of the 100 and half of the 200 pixel: 50 m² × 100 + 50 m² × 200 t C/ha = 1.5 t C.
+    site = box(X0 + 5, Y0 + 90, X0 + 15, Y0 + 100)
+    fp = assess(client, utm(site), built_share=1.0)["footprints"][0]
+    assert fp["carbon_raster"]["raster_t_c"] == pytest.approx(1.5, rel=1e-9)
+    assert fp["carbon_raster"]["covered_share"] == pytest.approx(1.0)
+    bad = client.post(
+        "/api/layers",
+        files={"file": ("c.tif", tif.read_bytes())},
+        data={"kind": "carbon_density", "name": "d", "pools": "c_wood"},
+    )
+    assert bad.status_code == 422 and bad.json()["error"] == "bad_pools"

@@ -99,6 +99,10 @@ def layers_router() -> APIRouter:
             bool, Form(description="Store unknown codes as unknown instead of refusing the file")
         ] = False,
         check_extent: Annotated[bool, Form(description="Refuse data outside Norway")] = True,
+        pools: Annotated[
+            str | None,
+            Form(description="carbon_density rasters: pools covered, e.g. c_above,c_below"),
+        ] = None,
     ) -> dict[str, Any]:
         """Validate the file and publish it as the layer's new active version (all or nothing)."""
         declared = request.headers.get("content-length")
@@ -132,6 +136,7 @@ def layers_router() -> APIRouter:
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
                     source_filename=path.name,
+                    pools=tuple(p.strip() for p in pools.split(",") if p.strip()) if pools else (),
                 ),
                 storage_srid=settings.storage_srid,
                 max_unzipped_bytes=settings.max_upload_bytes * 4,
