@@ -59,14 +59,14 @@ class ProposalRequest:
     alternatives: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _geometries(geojson: dict[str, Any], label: str) -> list[dict[str, Any]]:
+def footprint_geometries(geojson: dict[str, Any], label: str) -> list[dict[str, Any]]:
     """The polygon geometries of a GeoJSON geometry, Feature or FeatureCollection."""
     kind = geojson.get("type") if isinstance(geojson, dict) else None
     if kind == "FeatureCollection":
         features = geojson.get("features") or []
-        geoms = [g for f in features for g in _geometries(f, label)]
+        geoms = [g for f in features for g in footprint_geometries(f, label)]
     elif kind == "Feature":
-        geoms = _geometries(geojson.get("geometry") or {}, label)
+        geoms = footprint_geometries(geojson.get("geometry") or {}, label)
     elif kind in ("Polygon", "MultiPolygon"):
         geoms = [geojson]
     else:
@@ -106,7 +106,7 @@ def default_built_share(arealformal: int) -> tuple[float, str]:
     return share, source
 
 
-def _prepare_footprint(
+def prepare_footprint(
     conn: Connection, geoms: list[dict[str, Any]], srid_in: int, srid: int, label: str
 ) -> dict[str, Any]:
     """Union, reproject and repair the footprint in PostGIS; refuse it outside Norway."""
@@ -485,7 +485,7 @@ def assess_footprint(
     table: FactorTable,
 ) -> dict[str, Any]:
     """Everything the planner needs about one footprint."""
-    fp = _prepare_footprint(conn, geoms, srid_in, srid, label)
+    fp = prepare_footprint(conn, geoms, srid_in, srid, label)
     lc, raw_classes = _land_cover_classes(conn, fp["wkb"], srid)
     if lc is None:
         raise InvalidInput(
@@ -540,9 +540,9 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
     else:
         raise InvalidInput("built_share must be between 0 and 1.", code="bad_built_share")
     srid_in = epsg_of(parse_crs(request.crs), request.crs)
-    footprints = {"proposal": _geometries(request.footprint, "proposal")}
+    footprints = {"proposal": footprint_geometries(request.footprint, "proposal")}
     for alt_name, alt in request.alternatives.items():
-        footprints[alt_name] = _geometries(alt, f"alternative {alt_name!r}")
+        footprints[alt_name] = footprint_geometries(alt, f"alternative {alt_name!r}")
     table = active_table(engine)
     with engine.begin() as conn:
         results = [

@@ -340,3 +340,26 @@ def test_partial_pixels_count_by_coverage(
         data={"kind": "carbon_density", "name": "d", "pools": "c_wood"},
     )
     assert bad.status_code == 422 and bad.json()["error"] == "bad_pools"
+
+
+def test_printable_report(client: TestClient, landscape: None, tmp_path: Path) -> None:
+    result = assess(
+        client,
+        utm(FOREST),
+        built_share=1.0,
+        name="Felt <script>alert(1)</script>",
+        alternatives={"Myra": utm(MIRE)},
+    )
+    response = client.get(f"/api/proposals/{result['id']}/report")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "<script>" not in page and "&lt;script&gt;" in page  # names are escaped
+    assert "<svg" in page and page.count("<path") >= 2  # land cover and outlines drawn
+    assert "miljodirektoratet-20y" in page and "norway-default" in page
+    for lucode in ("3014", "6002"):  # every factor used, with its source
+        assert f"<td>{lucode}</td>" in page
+    assert "Asplan Viak" in page
+    assert "Least carbon lost: <b>proposal</b>" in page
+    assert "KU topic" in page  # the mire alternative crosses 2 000 t CO2e
+    (tmp_path / "report.html").write_text(page, encoding="utf-8")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import factors, jobs
@@ -16,6 +16,7 @@ from analyses.presets import DEFAULT_PRESET, PRESETS, get_preset
 from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.errors import PayloadTooLarge
+from maps.report import proposal_report
 
 MAX_TABLE_BYTES = 5 * 1024 * 1024
 
@@ -97,6 +98,17 @@ def carbon_router() -> APIRouter:
     def plan_analysis_status(job_id: int, engine: EngineDep) -> Any:
         """queued / running (with progress 0–1) / done (with the result) / failed (why)."""
         return jobs.get_job(engine, job_id)
+
+    @router.get(
+        "/api/proposals/{proposal_id}/report",
+        summary="Printable HTML report for a case document",
+        response_class=HTMLResponse,
+    )
+    def proposal_html(proposal_id: int, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+        """Summary, method and preset, tables, a map and the source of every factor used."""
+        return HTMLResponse(
+            proposal_report(engine, proposal_id, storage_srid=settings.storage_srid)
+        )
 
     @router.get("/api/carbon/presets", summary="Method presets")
     def presets() -> Any:

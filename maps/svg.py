@@ -1,0 +1,99 @@
+"""A static SVG map of footprints over land cover: printable, offline, no scripts.
+
+Geometry comes as SVG path data from PostGIS (``ST_AsSVG``, y already negated); every label is
+HTML-escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from sqlalchemy import Connection, text
+
+from layers import codelists
+from maps.styles import AR5_COLOURS, FOOTPRINT_COLOURS, UNKNOWN_COLOUR
+
+MARGIN_M = 60.0
+
+
+def footprint_map(
+    conn: Connection,
+    footprints: list[tuple[str, bytes]],
+    land_cover_version: int,
+    srid: int,
+    width_px: int = 640,
+) -> str:
+    """SVG of the footprints (name, WKB in ``srid``) over the land-cover classes around them."""
+    box = conn.execute(
+        text(
+            "SELECT ST_XMin(e) - :m, ST_YMin(e) - :m, ST_XMax(e) + :m, ST_YMax(e) + :m FROM "
+            "(SELECT ST_Extent(ST_GeomFromWKB(w, :srid)) AS e FROM unnest(CAST(:wkbs AS bytea[]))"
+            " AS w) x"
+        ),
+        {"m": MARGIN_M, "srid": srid, "wkbs": [w for _, w in footprints]},
+    ).one()
+    x0, y0, x1, y1 = (float(v) for v in box)
+    land = conn.execute(
+        text(
+            """
+            WITH b AS (SELECT ST_MakeEnvelope(:x0, :y0, :x1, :y1, :srid) AS g)
+            SELECT (f.attrs->>'arealtype')::int AS arealtype,
+                   ST_AsSVG(ST_Intersection(f.geom, b.g), 0, 1) AS d
+              FROM geoservice.feature f, b
+             WHERE f.version_id = :v AND f.geom && b.g AND ST_Intersects(f.geom, b.g)
+            """
+        ),
+        {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "srid": srid, "v": land_cover_version},
+    ).all()
+    outlines = (
+        conn.execute(
+            text(
+                "SELECT ST_AsSVG(ST_GeomFromWKB(w, :srid), 0, 1) FROM "
+                "unnest(CAST(:wkbs AS bytea[])) WITH ORDINALITY AS t(w, i) ORDER BY i"
+            ),
+            {"srid": srid, "wkbs": [w for _, w in footprints]},
+        )
+        .scalars()
+        .all()
+    )
+    height_px = int(width_px * (y1 - y0) / (x1 - x0)) if x1 > x0 else width_px
+    stroke = (x1 - x0) / width_px
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width_px}" height="{height_px}" '
+        f'viewBox="{x0:.1f} {-y1:.1f} {x1 - x0:.1f} {y1 - y0:.1f}" role="img" '
+        'aria-label="Footprints over land cover">'
+    ]
+    for row in land:
+        colour = AR5_COLOURS.get(row.arealtype, UNKNOWN_COLOUR)
+        parts.append(
+            f'<path d="{escape(row.d or "")}" fill="{colour}" stroke="#666" '
+            f'stroke-width="{stroke * 0.5:.2f}" fill-rule="evenodd"/>'
+        )
+    for i, ((name, _), d) in enumerate(zip(footprints, outlines, strict=True)):
+        colour = FOOTPRINT_COLOURS[i % len(FOOTPRINT_COLOURS)]
+        parts.append(
+            f'<path d="{escape(d or "")}" fill="none" stroke="{colour}" '
+            f'stroke-width="{stroke * 3:.2f}" fill-rule="evenodd"><title>{escape(name)}</title>'
+            "</path>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def legend(classes: list[int], footprint_names: list[str]) -> str:
+    """HTML legend for the land-cover classes shown and the footprint outlines."""
+    labels = codelists.load("ar5_arealtype")
+    items = []
+    for code in sorted(set(classes)):
+        name = labels.label(code) if code in labels.rows else str(code)
+        colour = AR5_COLOURS.get(code, UNKNOWN_COLOUR)
+        items.append(
+            f'<li><span class="swatch" style="background:{colour}"></span>'
+            f"{escape(str(code))} {escape(name)}</li>"
+        )
+    for i, name in enumerate(footprint_names):
+        colour = FOOTPRINT_COLOURS[i % len(FOOTPRINT_COLOURS)]
+        items.append(
+            f'<li><span class="swatch" style="border:3px solid {colour}"></span>{escape(name)}</li>'
+        )
+    return '<ul class="legend">' + "".join(items) + "</ul>"
