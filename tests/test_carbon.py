@@ -363,3 +363,44 @@ def test_printable_report(client: TestClient, landscape: None, tmp_path: Path) -
     assert "Least carbon lost: <b>proposal</b>" in page
     assert "KU topic" in page  # the mire alternative crosses 2 000 t CO2e
     (tmp_path / "report.html").write_text(page, encoding="utf-8")
+
+
+def test_invest_export_reproduces_the_stock(
+    client: TestClient, landscape: None, tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+    import rasterio
+    from rasterio.features import geometry_mask
+
+    result = assess(client, utm(FOREST), built_share=1.0, alternatives={"Myra": utm(MIRE)})
+    response = client.get(f"/api/proposals/{result['id']}/invest", params={"resolution": 10})
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert set(archive.namelist()) == {
+        "carbon_pools.csv",
+        "lulc.tif",
+        "footprints.geojson",
+        "README.txt",
+    }
+    pools = {
+        int(r["lucode"]): sum(float(r[p]) for p in ("c_above", "c_below", "c_soil", "c_dead"))
+        for r in csv.DictReader(io.StringIO(archive.read("carbon_pools.csv").decode()))
+    }
+    assert pools[3014] == 232 and pools[6002] == 948
+    with rasterio.MemoryFile(archive.read("lulc.tif")) as mem, mem.open() as src:
+        assert src.crs.to_epsg() == 25833
+        assert src.transform.c % 10 == 0 and src.transform.f % 10 == 0  # aligned grid
+        lulc = src.read(1)
+        transform = src.transform
+    # InVEST's sum over each footprint = the assessment's stock: exact for the forest square,
+    # which sits on the grid; the 2 237 m mire ends 7 m into its last column of pixels.
+    for geom, fp, rel in zip((FOREST, MIRE), result["footprints"], (1e-6, 2e-3), strict=True):
+        inside = ~geometry_mask([geom], out_shape=lulc.shape, transform=transform)
+        codes, counts = np.unique(lulc[inside], return_counts=True)
+        stock = sum(pools[int(c)] * n * 100 / 10_000 for c, n in zip(codes, counts, strict=True))
+        assert stock == pytest.approx(fp["stock_t_c"]["central"], rel=rel)
+    bad = client.get(f"/api/proposals/{result['id']}/invest", params={"resolution": 0.01})
+    assert bad.status_code == 422

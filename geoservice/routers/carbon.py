@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import factors, jobs
 from analyses.assessment import ProposalRequest, assess, get_proposal
+from analyses.invest import invest_export
 from analyses.presets import DEFAULT_PRESET, PRESETS, get_preset
 from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, SettingsDep
@@ -108,6 +109,29 @@ def carbon_router() -> APIRouter:
         """Summary, method and preset, tables, a map and the source of every factor used."""
         return HTMLResponse(
             proposal_report(engine, proposal_id, storage_srid=settings.storage_srid)
+        )
+
+    @router.get(
+        "/api/proposals/{proposal_id}/invest",
+        summary="The assessment's inputs in InVEST Carbon format (zip)",
+        response_class=Response,
+    )
+    def proposal_invest(
+        proposal_id: int,
+        engine: EngineDep,
+        settings: SettingsDep,
+        resolution: Annotated[float, Query(description="Pixel size in metres")] = 10.0,
+    ) -> Response:
+        """carbon_pools.csv + an aligned integer LULC GeoTIFF in the storage CRS."""
+        content = invest_export(
+            engine, proposal_id, storage_srid=settings.storage_srid, resolution=resolution
+        )
+        return Response(
+            content,
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="proposal-{proposal_id}-invest.zip"'
+            },
         )
 
     @router.get("/api/carbon/presets", summary="Method presets")

@@ -1,0 +1,164 @@
+"""Export an assessment's inputs in InVEST Carbon format, so anyone can cross-check it.
+
+A zip with ``carbon_pools.csv`` (the factor table the assessment used, InVEST columns
+``lucode,c_above,c_below,c_soil,c_dead`` plus name and source) and ``lulc.tif``: an integer
+land-use raster in the storage CRS, on a grid aligned to the resolution, coded with the same
+lucodes (AR5 class, bonitet, grunnforhold, mire depth class) the assessment used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.features import rasterize
+from rasterio.transform import from_origin
+from sqlalchemy import Engine, text
+
+from analyses.assessment import footprint_geometries, prepare_footprint
+from analyses.factors import PEAT_CLASS_OFFSET, POOLS, get_table, lucode_for
+from geoservice.errors import InvalidInput, NotFound
+from layers.crs import epsg_of, parse_crs
+
+NODATA = 0
+MARGIN_M = 50.0
+MAX_PIXELS = 25_000_000
+
+
+def invest_export(
+    engine: Engine, proposal_id: int, *, storage_srid: int, resolution: float = 10.0
+) -> bytes:
+    """The zip, ready to unpack next to an InVEST Carbon datastack."""
+    if not 0.5 <= resolution <= 1000:
+        raise InvalidInput("resolution must be between 0.5 and 1000 m.", code="bad_resolution")
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT request, result FROM geoservice.proposal WHERE id = :id"),
+            {"id": proposal_id},
+        ).first()
+        if row is None:
+            raise NotFound(f"There is no proposal {proposal_id}.", code="proposal_not_found")
+        request, result = row.request, row.result
+        srid_in = epsg_of(parse_crs(request["crs"]), request["crs"])
+        shapes = [("proposal", request["footprint"]), *request.get("alternatives", {}).items()]
+        wkbs = [
+            prepare_footprint(conn, footprint_geometries(g, n), srid_in, storage_srid, n)["wkb"]
+            for n, g in shapes
+        ]
+        geoms = shapely.from_wkb(wkbs)
+        x0, y0, x1, y1 = shapely.total_bounds(geoms)
+        x0 = math.floor((x0 - MARGIN_M) / resolution) * resolution
+        y0 = math.floor((y0 - MARGIN_M) / resolution) * resolution
+        x1 = math.ceil((x1 + MARGIN_M) / resolution) * resolution
+        y1 = math.ceil((y1 + MARGIN_M) / resolution) * resolution
+        width, height = round((x1 - x0) / resolution), round((y1 - y0) / resolution)
+        if width * height > MAX_PIXELS:
+            raise InvalidInput(
+                f"At {resolution} m the raster would have {width * height:,} pixels; choose a "
+                "coarser resolution.",
+                code="bad_resolution",
+            )
+        lc_version = result["provenance"]["land_cover_layers"][0]["version_id"]
+        envelope = {"x0": x0, "y0": y0, "x1": x1, "y1": y1, "srid": storage_srid}
+        land = conn.execute(
+            text(
+                "SELECT ST_AsBinary(geom) AS wkb, (attrs->>'arealtype')::int AS arealtype, "
+                "(attrs->>'skogbonitet')::int AS skogbonitet, "
+                "(attrs->>'grunnforhold')::int AS grunnforhold FROM geoservice.feature "
+                "WHERE version_id = :v AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, :srid)"
+            ),
+            {"v": lc_version, **envelope},
+        ).all()
+        peat = conn.execute(
+            text(
+                "SELECT ST_AsBinary(p.geom) AS wkb, p.attrs->>'depth_class' AS depth_class "
+                "FROM geoservice.layer l JOIN geoservice.feature p "
+                "ON p.version_id = l.active_version_id WHERE l.kind = 'peat' "
+                "AND p.attrs->>'depth_class' IN ('grunn', 'djup') AND ST_Dimension(p.geom) = 2 "
+                "AND p.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, :srid)"
+            ),
+            envelope,
+        ).all()
+    table = get_table(engine, int(result["provenance"]["factor_table"]["id"]))
+    transform = from_origin(x0, y1, resolution, resolution)
+    shapes_lc = []
+    for r in land:
+        if r.arealtype is None:
+            continue
+        code = lucode_for(r.arealtype, r.skogbonitet, r.grunnforhold, "ukjent", table.factors)
+        if code is not None:
+            shapes_lc.append((shapely.from_wkb(bytes(r.wkb)), code))
+    lulc = (
+        rasterize(
+            shapes_lc, out_shape=(height, width), transform=transform, fill=NODATA, dtype="int32"
+        )
+        if shapes_lc
+        else np.full((height, width), NODATA, dtype="int32")
+    )
+    for depth_class in ("grunn", "djup"):
+        polys = [shapely.from_wkb(bytes(p.wkb)) for p in peat if p.depth_class == depth_class]
+        code = 6000 + PEAT_CLASS_OFFSET[depth_class]
+        if not polys or code not in table.factors:
+            continue
+        mask = rasterize(
+            [(g, 1) for g in polys],
+            out_shape=(height, width),
+            transform=transform,
+            fill=0,
+            dtype="uint8",
+        ).astype(bool)
+        lulc[mask & (lulc == 6000)] = code
+    used = sorted(int(c) for c in np.unique(lulc) if c != NODATA)
+    pools = io.StringIO()
+    writer = csv.writer(pools, lineterminator="\n")
+    writer.writerow(["lucode", *POOLS, "name", "status", "source"])
+    for code in used:
+        f = table.factors[code]
+        writer.writerow([code, *(getattr(f, p) for p in POOLS), f.name, f.status, f.source])
+    tif = io.BytesIO()
+    with rasterio.MemoryFile() as mem:
+        with mem.open(
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=1,
+            dtype="int32",
+            crs=f"EPSG:{storage_srid}",
+            transform=transform,
+            nodata=NODATA,
+            compress="deflate",
+        ) as dst:
+            dst.write(lulc, 1)
+        tif.write(mem.read())
+    footprints = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": name},
+                "geometry": shapely.geometry.mapping(g),
+            }
+            for (name, _), g in zip(shapes, geoms, strict=True)
+        ],
+    }
+    readme = (
+        f"InVEST Carbon inputs for assessment {proposal_id}.\n"
+        f"lulc.tif: lucodes on a {resolution:g} m grid in EPSG:{storage_srid} (0 = no data).\n"
+        "carbon_pools.csv: t C/ha per pool from factor table "
+        f"{table.name} version {table.version} (sha256 {table.sha256}).\n"
+        "footprints.geojson: the footprints, in the same CRS; sum the stock over them to "
+        "compare with the assessment's stock_t_c.\n"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("carbon_pools.csv", pools.getvalue())
+        zf.writestr("lulc.tif", tif.getvalue())
+        zf.writestr("footprints.geojson", json.dumps(footprints))
+        zf.writestr("README.txt", readme)
+    return out.getvalue()
