@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from analyses.factors import Factor, FactorTable, active_table, lucode_for
+from analyses.factors import (
+    PEAT_CLASS_OFFSET,
+    Factor,
+    FactorTable,
+    active_table,
+    lucode_for,
+)
+from analyses.peat import mire_depth, nina_density
 from analyses.presets import (
     C_TO_CO2,
     DEFAULT_PRESET,
@@ -251,6 +258,67 @@ def split_peat(classes: list[Any], depths: dict[str, float]) -> list[LandClass]:
         if remaining > 1e-6:
             out.append(LandClass(60, c.skogbonitet, c.grunnforhold, remaining, "ukjent"))
     return out
+
+
+MEASURED = "measured"
+
+
+def _mire_land(
+    conn: Connection, lc_version: int, wkb: bytes, srid: int, raw: list[Any], table: FactorTable
+) -> tuple[list[LandClass], FactorTable, dict[str, Any] | None]:
+    """Land classes with mire valued from measured depth when there is any, else depth classes.
+
+    A depth raster or depth probes give the mean depth over the site's mire; the stock is then
+    depth × the NINA carbon density (its quartiles give the range), in a derived row 6009.
+    """
+    if not any(c.arealtype == 60 for c in raw):
+        return split_peat(raw, {}), table, None
+    mire_wkb = conn.execute(
+        text(
+            """
+            SELECT ST_AsBinary(ST_Union(ST_Intersection(f.geom, ST_GeomFromWKB(:wkb, :srid))))
+              FROM geoservice.feature f
+             WHERE f.version_id = :v AND f.attrs->>'arealtype' = '60'
+               AND ST_Intersects(f.geom, ST_GeomFromWKB(:wkb, :srid))
+            """
+        ),
+        {"wkb": wkb, "srid": srid, "v": lc_version},
+    ).scalar()
+    depth = mire_depth(conn, bytes(mire_wkb), srid) if mire_wkb else None
+    if depth is None:
+        return split_peat(raw, _peat_depth_areas(conn, lc_version, wkb, srid)), table, None
+    density = nina_density()
+    base = table.factors.get(6000)
+    central = density.t_c_per_ha_per_m("central")
+    row = Factor(
+        lucode=6000 + PEAT_CLASS_OFFSET[MEASURED],
+        name=f"Myr, målt dybde {depth.mean_m:.2f} m",
+        c_above=base.c_above if base else 0.0,
+        c_below=base.c_below if base else 0.0,
+        c_dead=base.c_dead if base else 0.0,
+        c_soil=depth.mean_m * central,
+        low_factor=density.t_c_per_ha_per_m("low") / central,
+        high_factor=density.t_c_per_ha_per_m("high") / central,
+        status="derived",
+        source=f"mean peat depth {depth.mean_m:.2f} m from {depth.method} in {depth.source} "
+        f"× carbon density {density.central_kg_m3:.1f} kg C/m³ (range "
+        f"{density.low_kg_m3:.1f}–{density.high_kg_m3:.1f}; {density.source}); vegetation "
+        "from the table's myr row",
+    )
+    measured = replace(table, factors={**table.factors, row.lucode: row})
+    land = [
+        LandClass(c.arealtype, c.skogbonitet, c.grunnforhold, float(c.area_m2))
+        if c.arealtype != 60
+        else LandClass(60, c.skogbonitet, c.grunnforhold, float(c.area_m2), MEASURED)
+        for c in raw
+    ]
+    info = {
+        "mean_m": round(depth.mean_m, 4),
+        "method": depth.method,
+        "source": depth.source,
+        "density_kg_c_m3": round(density.central_kg_m3, 3),
+    }
+    return land, measured, info
 
 
 def _overlaps(conn: Connection, wkb: bytes, srid: int, kind: str) -> list[dict[str, Any]]:
@@ -493,12 +561,8 @@ def assess_footprint(
             "(AR5 or N50) for the area first.",
             code="no_land_cover",
         )
-    depths = (
-        _peat_depth_areas(conn, lc["version_id"], fp["wkb"], srid)
-        if any(c.arealtype == 60 for c in raw_classes)
-        else {}
-    )
-    summary = summarize(split_peat(raw_classes, depths), built, preset, peat, table)
+    land, table, depth = _mire_land(conn, lc["version_id"], fp["wkb"], srid, raw_classes, table)
+    summary = summarize(land, built, preset, peat, table)
     covered = summary.pop("covered_m2")
     nature = _overlaps(conn, fp["wkb"], srid, "nature_types")
     protected = _overlaps(conn, fp["wkb"], srid, "protected_areas")
@@ -516,6 +580,7 @@ def assess_footprint(
         "no_land_cover_share": round(max(fp["area_m2"] - covered, 0.0) / fp["area_m2"], 6),
         **summary,
         "carbon_raster": raster,
+        "peat_depth": depth,
         "land_cover_layer": lc,
     }
 
@@ -590,9 +655,9 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
                 "carbon_rasters": [r["carbon_raster"] for r in results if r["carbon_raster"]],
                 "software": f"geoservice {__version__}",
                 "notes": [
-                    "Mire depth comes from active peat layers' depth classes (grunn/djup); "
-                    "mire outside them uses the unknown-depth factor (lucode 6000). Depth "
-                    "probes and depth rasters are not yet interpolated.",
+                    "Mire: a peat-depth raster, else peat depth probes (IDW) give the mean "
+                    "depth × NINA carbon density; without them the depth classes of peat "
+                    "layers (grunn/djup), else the unknown-depth factor (lucode 6000).",
                 ],
             },
         }

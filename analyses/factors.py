@@ -29,7 +29,8 @@ DEFAULT_CSV = Path(__file__).resolve().parent / "factors" / "norway_default.csv"
 DEFAULT_NAME = "norway-default"
 # Every AR5 class land can be in needs a factor (99 "ikke kartlagt" is reported as unmapped).
 REQUIRED_ARTYPES = (11, 12, 21, 22, 23, 30, 50, 60, 70, 81, 82)
-PEAT_CLASS_OFFSET = {"ukjent": 0, "grunn": 1, "djup": 2}
+# Mire rows: unknown depth, shallow, deep; "measured" (9) is derived per site from depth data.
+PEAT_CLASS_OFFSET = {"ukjent": 0, "grunn": 1, "djup": 2, "measured": 9}
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,15 @@ t C/ha per metre = kg C/m³ × 10.
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
 
 NINA_FILE = (
     Path(__file__).resolve().parents[1] / "data" / "peat-carbon-nina" / "gran_dataset_utf8.csv"
@@ -55,4 +60,110 @@ def nina_density(path: Path = NINA_FILE) -> PeatDensity:
         samples=len(values),
         source="NINA GRAN dataset (github.com/NINAnor/carbonviewer, MIT, © 2023 NINA): "
         f"mean and quartiles of {len(values)} lab-analysed samples",
+    )
+
+
+@dataclass(frozen=True)
+class MireDepth:
+    """Mean peat depth over the mire part of a site, and how it was found."""
+
+    mean_m: float
+    method: str  # "depth raster" or "depth probes (IDW)"
+    source: str  # layer name and version
+    covered_share: float
+
+
+IDW_POWER = 2
+PROBE_SEARCH_M = 200.0
+MIN_PROBES = 3
+
+
+def idw_mean_depth(polygon: Any, probes: np.ndarray, cell: float | None = None) -> float:
+    """Mean of an inverse-distance-weighted depth surface over ``polygon``.
+
+    ``probes`` is an (n, 3) array of x, y, depth in metres. Cell centres inside the polygon
+    sample the surface; a probe exactly on a centre gives its own depth.
+    """
+    x0, y0, x1, y1 = polygon.bounds
+    if cell is None:
+        cell = max(2.0, math.sqrt(polygon.area / 40_000))
+    xs = np.arange(x0 + cell / 2, x1, cell)
+    ys = np.arange(y0 + cell / 2, y1, cell)
+    gx, gy = np.meshgrid(xs, ys)
+    inside = shapely.contains_xy(polygon, gx, gy)
+    px, py = gx[inside], gy[inside]
+    if px.size == 0:  # a sliver thinner than a cell: sample its representative point
+        point = polygon.representative_point()
+        px, py = np.array([point.x]), np.array([point.y])
+    total = 0.0
+    for start in range(0, px.size, 20_000):
+        dx = px[start : start + 20_000, None] - probes[None, :, 0]
+        dy = py[start : start + 20_000, None] - probes[None, :, 1]
+        dist = np.hypot(dx, dy)
+        exact = dist < 1e-9
+        weights = 1.0 / np.maximum(dist, 1e-9) ** IDW_POWER
+        values = (weights * probes[None, :, 2]).sum(axis=1) / weights.sum(axis=1)
+        hit = exact.any(axis=1)
+        if hit.any():
+            values[hit] = probes[np.argmax(exact[hit], axis=1), 2]
+        total += float(values.sum())
+    return float(total / px.size)
+
+
+def mire_depth(conn: Any, mire_wkb: bytes, srid: int) -> MireDepth | None:
+    """Depth from an active peat-depth raster, else from peat probes; None without either."""
+    from sqlalchemy import text
+
+    from analyses.raster_sums import coverage_sum
+
+    mire = shapely.from_wkb(mire_wkb)
+    if mire.is_empty or mire.area <= 0:
+        return None
+    raster = conn.execute(
+        text(
+            """
+            SELECT l.name, v.version, v.storage_path
+              FROM geoservice.layer l
+              JOIN geoservice.layer_version v ON v.id = l.active_version_id
+             WHERE l.kind = 'peat_depth' AND v.storage_path IS NOT NULL
+               AND v.bbox && ST_GeomFromWKB(:wkb, ST_SRID(v.bbox))
+             ORDER BY v.id DESC LIMIT 1
+            """
+        ),
+        {"wkb": mire_wkb},
+    ).first()
+    if raster is not None:
+        sums = coverage_sum(raster.storage_path, mire_wkb)
+        if sums.covered_share >= 0.5:
+            return MireDepth(
+                mean_m=sums.total * 10_000 / sums.covered_m2,
+                method="depth raster",
+                source=f"{raster.name} version {raster.version}",
+                covered_share=sums.covered_share,
+            )
+    probes = conn.execute(
+        text(
+            """
+            SELECT l.name, v.version, ST_X(g.geom) AS x, ST_Y(g.geom) AS y,
+                   (p.attrs->>'depth_cm')::float / 100 AS depth_m
+              FROM geoservice.layer l
+              JOIN geoservice.layer_version v ON v.id = l.active_version_id
+              JOIN geoservice.feature p ON p.version_id = v.id
+             CROSS JOIN LATERAL ST_Dump(p.geom) AS g
+             WHERE l.kind = 'peat' AND p.attrs ? 'depth_cm'
+               AND ST_DWithin(p.geom, ST_GeomFromWKB(:wkb, :srid), :r)
+            """
+        ),
+        {"wkb": mire_wkb, "srid": srid, "r": PROBE_SEARCH_M},
+    ).all()
+    if len(probes) < MIN_PROBES:
+        return None
+    points = np.array([(p.x, p.y, p.depth_m) for p in probes], dtype="float64")
+    layers = sorted({f"{p.name} version {p.version}" for p in probes})
+    return MireDepth(
+        mean_m=idw_mean_depth(mire, points),
+        method=f"depth probes (IDW, power {IDW_POWER}, {len(probes)} probes within "
+        f"{PROBE_SEARCH_M:g} m)",
+        source=", ".join(layers),
+        covered_share=1.0,
     )

@@ -42,6 +42,9 @@ def assess_cmd(
         list[Path] | None, typer.Option(help="Alternative footprint file (repeatable)")
     ] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the class table")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the printable HTML report")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON")] = False,
 ) -> None:
     """Assess the carbon a building proposal would release (stored like API assessments)."""
@@ -72,6 +75,15 @@ def assess_cmd(
         raise typer.Exit(code=1) from exc
     if csv_out:
         csv_out.write_text(to_csv(result), encoding="utf-8")
+    if report:
+        from maps.report import proposal_report
+
+        engine = create_db_engine(resolve_database_url(settings), settings)
+        report.write_text(
+            proposal_report(engine, result["id"], storage_srid=settings.storage_srid),
+            encoding="utf-8",
+        )
+        engine.dispose()
     if as_json:
         console.print_json(json.dumps(result, default=str))
         return

@@ -259,14 +259,28 @@ def test_csv_output_and_cli(
     site = tmp_path / "site.geojson"
     gpd.GeoDataFrame(geometry=[FOREST], crs=25833).to_file(site, driver="GeoJSON")
     out = tmp_path / "classes.csv"
+    html = tmp_path / "report.html"
     run = CliRunner().invoke(
-        app, ["assess", str(site), "--landuse", "1110", "--built-share", "1", "--csv", str(out)]
+        app,
+        [
+            "assess",
+            str(site),
+            "--landuse",
+            "1110",
+            "--built-share",
+            "1",
+            "--csv",
+            str(out),
+            "--report",
+            str(html),
+        ],
     )
     assert run.exit_code == 0, run.output
     assert "576 t CO2e" in " ".join(run.output.split())
     assert "KU relevant" in run.output  # 10 daa of high-bonitet forest
     with out.open() as fh:
         assert next(csv.DictReader(fh))["lucode"] == "3014"
+    assert "<svg" in html.read_text(encoding="utf-8")
 
 
 def _carbon_raster(path: Path, values: Any, x0: float, y0: float) -> Path:
@@ -404,3 +418,57 @@ def test_invest_export_reproduces_the_stock(
         assert stock == pytest.approx(fp["stock_t_c"]["central"], rel=rel)
     bad = client.get(f"/api/proposals/{result['id']}/invest", params={"resolution": 0.01})
     assert bad.status_code == 422
+
+
+def _probes(client: TestClient, tmp_path: Path, depths: list[tuple[float, float, float]]) -> None:
+    path = tmp_path / "probes.csv"
+    path.write_text(
+        "WKT,torvdybde_cm\n" + "".join(f'"POINT ({x} {y})",{d}\n' for x, y, d in depths),
+        encoding="utf-8",
+    )
+    response = upload(client, path, kind="peat", name="sonderinger", crs="EPSG:25833")
+    assert response.status_code == 201, response.text
+
+
+def test_mire_stock_from_depth_probes(client: TestClient, landscape: None, tmp_path: Path) -> None:
+    # Probes of 2 m all over the mire: the IDW surface is 2 m everywhere.
+    _probes(client, tmp_path, [(X0 + x, Y0 + 1050, 200) for x in range(100, 2237, 400)])
+    fp = assess(client, utm(MIRE), built_share=1.0, preset="svv-stock")["footprints"][0]
+    density = nina_density()
+    assert fp["peat_depth"]["mean_m"] == pytest.approx(2.0, abs=1e-9)
+    [mire] = fp["classes"]
+    assert mire["factor"]["lucode"] == 6009 and mire["factor"]["status"] == "derived"
+    soil = 2.0 * density.central_kg_m3 * 10  # t C/ha
+    assert fp["stock_t_c"]["central"] == pytest.approx(22.37 * (4 + soil), rel=1e-6)
+    # A row's range applies to the whole row: here the NINA quartiles over the mean.
+    low = 22.37 * (4 + soil) * density.low_kg_m3 / density.central_kg_m3
+    assert fp["stock_t_c"]["low"] == pytest.approx(low, rel=1e-4)
+    assert "NINA" in mire["factor"]["source"]
+
+
+def test_idw_mean_depth_between_probes() -> None:
+    import numpy as np
+
+    from analyses.peat import idw_mean_depth
+
+    strip = box(0, 0, 100, 10)
+    probes = np.array([[0.0, 5.0, 1.0], [100.0, 5.0, 3.0]])
+    # Symmetric: the mean over the strip is the mean of the two ends.
+    assert idw_mean_depth(strip, probes, cell=1.0) == pytest.approx(2.0, abs=1e-9)
+    assert idw_mean_depth(strip, probes[:1], cell=1.0) == pytest.approx(1.0)
+
+
+def test_mire_stock_from_depth_raster(client: TestClient, landscape: None, tmp_path: Path) -> None:
+    tif = _carbon_raster(tmp_path / "depth.tif", [[1.5] * 230] * 12, X0 - 10, Y0 + 1110)
+    with tif.open("rb") as fh:
+        up = client.post(
+            "/api/layers",
+            files={"file": ("depth.tif", fh)},
+            data={"kind": "peat_depth", "name": "torvdybde"},
+        )
+    assert up.status_code == 201, up.text
+    fp = assess(client, utm(MIRE), built_share=1.0)["footprints"][0]
+    assert fp["peat_depth"]["method"] == "depth raster"
+    assert fp["peat_depth"]["mean_m"] == pytest.approx(1.5, rel=1e-6)
+    soil = 1.5 * nina_density().central_kg_m3 * 10
+    assert fp["stock_t_c"]["central"] == pytest.approx(22.37 * (4 + soil), rel=1e-6)
