@@ -69,7 +69,11 @@ def coverage_sum(path: str, polygon_wkb: bytes) -> CoverageSum:
     overlap = np.where(inside, pixel_m2, 0.0)
     edge = ~inside & shapely.intersects(geom, boxes)
     if edge.any():
-        overlap[edge] = shapely.area(shapely.intersection(boxes[edge], geom))
+        # Clipping the polygon by each pixel rectangle is exact and much cheaper than a
+        # general intersection.
+        overlap[edge] = [
+            shapely.clip_by_rect(geom, *b).area for b in shapely.bounds(boxes[edge]).tolist()
+        ]
     return CoverageSum(
         total=float(np.sum(values[valid] * overlap) / 10_000),
         covered_m2=float(overlap.sum()),
