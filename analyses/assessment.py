@@ -685,13 +685,44 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
     return {"id": int(proposal_id), **result}
 
 
-def get_proposal(engine: Engine, proposal_id: int) -> dict[str, Any]:
-    """A stored assessment."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT id, created_at, result FROM geoservice.proposal WHERE id = :id"),
-            {"id": proposal_id},
-        ).first()
+@dataclass(frozen=True)
+class StoredProposal:
+    """A stored assessment: what was asked, what came out, and the footprints again."""
+
+    id: int
+    created_at: Any
+    request: dict[str, Any]
+    result: dict[str, Any]
+
+    def footprints(self, conn: Connection, srid: int) -> list[tuple[str, bytes]]:
+        """(name, WKB in ``srid``) of the proposal and its alternatives, as assessed."""
+        srid_in = epsg_of(parse_crs(self.request["crs"]), self.request["crs"])
+        shapes = [
+            ("proposal", self.request["footprint"]),
+            *self.request.get("alternatives", {}).items(),
+        ]
+        return [
+            (
+                name,
+                prepare_footprint(conn, footprint_geometries(g, name), srid_in, srid, name)["wkb"],
+            )
+            for name, g in shapes
+        ]
+
+
+def load_proposal(conn: Connection, proposal_id: int) -> StoredProposal:
+    """The stored assessment, or NotFound."""
+    row = conn.execute(
+        text("SELECT id, created_at, request, result FROM geoservice.proposal WHERE id = :id"),
+        {"id": proposal_id},
+    ).first()
     if row is None:
         raise NotFound(f"There is no proposal {proposal_id}.", code="proposal_not_found")
-    return {"id": row.id, "created_at": row.created_at.isoformat(), **row.result}
+    return StoredProposal(row.id, row.created_at, row.request, row.result)
+
+
+def get_proposal(engine: Engine, proposal_id: int) -> dict[str, Any]:
+    """A stored assessment as the API returns it."""
+    with engine.connect() as conn:
+        stored = load_proposal(conn, proposal_id)
+    return {"id": stored.id, "created_at": stored.created_at.isoformat(), **stored.result}

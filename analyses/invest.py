@@ -21,10 +21,9 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from sqlalchemy import Engine, text
 
-from analyses.assessment import footprint_geometries, prepare_footprint
+from analyses.assessment import load_proposal
 from analyses.factors import PEAT_CLASS_OFFSET, POOLS, get_table, lucode_for
-from geoservice.errors import InvalidInput, NotFound
-from layers.crs import epsg_of, parse_crs
+from geoservice.errors import InvalidInput
 
 NODATA = 0
 MARGIN_M = 50.0
@@ -38,19 +37,10 @@ def invest_export(
     if not 0.5 <= resolution <= 1000:
         raise InvalidInput("resolution must be between 0.5 and 1000 m.", code="bad_resolution")
     with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT request, result FROM geoservice.proposal WHERE id = :id"),
-            {"id": proposal_id},
-        ).first()
-        if row is None:
-            raise NotFound(f"There is no proposal {proposal_id}.", code="proposal_not_found")
-        request, result = row.request, row.result
-        srid_in = epsg_of(parse_crs(request["crs"]), request["crs"])
-        shapes = [("proposal", request["footprint"]), *request.get("alternatives", {}).items()]
-        wkbs = [
-            prepare_footprint(conn, footprint_geometries(g, n), srid_in, storage_srid, n)["wkb"]
-            for n, g in shapes
-        ]
+        stored = load_proposal(conn, proposal_id)
+        result = stored.result
+        footprints = stored.footprints(conn, storage_srid)
+        wkbs = [w for _, w in footprints]
         geoms = shapely.from_wkb(wkbs)
         x0, y0, x1, y1 = shapely.total_bounds(geoms)
         x0 = math.floor((x0 - MARGIN_M) / resolution) * resolution
@@ -136,7 +126,7 @@ def invest_export(
         ) as dst:
             dst.write(lulc, 1)
         tif.write(mem.read())
-    footprints = {
+    collection = {
         "type": "FeatureCollection",
         "features": [
             {
@@ -144,7 +134,7 @@ def invest_export(
                 "properties": {"name": name},
                 "geometry": shapely.geometry.mapping(g),
             }
-            for (name, _), g in zip(shapes, geoms, strict=True)
+            for (name, _), g in zip(footprints, geoms, strict=True)
         ],
     }
     readme = (
@@ -159,6 +149,6 @@ def invest_export(
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("carbon_pools.csv", pools.getvalue())
         zf.writestr("lulc.tif", tif.getvalue())
-        zf.writestr("footprints.geojson", json.dumps(footprints))
+        zf.writestr("footprints.geojson", json.dumps(collection))
         zf.writestr("README.txt", readme)
     return out.getvalue()

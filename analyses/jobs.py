@@ -7,24 +7,14 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from analyses.plans import analyse_plan
-from geoservice.errors import GeoServiceError, InvalidInput, NotFound
+from analyses.plans import analyse_plan, plan_version
+from geoservice.errors import GeoServiceError, NotFound
 
 
 def create_job(engine: Engine, layer_id: int, request: dict[str, Any]) -> int:
     """Queue an analysis; the caller runs :func:`run_job` in the background."""
     with engine.begin() as conn:
-        layer = conn.execute(
-            text("SELECT name, kind FROM geoservice.layer WHERE id = :id"), {"id": layer_id}
-        ).first()
-        if layer is None:
-            raise NotFound(f"There is no layer {layer_id}.", code="layer_not_found")
-        if layer.kind != "land_use_plan":
-            raise InvalidInput(
-                f"Layer {layer_id} ({layer.name}) holds {layer.kind}; plan analysis needs a "
-                "land_use_plan layer.",
-                code="not_a_plan",
-            )
+        plan_version(conn, layer_id)  # refuse missing layers and non-plans before queuing
         return int(
             conn.execute(
                 text(

@@ -27,7 +27,8 @@ ALREADY_BUILT_SHARE = 0.99
 ProgressFn = Callable[[int, int], None]
 
 
-def _plan_version(conn: Connection, layer_id: int) -> dict[str, Any]:
+def plan_version(conn: Connection, layer_id: int) -> dict[str, Any]:
+    """The active version of a land-use plan layer; NotFound or 422 otherwise."""
     row = conn.execute(
         text(
             "SELECT l.id, l.name, l.kind, v.id AS version_id, v.version FROM geoservice.layer l "
@@ -143,7 +144,7 @@ def analyse_plan(
     preset = get_preset(preset_name)
     table = active_table(engine)
     with engine.connect() as conn:
-        plan = _plan_version(conn, layer_id)
+        plan = plan_version(conn, layer_id)
         zones = {
             int(r.fid): r
             for r in conn.execute(

@@ -9,11 +9,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from analyses.assessment import footprint_geometries, prepare_footprint
-from geoservice.errors import NotFound
-from layers.crs import epsg_of, parse_crs
+from analyses.assessment import load_proposal
 from maps.svg import footprint_map, legend
 
 CSS = """
@@ -129,24 +127,9 @@ def _footprint_section(fp: dict[str, Any]) -> str:
 def proposal_report(engine: Engine, proposal_id: int, *, storage_srid: int) -> str:
     """The whole report as one HTML document."""
     with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT id, created_at, request, result FROM geoservice.proposal WHERE id = :id"),
-            {"id": proposal_id},
-        ).first()
-        if row is None:
-            raise NotFound(f"There is no proposal {proposal_id}.", code="proposal_not_found")
-        result, request = row.result, row.request
-        srid_in = epsg_of(parse_crs(request["crs"]), request["crs"])
-        shapes = [("proposal", request["footprint"]), *request.get("alternatives", {}).items()]
-        footprints = [
-            (
-                name,
-                prepare_footprint(conn, footprint_geometries(g, name), srid_in, storage_srid, name)[
-                    "wkb"
-                ],
-            )
-            for name, g in shapes
-        ]
+        stored = load_proposal(conn, proposal_id)
+        result = stored.result
+        footprints = stored.footprints(conn, storage_srid)
         lc_version = result["provenance"]["land_cover_layers"][0]["version_id"]
         svg = footprint_map(conn, footprints, lc_version, storage_srid)
     classes = [
@@ -184,7 +167,7 @@ def proposal_report(engine: Engine, proposal_id: int, *, storage_srid: int) -> s
         f"<title>Carbon assessment – {title}</title><style>{CSS}</style></head><body>"
         f"<h1>Carbon assessment: {title}</h1>"
         f"<p class=muted>Assessment {proposal_id}, "
-        f"{escape(row.created_at.strftime('%Y-%m-%d %H:%M'))} UTC · planned arealformål "
+        f"{escape(stored.created_at.strftime('%Y-%m-%d %H:%M'))} UTC · planned arealformål "
         f"{escape(str(result['arealformal']))} "
         f"{escape(result['arealformal_name'])} · {escape(prov['software'])}</p>"
         "<h2>Map</h2>"
