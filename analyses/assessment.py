@@ -38,6 +38,7 @@ from analyses.raster_sums import coverage_sum
 from geoservice import __version__
 from geoservice.errors import InvalidInput, NotFound
 from layers import codelists
+from layers.catalog import active_versions
 from layers.crs import epsg_of, norway_extent_wkt, parse_crs
 
 BUILT_SHARE_CSV = Path(__file__).resolve().parent / "factors" / "built_share.csv"
@@ -168,25 +169,26 @@ def _land_cover_classes(
     One overlay over every active land-cover layer; the layer covering most of the footprint
     is the one used (and named in the provenance).
     """
+    layers = {v.version_id: v for v in active_versions(conn, "land_cover")}
+    if not layers:
+        return None, []
     rows = conn.execute(
         text(
             """
             WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version,
+            SELECT f.version_id,
                    (f.attrs->>'arealtype')::int AS arealtype,
                    (f.attrs->>'skogbonitet')::int AS skogbonitet,
                    (f.attrs->>'grunnforhold')::int AS grunnforhold,
                    sum(CASE WHEN ST_Within(f.geom, fp.g) THEN ST_Area(f.geom)
                             ELSE ST_Area(ST_Intersection(f.geom, fp.g)) END) AS area_m2
-              FROM geoservice.layer l
-              JOIN geoservice.layer_version v ON v.id = l.active_version_id
-              JOIN geoservice.feature f ON f.version_id = v.id, fp
-             WHERE l.kind = 'land_cover' AND ST_Intersects(f.geom, fp.g)
-             GROUP BY 1, 2, 3, 4, 5, 6, 7
-             ORDER BY 5, 6, 7
+              FROM geoservice.feature f, fp
+             WHERE f.version_id = ANY(:versions) AND ST_Intersects(f.geom, fp.g)
+             GROUP BY 1, 2, 3, 4
+             ORDER BY 2, 3, 4
             """
         ),
-        {"wkb": wkb, "srid": srid},
+        {"wkb": wkb, "srid": srid, "versions": list(layers)},
     ).all()
     if not rows:
         return None, []
@@ -195,7 +197,7 @@ def _land_cover_classes(
         covered[r.version_id] = covered.get(r.version_id, 0.0) + float(r.area_m2)
     best = max(covered, key=lambda v: covered[v])
     chosen = [r for r in rows if r.version_id == best]
-    first = chosen[0]
+    first = layers[best]
     layer = {
         "layer_id": first.layer_id,
         "name": first.name,
@@ -217,16 +219,21 @@ def _peat_depth_areas(conn: Connection, version_id: int, wkb: bytes, srid: int) 
                             AND ST_Intersects(f.geom, fp.g)),
                  classed AS (
                     SELECT p.attrs->>'depth_class' AS depth_class, ST_Union(p.geom) AS g
-                      FROM geoservice.layer l
-                      JOIN geoservice.feature p ON p.version_id = l.active_version_id, myr
-                     WHERE l.kind = 'peat' AND p.attrs->>'depth_class' IN ('grunn', 'djup')
+                      FROM geoservice.feature p, myr
+                     WHERE p.version_id = ANY(:peat)
+                       AND p.attrs->>'depth_class' IN ('grunn', 'djup')
                        AND ST_Dimension(p.geom) = 2 AND ST_Intersects(p.geom, myr.g)
                      GROUP BY 1)
             SELECT depth_class, ST_Area(ST_Intersection(classed.g, myr.g)) AS area_m2
               FROM classed, myr
             """
         ),
-        {"wkb": wkb, "srid": srid, "v": version_id},
+        {
+            "wkb": wkb,
+            "srid": srid,
+            "v": version_id,
+            "peat": [v.version_id for v in active_versions(conn, "peat")],
+        },
     ).all()
     return {r.depth_class: float(r.area_m2) for r in rows if r.area_m2 > 0}
 
@@ -323,20 +330,20 @@ def _mire_land(
 
 def _overlaps(conn: Connection, wkb: bytes, srid: int, kind: str) -> list[dict[str, Any]]:
     """Features of active layers of ``kind`` that the footprint touches, with shared area."""
+    layers = {v.version_id: v for v in active_versions(conn, kind)}
+    if not layers:
+        return []
     rows = conn.execute(
         text(
             """
             WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT l.id AS layer_id, l.name AS layer, v.version, f.fid, f.attrs,
-                   ST_Area(ST_Intersection(f.geom, fp.g)) AS area_m2
-              FROM geoservice.layer l
-              JOIN geoservice.layer_version v ON v.id = l.active_version_id
-              JOIN geoservice.feature f ON f.version_id = v.id, fp
-             WHERE l.kind = :kind AND ST_Intersects(f.geom, fp.g)
+            SELECT f.version_id, f.fid, f.attrs, ST_Area(ST_Intersection(f.geom, fp.g)) AS area_m2
+              FROM geoservice.feature f, fp
+             WHERE f.version_id = ANY(:versions) AND ST_Intersects(f.geom, fp.g)
              ORDER BY area_m2 DESC
             """
         ),
-        {"wkb": wkb, "srid": srid, "kind": kind},
+        {"wkb": wkb, "srid": srid, "versions": list(layers)},
     ).all()
     return [
         {**dict(r._mapping), "area_m2": round(float(r.area_m2), 2)} for r in rows if r.area_m2 > 0

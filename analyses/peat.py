@@ -141,25 +141,33 @@ def mire_depth(conn: Any, mire_wkb: bytes, srid: int) -> MireDepth | None:
                 source=f"{raster.name} version {raster.version}",
                 covered_share=sums.covered_share,
             )
+    from layers.catalog import active_versions
+
+    peat_layers = {v.version_id: v for v in active_versions(conn, "peat")}
+    if not peat_layers:
+        return None
     probes = conn.execute(
         text(
             """
-            SELECT l.name, v.version, ST_X(g.geom) AS x, ST_Y(g.geom) AS y,
+            SELECT p.version_id, ST_X(g.geom) AS x, ST_Y(g.geom) AS y,
                    (p.attrs->>'depth_cm')::float / 100 AS depth_m
-              FROM geoservice.layer l
-              JOIN geoservice.layer_version v ON v.id = l.active_version_id
-              JOIN geoservice.feature p ON p.version_id = v.id
+              FROM geoservice.feature p
              CROSS JOIN LATERAL ST_Dump(p.geom) AS g
-             WHERE l.kind = 'peat' AND p.attrs ? 'depth_cm'
+             WHERE p.version_id = ANY(:versions) AND p.attrs ? 'depth_cm'
                AND ST_DWithin(p.geom, ST_GeomFromWKB(:wkb, :srid), :r)
             """
         ),
-        {"wkb": mire_wkb, "srid": srid, "r": PROBE_SEARCH_M},
+        {"wkb": mire_wkb, "srid": srid, "r": PROBE_SEARCH_M, "versions": list(peat_layers)},
     ).all()
     if len(probes) < MIN_PROBES:
         return None
     points = np.array([(p.x, p.y, p.depth_m) for p in probes], dtype="float64")
-    layers = sorted({f"{p.name} version {p.version}" for p in probes})
+    layers = sorted(
+        {
+            f"{peat_layers[p.version_id].name} version {peat_layers[p.version_id].version}"
+            for p in probes
+        }
+    )
     return MireDepth(
         mean_m=idw_mean_depth(mire, points),
         method=f"depth probes (IDW, power {IDW_POWER}, {len(probes)} probes within "

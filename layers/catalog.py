@@ -195,3 +195,21 @@ def lock_layer(cur: Any, kind: LayerKind, name: str) -> tuple[int, int]:
     ).fetchone()
     assert version_row is not None
     return int(layer_id), int(version_row[0])
+
+
+def active_versions(conn: Connection, kind: str) -> list[Any]:
+    """(layer_id, name, version_id, version) of every layer of ``kind`` with an active version.
+
+    Feature queries filter on these ids as values, so PostgreSQL prunes the other versions'
+    partitions before it plans the spatial search.
+    """
+    return list(
+        conn.execute(
+            text(
+                "SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version "
+                "FROM geoservice.layer l JOIN geoservice.layer_version v "
+                "ON v.id = l.active_version_id WHERE l.kind = :kind ORDER BY l.id"
+            ),
+            {"kind": kind},
+        ).all()
+    )
