@@ -24,7 +24,7 @@ from analyses.factors import (
     active_table,
     lucode_for,
 )
-from analyses.peat import mire_depth, nina_density
+from analyses.peat import PROBE_SEARCH_M, mire_depth, nina_density
 from analyses.presets import (
     C_TO_CO2,
     DEFAULT_PRESET,
@@ -207,33 +207,35 @@ def _land_cover_classes(
     return layer, chosen
 
 
-def _peat_depth_areas(conn: Connection, version_id: int, wkb: bytes, srid: int) -> dict[str, float]:
-    """Area of mire (AR5 60) in the footprint per depth class of the active peat layers."""
+def _peat_depth_areas(
+    conn: Connection, version_id: int, wkb: bytes, srid: int, peat_versions: list[int]
+) -> dict[str, float]:
+    """Area of mire (AR5 60) in the footprint per depth class of the active peat layers.
+
+    Mire polygons are intersected with the peat polygons one pair at a time (no union of the
+    site's mire): peat polygons of one class are assumed not to overlap each other.
+    """
+    if not peat_versions:
+        return {}
     rows = conn.execute(
         text(
             """
-            WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g),
-                 myr AS (SELECT ST_Union(ST_Intersection(f.geom, fp.g)) AS g
-                           FROM geoservice.feature f, fp
-                          WHERE f.version_id = :v AND f.attrs->>'arealtype' = '60'
-                            AND ST_Intersects(f.geom, fp.g)),
-                 classed AS (
-                    SELECT p.attrs->>'depth_class' AS depth_class, ST_Union(p.geom) AS g
-                      FROM geoservice.feature p, myr
-                     WHERE p.version_id = ANY(:peat)
-                       AND p.attrs->>'depth_class' IN ('grunn', 'djup')
-                       AND ST_Dimension(p.geom) = 2 AND ST_Intersects(p.geom, myr.g)
-                     GROUP BY 1)
-            SELECT depth_class, ST_Area(ST_Intersection(classed.g, myr.g)) AS area_m2
-              FROM classed, myr
+            WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
+            SELECT p.attrs->>'depth_class' AS depth_class,
+                   sum(ST_Area(ST_Intersection(ST_Intersection(f.geom, fp.g), p.geom)))
+                       AS area_m2
+              FROM fp
+              JOIN geoservice.feature f
+                ON f.version_id = :v AND f.attrs->>'arealtype' = '60'
+               AND ST_Intersects(f.geom, fp.g)
+              JOIN geoservice.feature p
+                ON p.version_id = ANY(:peat) AND p.attrs->>'depth_class' IN ('grunn', 'djup')
+               AND ST_Dimension(p.geom) = 2 AND ST_Intersects(p.geom, f.geom)
+               AND ST_Intersects(p.geom, fp.g)
+             GROUP BY 1
             """
         ),
-        {
-            "wkb": wkb,
-            "srid": srid,
-            "v": version_id,
-            "peat": [v.version_id for v in active_versions(conn, "peat")],
-        },
+        {"wkb": wkb, "srid": srid, "v": version_id, "peat": peat_versions},
     ).all()
     return {r.depth_class: float(r.area_m2) for r in rows if r.area_m2 > 0}
 
@@ -280,20 +282,35 @@ def _mire_land(
     """
     if not any(c.arealtype == 60 for c in raw):
         return split_peat(raw, {}), table, None
-    mire_wkb = conn.execute(
-        text(
-            """
-            SELECT ST_AsBinary(ST_Union(ST_Intersection(f.geom, ST_GeomFromWKB(:wkb, :srid))))
-              FROM geoservice.feature f
-             WHERE f.version_id = :v AND f.attrs->>'arealtype' = '60'
-               AND ST_Intersects(f.geom, ST_GeomFromWKB(:wkb, :srid))
-            """
-        ),
-        {"wkb": wkb, "srid": srid, "v": lc_version},
-    ).scalar()
-    depth = mire_depth(conn, bytes(mire_wkb), srid) if mire_wkb else None
+    peat_versions = [v.version_id for v in active_versions(conn, "peat")]
+    has_depth_data = bool(active_versions(conn, "peat_depth")) or bool(
+        peat_versions
+        and conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM geoservice.feature p "
+                "WHERE p.version_id = ANY(:peat) AND p.attrs ? 'depth_cm' "
+                "AND ST_DWithin(p.geom, ST_GeomFromWKB(:wkb, :srid), :r))"
+            ),
+            {"peat": peat_versions, "wkb": wkb, "srid": srid, "r": PROBE_SEARCH_M},
+        ).scalar()
+    )
+    depth = None
+    if has_depth_data:  # the site's mire as one geometry is only needed to sample depths
+        mire_wkb = conn.execute(
+            text(
+                """
+                SELECT ST_AsBinary(ST_Union(ST_Intersection(f.geom, ST_GeomFromWKB(:wkb, :srid))))
+                  FROM geoservice.feature f
+                 WHERE f.version_id = :v AND f.attrs->>'arealtype' = '60'
+                   AND ST_Intersects(f.geom, ST_GeomFromWKB(:wkb, :srid))
+                """
+            ),
+            {"wkb": wkb, "srid": srid, "v": lc_version},
+        ).scalar()
+        depth = mire_depth(conn, bytes(mire_wkb), srid) if mire_wkb else None
     if depth is None:
-        return split_peat(raw, _peat_depth_areas(conn, lc_version, wkb, srid)), table, None
+        depths = _peat_depth_areas(conn, lc_version, wkb, srid, peat_versions)
+        return split_peat(raw, depths), table, None
     density = nina_density()
     base = table.factors.get(6000)
     central = density.t_c_per_ha_per_m("central")

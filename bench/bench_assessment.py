@@ -1,4 +1,5 @@
-"""Assessment latency for a 10 ha proposal over land-cover layers of growing size.
+"""Assessment latency for a 10 ha proposal over land-cover layers of growing size,
+with a peat layer (mire polygons with depth classes) and nature types overlaid too.
 
 The floor, measured in the same run on the same database, is the bare PostGIS overlay query
 (intersection areas grouped by class) that the assessment is built around; the ratio says
@@ -16,7 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
+import shapely
 from sqlalchemy import text
 
 from analyses.assessment import ProposalRequest, assess
@@ -41,6 +44,42 @@ def _footprints(n: int, side: int) -> list[dict[str, Any]]:
     return out
 
 
+def _overlay_layers(engine: Any, tmp: Path, side: int) -> None:
+    """Peat (mire polygons with depth classes) and nature types over the same ground."""
+    rng = np.random.default_rng(5)
+    extent = side * 10.0
+
+    def squares(count: int, low: float, high: float) -> Any:
+        x = 255_000 + rng.uniform(0, extent, count)
+        y = 6_610_000 + rng.uniform(0, extent, count)
+        size = rng.uniform(low, high, count)
+        return shapely.box(x, y, x + size, y + size)
+
+    peat_count = int(20 * (extent / 1000) ** 2)  # 20 mires per km²
+    peat = gpd.GeoDataFrame(
+        {"dybdeklasse": rng.choice(["grunn", "djup"], peat_count)},
+        geometry=squares(peat_count, 50, 150),
+        crs=25833,
+    )
+    peat.to_file(tmp / "peat.gpkg")
+    import_file(
+        engine, tmp / "peat.gpkg", ImportOptions(kind="peat", name="myr"), storage_srid=25833
+    )
+    nature_count = int(50 * (extent / 1000) ** 2)  # 50 localities per km²
+    nature = gpd.GeoDataFrame(
+        {"ID": [f"NIN{i}" for i in range(nature_count)]},
+        geometry=squares(nature_count, 20, 60),
+        crs=25833,
+    )
+    nature.to_file(tmp / "nature.gpkg")
+    import_file(
+        engine,
+        tmp / "nature.gpkg",
+        ImportOptions(kind="nature_types", name="nin"),
+        storage_srid=25833,
+    )
+
+
 def run() -> list[dict[str, Any]]:
     """Assess N random 10 ha sites per layer size; the overlay query alone as the floor."""
     sizes = [
@@ -50,10 +89,16 @@ def run() -> list[dict[str, Any]]:
     with throwaway_postgis() as url, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=url, migrate_on_start=False)
         engine = create_db_engine(url, settings)
+        _overlay_layers(engine, Path(tmp), max(int(np.ceil(np.sqrt(n))) for n in sizes))
         for n in sizes:
             path = synthetic_land_cover(n, Path(tmp) / f"lc_{n}.gpkg")
             with engine.begin() as conn:  # one land-cover layer at a time
-                conn.execute(text("UPDATE geoservice.layer SET active_version_id = NULL"))
+                conn.execute(
+                    text(
+                        "UPDATE geoservice.layer SET active_version_id = NULL "
+                        "WHERE kind = 'land_cover'"
+                    )
+                )
             result = import_file(
                 engine, path, ImportOptions(kind="land_cover", name=f"lc {n}"), storage_srid=25833
             )
