@@ -21,7 +21,7 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
-from analyses.raster_sums import coverage_sum
+from analyses.raster_sums import coverage_sums
 
 POLYGONS = 200
 ORACLE = Path(os.environ.get("ORACLES_VENV", "/tmp/oracles-venv")) / "bin" / "python"
@@ -60,7 +60,7 @@ def run() -> list[dict[str, Any]]:
         )
         polys = shapely.buffer(centres, rng.uniform(150, 200, POLYGONS), quad_segs=6)
         t0 = time.perf_counter()
-        ours = [coverage_sum(str(tif), shapely.to_wkb(p)).total for p in polys]
+        ours = [c.total for c in coverage_sums(str(tif), list(shapely.to_wkb(polys)))]
         ours_s = time.perf_counter() - t0
         rows: list[dict[str, Any]] = [
             {
