@@ -32,7 +32,7 @@ from analyses.presets import (
     FOREST_SINK_T_C_HA_YR,
     PeatHandling,
     Preset,
-    get_preset,
+    stored_preset,
 )
 from analyses.raster_sums import coverage_sum
 from geoservice import __version__
@@ -611,7 +611,7 @@ def assess_footprint(
 
 def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> dict[str, Any]:
     """Assess the proposal and its alternatives, store the result, return it with its id."""
-    preset = get_preset(request.preset)
+    preset = stored_preset(engine, request.preset)
     if request.peat_handling not in ("excavated", "drained", "filled"):
         raise InvalidInput(
             "peat_handling must be excavated, drained or filled.", code="bad_peat_handling"

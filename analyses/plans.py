@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from analyses.assessment import default_built_share, split_peat, summarize
 from analyses.factors import active_table
-from analyses.presets import DEFAULT_PRESET, PeatHandling, get_preset
+from analyses.presets import DEFAULT_PRESET, PeatHandling, stored_preset
 from geoservice import __version__
 from geoservice.errors import InvalidInput, NotFound
 from layers import codelists
@@ -141,7 +141,7 @@ def analyse_plan(
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Assess every building zone; rank; totals per arealformål; optional rezoning."""
-    preset = get_preset(preset_name)
+    preset = stored_preset(engine, preset_name)
     table = active_table(engine)
     with engine.connect() as conn:
         plan = plan_version(conn, layer_id)

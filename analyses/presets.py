@@ -6,8 +6,12 @@ Sources: domain.md §2.3, §3 and §9.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any, Literal
+
+from sqlalchemy import Engine, text
 
 from geoservice.errors import InvalidInput
 
@@ -80,12 +84,110 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "miljodirektoratet-20y"
 
 
-def get_preset(name: str) -> Preset:
-    """The preset called ``name``, or an error listing the ones there are."""
-    try:
-        return PRESETS[name]
-    except KeyError:
+def _from_row(definition: dict[str, Any], version: int) -> Preset:
+    return Preset(**{**definition, "version": version})
+
+
+def ensure_presets(engine: Engine) -> None:
+    """Store the built-in presets as version 1 of their names the first time."""
+    with engine.begin() as conn:
+        conn.execute(text("LOCK TABLE geoservice.method_preset IN SHARE ROW EXCLUSIVE MODE"))
+        known = set(
+            conn.execute(text("SELECT DISTINCT name FROM geoservice.method_preset")).scalars()
+        )
+        for preset in PRESETS.values():
+            if preset.name not in known:
+                definition = {k: v for k, v in asdict(preset).items() if k != "version"}
+                conn.execute(
+                    text(
+                        "INSERT INTO geoservice.method_preset (name, version, definition, "
+                        "uploader) VALUES (:n, :v, CAST(:d AS jsonb), 'built-in')"
+                    ),
+                    {"n": preset.name, "v": preset.version, "d": json.dumps(definition)},
+                )
+
+
+def stored_preset(engine: Engine, name: str) -> Preset:
+    """The newest stored version of the preset called ``name``."""
+    ensure_presets(engine)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT version, definition FROM geoservice.method_preset WHERE name = :n "
+                "ORDER BY version DESC LIMIT 1"
+            ),
+            {"n": name},
+        ).first()
+        if row is None:
+            names = (
+                conn.execute(text("SELECT DISTINCT name FROM geoservice.method_preset ORDER BY 1"))
+                .scalars()
+                .all()
+            )
+            raise InvalidInput(
+                f"Unknown method preset {name!r}. Choose one of: {', '.join(names)}.",
+                code="unknown_preset",
+            )
+    return _from_row(row.definition, row.version)
+
+
+def list_stored(engine: Engine) -> list[dict[str, Any]]:
+    """Every stored preset version, newest first per name."""
+    ensure_presets(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT name, version, definition, uploader, created_at "
+                "FROM geoservice.method_preset ORDER BY name, version DESC"
+            )
+        ).all()
+    return [
+        {
+            **_from_row(r.definition, r.version).describe(),
+            "uploader": r.uploader,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def store_preset(engine: Engine, definition: dict[str, Any], uploader: str | None) -> Preset:
+    """Validate a preset definition and store it as the next version of its name."""
+    fields = {f.name for f in dataclass_fields(Preset)} - {"version"}
+    unknown = set(definition) - fields
+    missing = fields - set(definition)
+    if unknown or missing:
         raise InvalidInput(
-            f"Unknown method preset {name!r}. Choose one of: {', '.join(PRESETS)}.",
-            code="unknown_preset",
-        ) from None
+            "A preset has exactly these fields: "
+            + ", ".join(sorted(fields))
+            + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
+            + (f"; missing: {', '.join(sorted(missing))}" if missing else "")
+            + ".",
+            code="bad_preset",
+        )
+    loss = definition["mineral_soil_loss"]
+    horizon = definition["horizon_years"]
+    if not isinstance(loss, int | float) or not 0 <= loss <= 1:
+        raise InvalidInput("mineral_soil_loss is a share between 0 and 1.", code="bad_preset")
+    if horizon is not None and (not isinstance(horizon, int) or not 1 <= horizon <= 200):
+        raise InvalidInput(
+            "horizon_years is a whole number of years (1–200) or null.", code="bad_preset"
+        )
+    if not str(definition["source"]).strip() or not str(definition["name"]).strip():
+        raise InvalidInput("A preset needs a name and a source.", code="bad_preset")
+    ensure_presets(engine)
+    with engine.begin() as conn:
+        version = conn.execute(
+            text(
+                "SELECT coalesce(max(version), 0) + 1 FROM geoservice.method_preset WHERE name = :n"
+            ),
+            {"n": definition["name"]},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO geoservice.method_preset (name, version, definition, uploader) "
+                "VALUES (:n, :v, CAST(:d AS jsonb), :u)"
+            ),
+            {"n": definition["name"], "v": version, "d": json.dumps(definition), "u": uploader},
+        )
+    return _from_row(definition, int(version))

@@ -472,3 +472,29 @@ def test_mire_stock_from_depth_raster(client: TestClient, landscape: None, tmp_p
     assert fp["peat_depth"]["mean_m"] == pytest.approx(1.5, rel=1e-6)
     soil = 1.5 * nina_density().central_kg_m3 * 10
     assert fp["stock_t_c"]["central"] == pytest.approx(22.37 * (4 + soil), rel=1e-6)
+
+
+def test_presets_are_stored_versions(client: TestClient, landscape: None) -> None:
+    listing = client.get("/api/carbon/presets").json()
+    assert {(p["name"], p["version"]) for p in listing["presets"]} == {
+        ("miljodirektoratet-20y", 1),
+        ("svv-stock", 1),
+        ("ipcc-tier1", 1),
+    }
+    base = next(p for p in listing["presets"] if p["name"] == "miljodirektoratet-20y")
+    new = {
+        k: base[k]
+        for k in ("name", "title", "horizon_years", "mineral_soil_immediate", "peat_stock_method")
+    }
+    new |= {"mineral_soil_loss": 0.3, "source": "Test: 30 % of mineral SOC over 20 years"}
+    stored = client.post("/api/carbon/presets", json=new)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["version"] == 2
+    result = assess(client, utm(FOREST), built_share=1.0)
+    assert result["provenance"]["preset"]["version"] == 2
+    fp = result["footprints"][0]
+    assert fp["emission_t_co2e"]["central"] == pytest.approx((82 + 0.3 * 150) * CO2, abs=0.02)
+    bad = client.post("/api/carbon/presets", json={**new, "mineral_soil_loss": 1.5})
+    assert bad.status_code == 422
+    unsourced = client.post("/api/carbon/presets", json={**new, "source": ""})
+    assert unsourced.status_code == 422

@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import factors, jobs
+from analyses import presets as presets_module
 from analyses.assessment import ProposalRequest, assess, get_proposal
 from analyses.invest import invest_export
-from analyses.presets import DEFAULT_PRESET, PRESETS, get_preset
+from analyses.presets import DEFAULT_PRESET, PRESETS
 from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.errors import PayloadTooLarge
@@ -39,6 +40,18 @@ class ProposalIn(BaseModel):
     alternatives: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named alternative footprints (GeoJSON)"
     )
+
+
+class PresetIn(BaseModel):
+    """A method preset: loss shares and horizon, with the source that justifies them."""
+
+    name: str = Field(min_length=1, max_length=100)
+    title: str
+    horizon_years: int | None = Field(ge=1, le=200)
+    mineral_soil_loss: float = Field(ge=0, le=1)
+    mineral_soil_immediate: bool
+    peat_stock_method: bool
+    source: str = Field(min_length=1)
 
 
 class PlanAnalysisIn(BaseModel):
@@ -90,7 +103,7 @@ def carbon_router() -> APIRouter:
         layer_id: int, body: PlanAnalysisIn, engine: EngineDep, background: BackgroundTasks
     ) -> Any:
         """Queue the analysis; poll the returned URL for progress and the result."""
-        get_preset(body.preset)  # refuse an unknown preset now, not in the job
+        presets_module.stored_preset(engine, body.preset)  # refuse an unknown preset now
         job_id = jobs.create_job(engine, layer_id, body.model_dump())
         background.add_task(jobs.run_job, engine, job_id)
         return {"id": job_id, "status": "queued", "href": f"/api/plans/analyses/{job_id}"}
@@ -135,9 +148,18 @@ def carbon_router() -> APIRouter:
         )
 
     @router.get("/api/carbon/presets", summary="Method presets")
-    def presets() -> Any:
-        """The presets, their versions and sources."""
-        return {"default": DEFAULT_PRESET, "presets": [p.describe() for p in PRESETS.values()]}
+    def presets(engine: EngineDep) -> Any:
+        """Every stored version of every preset, with its source; the newest is used."""
+        return {"default": DEFAULT_PRESET, "presets": presets_module.list_stored(engine)}
+
+    @router.post(
+        "/api/carbon/presets",
+        status_code=status.HTTP_201_CREATED,
+        summary="Store a new preset version",
+    )
+    def add_preset(body: PresetIn, engine: EngineDep) -> Any:
+        """A new version of a preset (or a new preset); assessments use the newest version."""
+        return presets_module.store_preset(engine, body.model_dump(), uploader=None).describe()
 
     @router.get("/api/carbon/factor-tables", summary="Factor table versions")
     def tables(engine: EngineDep) -> Any:
