@@ -677,6 +677,24 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
                 "preset": preset.describe(),
                 "land_cover_layers": [r["land_cover_layer"] for r in results],
                 "carbon_rasters": [r["carbon_raster"] for r in results if r["carbon_raster"]],
+                "other_layers": {
+                    kind: [
+                        {
+                            "layer_id": v.layer_id,
+                            "name": v.name,
+                            "version_id": v.version_id,
+                            "version": v.version,
+                        }
+                        for v in active_versions(conn, kind)
+                    ]
+                    for kind in (
+                        "nature_types",
+                        "protected_areas",
+                        "peat",
+                        "peat_depth",
+                        "carbon_density",
+                    )
+                },
                 "software": f"geoservice {__version__}",
                 "notes": [
                     "Mire: a peat-depth raster, else peat depth probes (IDW) give the mean "

@@ -73,6 +73,8 @@ def test_forest_worked_example(client: TestClient, landscape: None) -> None:
     assert prov["preset"]["name"] == "miljodirektoratet-20y"
     assert prov["factor_table"]["name"] == "norway-default"
     assert prov["land_cover_layers"][0]["name"] == "AR5"
+    assert [la["name"] for la in prov["other_layers"]["peat"]] == ["myr"]
+    assert prov["other_layers"]["nature_types"] == []
     assert "domain.md" in forest["factor"]["source"]
 
     stored = client.get(f"/api/proposals/{result['id']}").json()
