@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
 
+from geoservice.database import psycopg_transaction
 from geoservice.errors import InvalidInput
 from layers import codelists, crs, reader
 from layers.attributes import (
@@ -124,11 +125,8 @@ def import_file(
         source = crs.resolve_source_crs(info.crs, options.crs)
         field_map = resolve_field_map(kind, info.fields, options.field_map)
         checksum = sha256_of(path)
-        raw = engine.raw_connection()
-        try:
-            conn = raw.driver_connection
-            assert isinstance(conn, psycopg.Connection)
-            result = _publish(
+        with psycopg_transaction(engine) as conn:
+            return _publish(
                 conn,
                 info=info,
                 kind=kind,
@@ -140,13 +138,6 @@ def import_file(
                 storage_srid=storage_srid,
                 progress=progress,
             )
-            conn.commit()
-            return result
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
 
 
 def _publish(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS as RioCRS
@@ -23,6 +22,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from sqlalchemy import Engine
 
+from geoservice.database import psycopg_transaction
 from geoservice.errors import InvalidInput
 from layers import crs
 from layers.catalog import lock_layer
@@ -177,71 +177,66 @@ def _publish(
     rasters: Path,
 ) -> ImportResult:
     """Record the version; the file is moved into place before the transaction commits."""
-    raw = engine.raw_connection()
     final: Path | None = None
     try:
-        conn = raw.driver_connection
-        assert isinstance(conn, psycopg.Connection)
-        cur = conn.cursor()
-        if check_extent:
-            inside = cur.execute(
-                "SELECT ST_Intersects(ST_Transform(ST_GeomFromText(%s, 25833), %s), "
-                "ST_Centroid(ST_MakeEnvelope(%s, %s, %s, %s, %s)))",
-                (crs.norway_extent_wkt(), storage_srid, *bounds, storage_srid),
+        with psycopg_transaction(engine) as conn:
+            cur = conn.cursor()
+            if check_extent:
+                inside = cur.execute(
+                    "SELECT ST_Intersects(ST_Transform(ST_GeomFromText(%s, 25833), %s), "
+                    "ST_Centroid(ST_MakeEnvelope(%s, %s, %s, %s, %s)))",
+                    (crs.norway_extent_wkt(), storage_srid, *bounds, storage_srid),
+                ).fetchone()
+                if not inside or not inside[0]:
+                    raise InvalidInput(
+                        f"{filename} does not lie in Norway when read as {source.label}: "
+                        f"its bounds are ({', '.join(f'{v:.6g}' for v in bounds)}) in "
+                        f"EPSG:{storage_srid}. "
+                        "Check the CRS of the file (or turn the extent check off).",
+                        code="outside_norway",
+                    )
+            layer_id, version = lock_layer(cur, kind, name)
+            row = cur.execute(
+                """
+                INSERT INTO geoservice.layer_version
+                    (layer_id, version, uploader, source_filename, source_format, source_sha256,
+                     source_crs, storage_srid, licence, source_feature_count, feature_count,
+                     geometry_type, bbox, extent_checked, raster, repairs)
+                VALUES (%s, %s, %s, %s, 'GeoTIFF', %s, %s, %s, %s, 0, 0, 'Raster',
+                        ST_MakeEnvelope(%s, %s, %s, %s, %s), %s, %s, '{}')
+                RETURNING id
+                """,
+                (
+                    layer_id,
+                    version,
+                    uploader,
+                    filename,
+                    checksum,
+                    source.label,
+                    storage_srid,
+                    licence,
+                    *bounds,
+                    storage_srid,
+                    check_extent,
+                    json.dumps(info),
+                ),
             ).fetchone()
-            if not inside or not inside[0]:
-                raise InvalidInput(
-                    f"{filename} does not lie in Norway when read as {source.label}: its bounds "
-                    f"are ({', '.join(f'{v:.6g}' for v in bounds)}) in EPSG:{storage_srid}. "
-                    "Check the CRS of the file (or turn the extent check off).",
-                    code="outside_norway",
-                )
-        layer_id, version = lock_layer(cur, kind, name)
-        row = cur.execute(
-            """
-            INSERT INTO geoservice.layer_version
-                (layer_id, version, uploader, source_filename, source_format, source_sha256,
-                 source_crs, storage_srid, licence, source_feature_count, feature_count,
-                 geometry_type, bbox, extent_checked, raster, repairs)
-            VALUES (%s, %s, %s, %s, 'GeoTIFF', %s, %s, %s, %s, 0, 0, 'Raster',
-                    ST_MakeEnvelope(%s, %s, %s, %s, %s), %s, %s, '{}')
-            RETURNING id
-            """,
-            (
-                layer_id,
-                version,
-                uploader,
-                filename,
-                checksum,
-                source.label,
-                storage_srid,
-                licence,
-                *bounds,
-                storage_srid,
-                check_extent,
-                json.dumps(info),
-            ),
-        ).fetchone()
-        assert row is not None
-        version_id = int(row[0])
-        final = rasters / f"layer{layer_id}_v{version}_{version_id}.tif"
-        tmp.replace(final)
-        cur.execute(
-            "UPDATE geoservice.layer_version SET storage_path = %s WHERE id = %s",
-            (str(final), version_id),
-        )
-        cur.execute(
-            "UPDATE geoservice.layer SET active_version_id = %s WHERE id = %s",
-            (version_id, layer_id),
-        )
-        conn.commit()
+            assert row is not None
+            version_id = int(row[0])
+            final = rasters / f"layer{layer_id}_v{version}_{version_id}.tif"
+            tmp.replace(final)
+            cur.execute(
+                "UPDATE geoservice.layer_version SET storage_path = %s WHERE id = %s",
+                (str(final), version_id),
+            )
+            cur.execute(
+                "UPDATE geoservice.layer SET active_version_id = %s WHERE id = %s",
+                (version_id, layer_id),
+            )
     except BaseException:
-        raw.rollback()
-        if final is not None:
+        if final is not None:  # the transaction rolled back: no version points at the file
             final.unlink(missing_ok=True)
         raise
-    finally:
-        raw.close()
     return ImportResult(
         layer_id=layer_id,
         name=name,
