@@ -16,6 +16,7 @@ from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 from layers import catalog
 from layers.ingest import ImportOptions, import_file
+from layers.rasters import parse_pools
 
 if TYPE_CHECKING:
     from layers.export import ExportFormat
@@ -50,6 +51,9 @@ def import_cmd(
     licence: Annotated[str | None, typer.Option(help="Licence / attribution text")] = None,
     keep_unknown: Annotated[bool, typer.Option(help="Store unknown codes as unknown")] = False,
     check_extent: Annotated[bool, typer.Option(help="Refuse data outside Norway")] = True,
+    pools: Annotated[
+        str | None, typer.Option(help="carbon_density rasters: pools, e.g. c_above,c_below")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Validate a file and publish it as a new version of a layer (all or nothing)."""
@@ -82,6 +86,7 @@ def import_cmd(
                     uploader="cli",
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
+                    pools=parse_pools(pools),
                 ),
                 storage_srid=settings.storage_srid,
                 progress=report,

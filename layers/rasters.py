@@ -255,3 +255,8 @@ def _publish(
         geometry_type="Raster",
         raster=info,
     )
+
+
+def parse_pools(text: str | None) -> tuple[str, ...]:
+    """``"c_above, c_below"`` -> ``("c_above", "c_below")``; empty means the default."""
+    return tuple(p.strip() for p in (text or "").split(",") if p.strip())

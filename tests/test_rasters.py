@@ -149,3 +149,36 @@ def test_bad_rasters(client: TestClient, database_url: str, tmp_path: Path) -> N
     assert ok.status_code == 201, ok.text
     rasters = list((tmp_path / "data" / "rasters").glob("*.tif"))
     assert len(rasters) == 1, "refused uploads leave no files behind"
+
+
+def test_cli_imports_a_raster_with_its_pools(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from geoservice.cli import app
+
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GEOSERVICE_DATA_DIR", str(tmp_path / "data"))
+    write_tif(tmp_path / "agb.tif")
+    result = CliRunner().invoke(
+        app,
+        [
+            "layers",
+            "import",
+            str(tmp_path / "agb.tif"),
+            "--kind",
+            "carbon_density",
+            "--name",
+            "agb",
+            "--pools",
+            "c_above, c_below",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT raster->'pools' FROM geoservice.layer_version WHERE raster IS NOT NULL"
+        ).fetchone()
+    assert row is not None and row[0] == ["c_above", "c_below"]

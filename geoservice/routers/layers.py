@@ -18,6 +18,7 @@ from geoservice.settings import Settings
 from layers import catalog
 from layers.export import ExportFormat, export_layer
 from layers.ingest import ImportOptions, import_file
+from layers.rasters import parse_pools
 
 MEDIA_TYPES = {
     "geojson": "application/geo+json",
@@ -136,7 +137,7 @@ def layers_router() -> APIRouter:
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
                     source_filename=path.name,
-                    pools=tuple(p.strip() for p in pools.split(",") if p.strip()) if pools else (),
+                    pools=parse_pools(pools),
                 ),
                 storage_srid=settings.storage_srid,
                 max_unzipped_bytes=settings.max_upload_bytes * 4,
