@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import httpx
 import numpy as np
 import shapely
 
 from bench.common import throwaway_postgis
+from geoservice.embedded import free_port
 from geoservice.settings import libpq_url
 
 N50 = Path(__file__).resolve().parents[1] / "data" / "n50-arealdekke-aas" / "ArealdekkeN50.gpkg"
@@ -64,7 +66,61 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float | None]:
         return elapsed, int(out.read().strip().splitlines()[-1]) / 1024
 
 
-def _case(label: str, path: Path, kind: str, url: str, features: int) -> list[dict[str, Any]]:
+class _Service:
+    """The service running in its own process, for timing uploads the way GIS staff make them."""
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "GEOSERVICE_DATABASE_URL": url, "GEOSERVICE_DATA_DIR": str(data_dir)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "geoservice", "serve", "--no-migrate", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(300):
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the service did not start")
+
+    def upload(self, path: Path, kind: str, name: str) -> float:
+        t0 = time.perf_counter()
+        with path.open("rb") as fh:
+            response = httpx.post(
+                self.base + "/api/layers",
+                files={"file": (path.name, fh)},
+                data={"kind": kind, "name": name},
+                timeout=600,
+            )
+        response.raise_for_status()
+        return time.perf_counter() - t0
+
+    def peak_rss_mb(self) -> float:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        return kb / 1024
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def _case(
+    label: str, path: Path, kind: str, url: str, features: int, service: _Service
+) -> list[dict[str, Any]]:
+    api_s = service.upload(path, kind, f"api {label}")
+    api_row = {
+        "benchmark": "ingest",
+        "subject": f"geoservice POST /api/layers, running service ({label})",
+        "features": features,
+        "seconds": round(api_s, 2),
+        "features_per_s": round(features / api_s),
+        "peak_rss_mb": round(service.peak_rss_mb()),
+    }
     env = {**os.environ, "GEOSERVICE_DATABASE_URL": url}
     ours_s, ours_mb = _timed(
         [
@@ -83,14 +139,15 @@ def _case(label: str, path: Path, kind: str, url: str, features: int) -> list[di
         env,
     )
     rows = [
+        api_row,
         {
             "benchmark": "ingest",
-            "subject": f"geoservice import ({label})",
+            "subject": f"geoservice CLI import, new process ({label})",
             "features": features,
             "seconds": round(ours_s, 2),
             "features_per_s": round(features / ours_s),
             "peak_rss_mb": round(ours_mb) if ours_mb else None,
-        }
+        },
     ]
     ogr2ogr = shutil.which("ogr2ogr")
     if ogr2ogr is None:
@@ -135,8 +192,8 @@ def _case(label: str, path: Path, kind: str, url: str, features: int) -> list[di
     rows.append(
         {
             "benchmark": "ingest",
-            "subject": f"ratio ours/ogr2ogr time ({label})",
-            "ratio": round(ours_s / ogr_s, 2),
+            "subject": f"ratio CLI/ogr2ogr and API/ogr2ogr time ({label})",
+            "ratio": f"{ours_s / ogr_s:.2f} / {api_s / ogr_s:.2f}",
         }
     )
     return rows
@@ -147,9 +204,13 @@ def run() -> list[dict[str, Any]]:
     sizes = [int(s) for s in os.environ.get("BENCH_INGEST_SIZES", "100000,1000000").split(",")]
     rows: list[dict[str, Any]] = []
     with throwaway_postgis() as url, tempfile.TemporaryDirectory() as tmp:
-        rows += _case("N50 Ås", N50, "land_cover", url, 1286)
-        for n in sizes:
-            path = synthetic_land_cover(n, Path(tmp) / f"ar5_{n}.gpkg")
-            rows += _case(f"synthetic {n}", path, "land_cover", url, n)
-            path.unlink()
+        service = _Service(url, Path(tmp) / "data")
+        try:
+            rows += _case("N50 Ås", N50, "land_cover", url, 1286, service)
+            for n in sizes:
+                path = synthetic_land_cover(n, Path(tmp) / f"ar5_{n}.gpkg")
+                rows += _case(f"synthetic {n}", path, "land_cover", url, n, service)
+                path.unlink()
+        finally:
+            service.stop()
     return rows
