@@ -18,6 +18,7 @@ from geoservice.routers.carbon import carbon_router
 from geoservice.routers.health import health_router
 from geoservice.routers.layers import layers_router
 from geoservice.routers.ogc import ogc_router
+from geoservice.routers.restoration import restoration_router
 from geoservice.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,5 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers_router())
     app.include_router(ogc_router())
     app.include_router(carbon_router())
+    app.include_router(restoration_router())
     use_openapi_30(app)
     return app

@@ -1,0 +1,428 @@
+"""Restoration registry and progress against Target 2 (30 % by 2030) and the national 15 %.
+
+Every change to a project is a new history row (who, when, what), so the registry can be read
+as it stood at any time. Progress counts the union of project areas whose status counts on the
+as-of date (initiated, ongoing, completed, monitoring), intersected with the degraded baseline,
+so overlapping projects count once and restoration outside the baseline is reported apart.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from geoservice.errors import InvalidInput, NotFound
+from layers import codelists
+from layers.catalog import active_versions
+from layers.crs import epsg_of, parse_crs
+
+TARGETS_CSV = Path(__file__).resolve().parent / "targets.csv"
+FIELDS = (
+    "name",
+    "ecosystem_type",
+    "degradation_driver",
+    "restoration_type",
+    "methods",
+    "quantities",
+    "status_history",
+    "responsible_org",
+    "funding",
+    "monitoring_notes",
+    "external_ids",
+    "counts_toward",
+    "example",
+)
+
+
+@cache
+def targets() -> list[dict[str, Any]]:
+    """Targets as data: share of the degraded baseline and the year, with the source."""
+    with TARGETS_CSV.open(encoding="utf-8") as fh:
+        return [
+            {**r, "share": float(r["share"]), "year": int(r["year"])} for r in csv.DictReader(fh)
+        ]
+
+
+def _check(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a project's attributes; return them normalised."""
+    unknown = set(data) - set(FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="bad_project")
+    if not str(data.get("name") or "").strip():
+        raise InvalidInput("A restoration project needs a name.", code="bad_project")
+    eco = codelists.load("ecosystem_type")
+    if eco.normalise(data.get("ecosystem_type")) not in eco.rows:
+        raise InvalidInput(
+            f"ecosystem_type {data.get('ecosystem_type')!r} is not one of: "
+            f"{', '.join(map(str, eco.codes))}.",
+            code="unknown_ecosystem_type",
+        )
+    statuses = codelists.load("restoration_status")
+    history = data.get("status_history") or []
+    if not isinstance(history, list) or not history:
+        raise InvalidInput(
+            'status_history lists the statuses with their dates, e.g. [{"status": "planned", '
+            '"date": "2025-03-01"}, {"status": "initiated", "date": "2025-06-15"}].',
+            code="bad_status_history",
+        )
+    parsed = []
+    for item in history:
+        status = str((item or {}).get("status", "")).strip().lower()
+        if status not in statuses.rows:
+            raise InvalidInput(
+                f"Status {status!r} is not one of: {', '.join(map(str, statuses.codes))}.",
+                code="unknown_status",
+            )
+        try:
+            when = date.fromisoformat(str(item.get("date")))
+        except ValueError as exc:
+            raise InvalidInput(
+                f"Status {status!r} needs a date as YYYY-MM-DD (got {item.get('date')!r}).",
+                code="bad_status_history",
+            ) from exc
+        parsed.append({"status": status, "date": when.isoformat()})
+    dates = [p["date"] for p in parsed]
+    if dates != sorted(dates):
+        raise InvalidInput(
+            f"The status dates are out of order ({', '.join(dates)}); list them oldest first.",
+            code="status_dates_out_of_order",
+        )
+    return {
+        **data,
+        "ecosystem_type": eco.normalise(data["ecosystem_type"]),
+        "status_history": parsed,
+    }
+
+
+def _geometry(conn: Connection, geojson: dict[str, Any], crs: str, srid: int) -> tuple[bytes, bool]:
+    """Polygonal geometry in the storage CRS, repaired; refused outside Norway."""
+    from analyses.assessment import footprint_geometries, prepare_footprint
+
+    srid_in = epsg_of(parse_crs(crs), crs)
+    prepared = prepare_footprint(
+        conn, footprint_geometries(geojson, "project"), srid_in, srid, "project"
+    )
+    return prepared["wkb"], prepared["repaired"]
+
+
+def save_project(
+    engine: Engine,
+    data: dict[str, Any],
+    geometry: dict[str, Any],
+    *,
+    crs: str,
+    srid: int,
+    user: str | None,
+    project_id: int | None = None,
+) -> dict[str, Any]:
+    """Create a project, or record a new version of one; the old versions stay."""
+    clean = _check(data)
+    with engine.begin() as conn:
+        wkb, repaired = _geometry(conn, geometry, crs, srid)
+        if project_id is None:
+            project_id = int(
+                conn.execute(
+                    text("INSERT INTO geoservice.restoration_project DEFAULT VALUES RETURNING id")
+                ).scalar_one()
+            )
+            change = "create"
+        else:
+            current = _current(conn, project_id)
+            if current is None:
+                raise NotFound(
+                    f"There is no restoration project {project_id}.", code="project_not_found"
+                )
+            change = "update"
+        # One writer per project at a time: versions never collide.
+        conn.execute(
+            text("SELECT id FROM geoservice.restoration_project WHERE id = :p FOR UPDATE"),
+            {"p": project_id},
+        )
+        version = conn.execute(
+            text(
+                "SELECT coalesce(max(version), 0) + 1 FROM "
+                "geoservice.restoration_project_history WHERE project_id = :p"
+            ),
+            {"p": project_id},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO geoservice.restoration_project_history (project_id, version, "
+                "recorded_by, change, ecosystem_type, data, geom) VALUES (:p, :v, :u, :c, :e, "
+                "CAST(:d AS jsonb), ST_GeomFromWKB(:g, :srid))"
+            ),
+            {
+                "p": project_id,
+                "v": version,
+                "u": user,
+                "c": change,
+                "e": clean["ecosystem_type"],
+                "d": json.dumps(clean),
+                "g": wkb,
+                "srid": srid,
+            },
+        )
+        project = _current(conn, project_id)
+    assert project is not None
+    return {**project, "geometry_repaired": repaired}
+
+
+def delete_project(engine: Engine, project_id: int, *, user: str | None) -> None:
+    """Mark a project deleted (its history stays readable)."""
+    with engine.begin() as conn:
+        current = _current(conn, project_id)
+        if current is None:
+            raise NotFound(
+                f"There is no restoration project {project_id}.", code="project_not_found"
+            )
+        conn.execute(
+            text(
+                "INSERT INTO geoservice.restoration_project_history (project_id, version, "
+                "recorded_by, change, ecosystem_type, data, geom) "
+                "SELECT project_id, version + 1, :u, 'delete', ecosystem_type, data, geom "
+                "FROM geoservice.restoration_project_history WHERE project_id = :p "
+                "ORDER BY version DESC LIMIT 1"
+            ),
+            {"p": project_id, "u": user},
+        )
+
+
+_STATE = """
+    SELECT DISTINCT ON (h.project_id) h.project_id AS id, h.version, h.recorded_at,
+           h.recorded_by, h.change, h.ecosystem_type, h.data, h.geom,
+           ST_Area(h.geom) / 10000 AS area_ha
+      FROM geoservice.restoration_project_history h
+     WHERE (CAST(:recorded AS timestamptz) IS NULL OR h.recorded_at <= :recorded)
+     ORDER BY h.project_id, h.version DESC
+"""
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "version": row.version,
+        "recorded_at": row.recorded_at.isoformat(),
+        "recorded_by": row.recorded_by,
+        "area_ha": round(float(row.area_ha), 4),
+        **row.data,
+    }
+
+
+def _current(conn: Connection, project_id: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        text(f"SELECT * FROM ({_STATE}) s WHERE id = :p AND change <> 'delete'"),
+        {"p": project_id, "recorded": None},
+    ).first()
+    return _as_dict(row) if row else None
+
+
+def get_project(engine: Engine, project_id: int) -> dict[str, Any]:
+    """The current state of a project."""
+    with engine.connect() as conn:
+        project = _current(conn, project_id)
+    if project is None:
+        raise NotFound(f"There is no restoration project {project_id}.", code="project_not_found")
+    return project
+
+
+def list_projects(
+    engine: Engine, *, limit: int, offset: int, recorded_as_of: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """The registry as it stands now, or as it stood at ``recorded_as_of``."""
+    with engine.connect() as conn:
+        params = {"recorded": recorded_as_of, "limit": limit, "offset": offset}
+        total = conn.execute(
+            text(f"SELECT count(*) FROM ({_STATE}) s WHERE change <> 'delete'"), params
+        ).scalar_one()
+        rows = conn.execute(
+            text(
+                f"SELECT * FROM ({_STATE}) s WHERE change <> 'delete' ORDER BY id "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+    return [_as_dict(r) for r in rows], int(total)
+
+
+def project_history(engine: Engine, project_id: int) -> list[dict[str, Any]]:
+    """Every recorded version of a project: who, when, what."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT project_id AS id, version, recorded_at, recorded_by, change, data, "
+                "ST_Area(geom) / 10000 AS area_ha FROM geoservice.restoration_project_history "
+                "WHERE project_id = :p ORDER BY version"
+            ),
+            {"p": project_id},
+        ).all()
+    if not rows:
+        raise NotFound(f"There is no restoration project {project_id}.", code="project_not_found")
+    return [{**_as_dict(r), "change": r.change} for r in rows]
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where progress is measured: a kommune, a fylke or all of Norway."""
+
+    code: str
+    kind: str  # "kommune", "fylke" or "country"
+
+
+def _region(code: str) -> Region:
+    code = code.strip().upper()
+    if code == "NO":
+        return Region("NO", "country")
+    if code.isdigit() and len(code) == 4:
+        return Region(code, "kommune")
+    if code.isdigit() and len(code) == 2:
+        return Region(code, "fylke")
+    raise InvalidInput(
+        f"region {code!r} is not a kommunenummer (4 digits), fylkesnummer (2 digits) or NO.",
+        code="bad_region",
+    )
+
+
+def _counting_statuses() -> list[str]:
+    rows = codelists.load("restoration_status").rows
+    return [str(c) for c, r in rows.items() if r["counts"] == "yes"]
+
+
+def _areas(
+    conn: Connection, region_sql: str, params: dict[str, Any], as_of: date
+) -> tuple[float, float, float]:
+    """(baseline ha, restored inside baseline ha, restored outside baseline ha) on a date."""
+    row = conn.execute(
+        text(
+            f"""
+            WITH region AS ({region_sql}),
+            base AS (
+                SELECT ST_Union(CASE WHEN region.g IS NULL THEN f.geom
+                                     ELSE ST_Intersection(f.geom, region.g) END) AS g
+                  FROM geoservice.feature f, region
+                 WHERE f.version_id = ANY(:degraded)
+                   AND (CAST(:eco AS text) IS NULL OR f.attrs->>'ecosystem_type' = :eco)
+                   AND (region.g IS NULL OR ST_Intersects(f.geom, region.g))),
+            projects AS (
+                SELECT s.geom FROM ({_STATE}) s
+                 WHERE s.change <> 'delete'
+                   AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)
+                   AND (SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
+                         WHERE (e->>'date')::date <= :as_of
+                         ORDER BY (e->>'date')::date DESC LIMIT 1) = ANY(:counting)),
+            restored AS (
+                SELECT ST_Union(CASE WHEN region.g IS NULL THEN p.geom
+                                     ELSE ST_Intersection(p.geom, region.g) END) AS g
+                  FROM projects p, region
+                 WHERE region.g IS NULL OR ST_Intersects(p.geom, region.g))
+            SELECT coalesce(ST_Area(base.g), 0) / 10000,
+                   coalesce(ST_Area(ST_Intersection(restored.g, base.g)), 0) / 10000,
+                   coalesce(ST_Area(CASE WHEN base.g IS NULL THEN restored.g
+                                         ELSE ST_Difference(restored.g, base.g) END), 0) / 10000
+              FROM base, restored
+            """
+        ),
+        {**params, "as_of": as_of, "recorded": None, "counting": _counting_statuses()},
+    ).one()
+    return float(row[0]), float(row[1]), float(row[2])
+
+
+def progress(
+    engine: Engine,
+    *,
+    region: str = "NO",
+    ecosystem: str | None = None,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    """Baseline, area under restoration, share, and the way to each target from ``as_of``."""
+    as_of = as_of or date.today()
+    reg = _region(region)
+    eco = None
+    if ecosystem:
+        cl = codelists.load("ecosystem_type")
+        if cl.normalise(ecosystem) not in cl.rows:
+            raise InvalidInput(
+                f"ecosystem {ecosystem!r} is not one of: {', '.join(map(str, cl.codes))}.",
+                code="unknown_ecosystem_type",
+            )
+        eco = str(cl.normalise(ecosystem))
+    with engine.connect() as conn:
+        degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
+        if not degraded:
+            raise InvalidInput(
+                "No degraded-area baseline has been uploaded (layer kind degraded_areas).",
+                code="no_baseline",
+            )
+        boundaries = [v.version_id for v in active_versions(conn, "boundaries")]
+        params: dict[str, Any] = {
+            "degraded": degraded,
+            "eco": eco,
+            "boundaries": boundaries,
+            "code": reg.code,
+        }
+        if reg.kind == "country":
+            region_sql = "SELECT NULL::geometry AS g"
+        else:
+            key = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"
+            region_sql = (
+                "SELECT ST_Union(geom) AS g FROM geoservice.feature "
+                f"WHERE version_id = ANY(:boundaries) AND attrs->>'{key}' = :code"
+            )
+            found = conn.execute(
+                text(f"SELECT g IS NOT NULL FROM ({region_sql}) r"), params
+            ).scalar()
+            if not found:
+                raise NotFound(
+                    f"No {reg.kind} {reg.code} in the active boundary layers.",
+                    code="region_not_found",
+                )
+        baseline, restored, outside = _areas(conn, region_sql, params, as_of)
+        three_back = as_of.replace(year=as_of.year - 3)
+        _, restored_then, _ = _areas(conn, region_sql, params, three_back)
+    share = restored / baseline if baseline else 0.0
+    pace_3y = (restored - restored_then) / 3
+    goals = []
+    for t in targets():
+        target_ha = baseline * t["share"]
+        remaining = max(target_ha - restored, 0.0)
+        years_left = t["year"] - as_of.year - (as_of.timetuple().tm_yday - 1) / 365.25
+        projected = (
+            as_of.year
+            if remaining == 0
+            else (round(as_of.year + remaining / pace_3y, 1) if pace_3y > 0 else None)
+        )
+        goals.append(
+            {
+                **t,
+                "target_ha": round(target_ha, 4),
+                "remaining_ha": round(remaining, 4),
+                "pace_needed_ha_per_year": round(remaining / years_left, 4)
+                if years_left > 0
+                else None,
+                "projected_year": projected,
+                "on_track": remaining == 0 or (projected is not None and projected <= t["year"]),
+            }
+        )
+    return {
+        "region": reg.code,
+        "region_kind": reg.kind,
+        "ecosystem": eco,
+        "as_of": as_of.isoformat(),
+        "baseline_degraded_ha": round(baseline, 4),
+        "under_restoration_ha": round(restored, 4),
+        "share": round(share, 6),
+        "restoration_outside_baseline_ha": round(outside, 4),
+        "pace_last_3_years_ha_per_year": round(pace_3y, 4),
+        "targets": goals,
+        "provenance": {
+            "degraded_area_versions": degraded,
+            "boundary_versions": boundaries,
+            "counting_statuses": _counting_statuses(),
+        },
+    }

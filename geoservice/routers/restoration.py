@@ -1,0 +1,103 @@
+"""``/api/restoration``: the restoration registry and progress towards the targets."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+
+from analyses import restoration
+from geoservice.dependencies import EngineDep, SettingsDep
+
+
+class ProjectIn(BaseModel):
+    """A restoration project: attributes as in domain.md §6.5, geometry as GeoJSON."""
+
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon/MultiPolygon/Feature")
+    crs: str = Field(default="EPSG:4326", description="CRS of the coordinates")
+    properties: dict[str, Any] = Field(
+        description="name, ecosystem_type, status_history [{status, date}], degradation_driver, "
+        "restoration_type, methods, quantities, responsible_org, funding, monitoring_notes, "
+        "external_ids, counts_toward"
+    )
+
+
+def restoration_router() -> APIRouter:
+    """Build the restoration router."""
+    router = APIRouter(prefix="/api/restoration", tags=["restoration"])
+
+    @router.post("/projects", status_code=status.HTTP_201_CREATED, summary="Register a project")
+    def create(body: ProjectIn, engine: EngineDep, settings: SettingsDep) -> Any:
+        """Store a new project (its first version)."""
+        return restoration.save_project(
+            engine,
+            body.properties,
+            body.geometry,
+            crs=body.crs,
+            srid=settings.storage_srid,
+            user=None,
+        )
+
+    @router.get("/projects", summary="The registry (now, or as it stood at a time)")
+    def list_projects(
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        limit: Annotated[int, Query(ge=1)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        recorded_as_of: Annotated[
+            str | None, Query(description="ISO timestamp: the registry as it stood then")
+        ] = None,
+    ) -> Any:
+        """Projects, paged."""
+        limit = min(limit, settings.max_page_size)
+        items, total = restoration.list_projects(
+            engine, limit=limit, offset=offset, recorded_as_of=recorded_as_of
+        )
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    @router.get("/projects/{project_id}", summary="One project")
+    def read(project_id: int, engine: EngineDep) -> Any:
+        """The current state of a project."""
+        return restoration.get_project(engine, project_id)
+
+    @router.put("/projects/{project_id}", summary="Change a project (a new version)")
+    def update(project_id: int, body: ProjectIn, engine: EngineDep, settings: SettingsDep) -> Any:
+        """Record the project's new state; earlier versions stay in its history."""
+        return restoration.save_project(
+            engine,
+            body.properties,
+            body.geometry,
+            crs=body.crs,
+            srid=settings.storage_srid,
+            user=None,
+            project_id=project_id,
+        )
+
+    @router.delete(
+        "/projects/{project_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary="Delete a project (kept in history)",
+    )
+    def delete(project_id: int, engine: EngineDep) -> None:
+        """Mark the project deleted."""
+        restoration.delete_project(engine, project_id, user=None)
+
+    @router.get("/projects/{project_id}/history", summary="Every version of a project")
+    def history(project_id: int, engine: EngineDep) -> Any:
+        """Who changed what, when."""
+        return {"id": project_id, "versions": restoration.project_history(engine, project_id)}
+
+    @router.get("/progress", summary="Progress towards Target 2 and the national target")
+    def progress(
+        engine: EngineDep,
+        region: Annotated[str, Query(description="kommunenummer, fylkesnummer or NO")] = "NO",
+        ecosystem: Annotated[str | None, Query(description="ecosystem type code")] = None,
+        as_of: Annotated[date | None, Query(description="Date (default today)")] = None,
+    ) -> Any:
+        """Baseline, area under restoration, share, pace and projection for each target."""
+        return restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=as_of)
+
+    return router

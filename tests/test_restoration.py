@@ -1,0 +1,218 @@
+"""Restoration registry and progress, with areas and dates worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from shapely.geometry import box, mapping
+
+from tests.test_layers import KOMMUNER, upload
+
+X0, Y0 = 262_000.0, 6_620_000.0  # Ås
+BASELINE = box(X0, Y0, X0 + 100, Y0 + 100)  # 1 ha of degraded mire
+
+
+@pytest.fixture
+def baseline(client: TestClient, tmp_path: Path) -> None:
+    degraded = gpd.GeoDataFrame(
+        {"okosystem": ["wetland", "forest"], "basisaar": [2020, 2020]},
+        geometry=[BASELINE, box(X0 + 500, Y0, X0 + 600, Y0 + 100)],
+        crs=25833,
+    )
+    degraded.to_file(tmp_path / "degraded.gpkg")
+    response = upload(client, tmp_path / "degraded.gpkg", kind="degraded_areas", name="forringet")
+    assert response.status_code == 201, response.text
+
+
+def project(
+    client: TestClient,
+    geom: Any,
+    *statuses: tuple[str, str],
+    eco: str = "wetland",
+    name: str = "Myr",
+) -> Any:
+    body = {
+        "geometry": mapping(geom),
+        "crs": "EPSG:25833",
+        "properties": {
+            "name": name,
+            "ecosystem_type": eco,
+            "status_history": [{"status": s, "date": d} for s, d in statuses],
+            "methods": ["grøftetetting"],
+            "quantities": {"ditch_km": 1.2},
+        },
+    }
+    return client.post("/api/restoration/projects", json=body)
+
+
+def progress(client: TestClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/api/restoration/progress", params=params)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_overlaps_count_once_and_status_dates_matter(client: TestClient, baseline: None) -> None:
+    assert (
+        project(
+            client,
+            box(X0, Y0, X0 + 60, Y0 + 100),
+            ("planned", "2023-01-01"),
+            ("initiated", "2024-05-01"),
+        ).status_code
+        == 201
+    )
+    assert (
+        project(
+            client, box(X0 + 40, Y0, X0 + 100, Y0 + 100), ("initiated", "2025-01-01")
+        ).status_code
+        == 201
+    )
+    assert (
+        project(client, box(X0, Y0, X0 + 100, Y0 + 100), ("planned", "2024-01-01")).status_code
+        == 201
+    )  # planned never counts
+
+    before = progress(client, ecosystem="wetland", as_of="2024-04-30")
+    assert before["baseline_degraded_ha"] == pytest.approx(1.0)
+    assert before["under_restoration_ha"] == 0
+
+    first = progress(client, ecosystem="wetland", as_of="2024-12-31")
+    assert first["under_restoration_ha"] == pytest.approx(0.6)
+    assert first["share"] == pytest.approx(0.6)
+
+    both = progress(client, ecosystem="wetland", as_of="2025-06-01")
+    assert both["under_restoration_ha"] == pytest.approx(1.0)  # 0.6 + 0.6 − 0.2 overlap
+
+    everything = progress(client, as_of="2025-06-01")  # all ecosystems: 2 ha of baseline
+    assert everything["baseline_degraded_ha"] == pytest.approx(2.0)
+    assert everything["share"] == pytest.approx(0.5)
+
+
+def test_half_outside_the_baseline_counts_half(client: TestClient, baseline: None) -> None:
+    assert (
+        project(
+            client, box(X0 + 50, Y0, X0 + 150, Y0 + 100), ("initiated", "2024-01-01")
+        ).status_code
+        == 201
+    )
+    result = progress(client, ecosystem="wetland", as_of="2024-06-01")
+    assert result["under_restoration_ha"] == pytest.approx(0.5)
+    assert result["restoration_outside_baseline_ha"] == pytest.approx(0.5)
+
+
+def test_region_filter_with_real_boundaries(client: TestClient, baseline: None) -> None:
+    assert upload(client, KOMMUNER, kind="boundaries", name="kommuner").status_code == 201
+    assert project(client, BASELINE, ("initiated", "2024-01-01")).status_code == 201
+    aas = progress(client, region="3218", as_of="2024-06-01")
+    assert aas["region_kind"] == "kommune"
+    assert aas["baseline_degraded_ha"] == pytest.approx(2.0)
+    assert aas["under_restoration_ha"] == pytest.approx(1.0)
+    baerum = progress(client, region="3201", as_of="2024-06-01")
+    assert baerum["baseline_degraded_ha"] == 0 and baerum["under_restoration_ha"] == 0
+    missing = client.get("/api/restoration/progress", params={"region": "9999"})
+    assert missing.status_code == 404
+    bad = client.get("/api/restoration/progress", params={"region": "Ås"})
+    assert bad.status_code == 422
+
+
+def test_pace_and_projection_on_a_constructed_history(client: TestClient, tmp_path: Path) -> None:
+    big = box(X0, Y0, X0 + 1000, Y0 + 1000)  # 100 ha of degraded forest
+    gpd.GeoDataFrame({"okosystem": ["forest"]}, geometry=[big], crs=25833).to_file(
+        tmp_path / "base.gpkg"
+    )
+    assert (
+        upload(client, tmp_path / "base.gpkg", kind="degraded_areas", name="b").status_code == 201
+    )
+    # 3 ha from 2022, 3 ha more from 2024.
+    project(client, box(X0, Y0, X0 + 300, Y0 + 100), ("initiated", "2022-01-01"), eco="forest")
+    project(
+        client, box(X0, Y0 + 100, X0 + 300, Y0 + 200), ("initiated", "2024-01-01"), eco="forest"
+    )
+    result = progress(client, ecosystem="forest", as_of="2025-01-01")
+    assert result["under_restoration_ha"] == pytest.approx(6.0)
+    assert result["pace_last_3_years_ha_per_year"] == pytest.approx(1.0)  # (6 − 3) / 3
+    gbf = next(t for t in result["targets"] if t["code"] == "gbf-t2")
+    assert (gbf["share"], gbf["year"]) == (0.30, 2030)
+    assert gbf["target_ha"] == pytest.approx(30.0)
+    assert gbf["remaining_ha"] == pytest.approx(24.0)
+    assert gbf["pace_needed_ha_per_year"] == pytest.approx(24.0 / 5)
+    assert gbf["projected_year"] == pytest.approx(2025 + 24.0)
+    assert gbf["on_track"] is False
+    national = next(t for t in result["targets"] if t["code"] == "national-15")
+    assert national["remaining_ha"] == pytest.approx(9.0)
+
+
+def test_history_registry_as_of_and_delete(client: TestClient, baseline: None) -> None:
+    created = project(client, BASELINE, ("planned", "2024-01-01"))
+    pid = created.json()["id"]
+    stamp = datetime.now().astimezone().isoformat()
+    body = {
+        "geometry": mapping(BASELINE),
+        "crs": "EPSG:25833",
+        "properties": {
+            "name": "Myr, restaurert",
+            "ecosystem_type": "wetland",
+            "status_history": [
+                {"status": "planned", "date": "2024-01-01"},
+                {"status": "initiated", "date": "2024-09-01"},
+            ],
+        },
+    }
+    updated = client.put(f"/api/restoration/projects/{pid}", json=body)
+    assert updated.status_code == 200 and updated.json()["version"] == 2
+    history = client.get(f"/api/restoration/projects/{pid}/history").json()["versions"]
+    assert [(v["version"], v["change"], v["name"]) for v in history] == [
+        (1, "create", "Myr"),
+        (2, "update", "Myr, restaurert"),
+    ]
+    then = client.get("/api/restoration/projects", params={"recorded_as_of": stamp}).json()
+    assert [(p["id"], p["version"]) for p in then["items"]] == [(pid, 1)]
+    assert client.delete(f"/api/restoration/projects/{pid}").status_code == 204
+    assert client.get(f"/api/restoration/projects/{pid}").status_code == 404
+    assert client.get("/api/restoration/projects").json()["total"] == 0
+    assert len(client.get(f"/api/restoration/projects/{pid}/history").json()["versions"]) == 3
+
+
+def test_bad_projects_are_refused_and_nothing_is_saved(
+    client: TestClient, baseline: None, database_url: str
+) -> None:
+    cases = {
+        "unknown_ecosystem_type": project(
+            client, BASELINE, ("planned", "2024-01-01"), eco="tundra"
+        ),
+        "unknown_status": project(client, BASELINE, ("dreaming", "2024-01-01")),
+        "status_dates_out_of_order": project(
+            client, BASELINE, ("planned", "2024-05-01"), ("initiated", "2024-01-01")
+        ),
+        "bad_status_history": project(client, BASELINE, ("planned", "1. mai")),
+    }
+    for code, response in cases.items():
+        assert response.status_code == 422, code
+        assert response.json()["error"] == code
+    with psycopg.connect(database_url) as conn:
+        count = conn.execute("SELECT count(*) FROM geoservice.restoration_project").fetchone()
+    assert count is not None and count[0] == 0
+
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[X0, Y0], [X0 + 100, Y0 + 100], [X0 + 100, Y0], [X0, Y0 + 100], [X0, Y0]]],
+    }
+    body = {
+        "geometry": bowtie,
+        "crs": "EPSG:25833",
+        "properties": {
+            "name": "Sløyfe",
+            "ecosystem_type": "wetland",
+            "status_history": [{"status": "initiated", "date": "2024-01-01"}],
+        },
+    }
+    repaired = client.post("/api/restoration/projects", json=body)
+    assert repaired.status_code == 201
+    assert repaired.json()["geometry_repaired"] is True
+    assert repaired.json()["area_ha"] == pytest.approx(0.5)
