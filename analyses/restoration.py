@@ -426,3 +426,71 @@ def progress(
             "counting_statuses": _counting_statuses(),
         },
     }
+
+
+def timeseries(
+    engine: Engine,
+    *,
+    region: str = "NO",
+    start_year: int | None = None,
+    end: date | None = None,
+) -> list[dict[str, Any]]:
+    """Area under restoration at the end of each year, per ecosystem type (and all together).
+
+    The shape a national report on the Target 2 headline indicator "area under restoration"
+    needs. Starts at the earliest baseline year of the degraded-area layers unless given.
+    """
+    end = end or date.today()
+    with engine.connect() as conn:
+        degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
+        first = (
+            conn.execute(
+                text(
+                    "SELECT min((attrs->>'baseline_year')::int), "
+                    "array_agg(DISTINCT attrs->>'ecosystem_type') "
+                    "FROM geoservice.feature WHERE version_id = ANY(:v)"
+                ),
+                {"v": degraded},
+            ).one()
+            if degraded
+            else (None, [])
+        )
+    start = start_year or first[0] or end.year
+    ecosystems: list[str | None] = [None, *sorted(e for e in (first[1] or []) if e)]
+    rows = []
+    for year in range(start, end.year + 1):
+        as_of = min(date(year, 12, 31), end)
+        for eco in ecosystems:
+            p = progress(engine, region=region, ecosystem=eco, as_of=as_of)
+            rows.append(
+                {
+                    "year": year,
+                    "as_of": as_of.isoformat(),
+                    "region": p["region"],
+                    "ecosystem": eco or "all",
+                    "baseline_degraded_ha": p["baseline_degraded_ha"],
+                    "under_restoration_ha": p["under_restoration_ha"],
+                    "share": p["share"],
+                }
+            )
+    return rows
+
+
+def timeseries_csv(rows: list[dict[str, Any]]) -> str:
+    """The time series as CSV text."""
+    import io
+
+    buffer = io.StringIO()
+    columns = [
+        "year",
+        "as_of",
+        "region",
+        "ecosystem",
+        "baseline_degraded_ha",
+        "under_restoration_ha",
+        "share",
+    ]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -216,3 +216,22 @@ def test_bad_projects_are_refused_and_nothing_is_saved(
     assert repaired.status_code == 201
     assert repaired.json()["geometry_repaired"] is True
     assert repaired.json()["area_ha"] == pytest.approx(0.5)
+
+
+def test_timeseries_per_year_and_ecosystem(client: TestClient, baseline: None) -> None:
+    project(client, box(X0, Y0, X0 + 50, Y0 + 100), ("initiated", "2021-06-01"))
+    project(
+        client, box(X0 + 500, Y0, X0 + 600, Y0 + 100), ("initiated", "2022-03-01"), eco="forest"
+    )
+    series = client.get("/api/restoration/timeseries", params={"start_year": 2020}).json()
+    by = {(r["year"], r["ecosystem"]): r for r in series["series"]}
+    assert by[(2020, "all")]["under_restoration_ha"] == 0
+    assert by[(2021, "wetland")]["under_restoration_ha"] == pytest.approx(0.5)
+    assert by[(2021, "forest")]["under_restoration_ha"] == 0
+    assert by[(2022, "all")]["under_restoration_ha"] == pytest.approx(1.5)
+    assert by[(2022, "all")]["share"] == pytest.approx(0.75)
+    text = client.get(
+        "/api/restoration/timeseries", params={"start_year": 2020, "format": "csv"}
+    ).text
+    assert text.splitlines()[0].startswith("year,as_of,region,ecosystem")
+    assert "2022,2022-12-31,NO,all,2.0,1.5,0.75" in text

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import restoration
@@ -99,5 +100,20 @@ def restoration_router() -> APIRouter:
     ) -> Any:
         """Baseline, area under restoration, share, pace and projection for each target."""
         return restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=as_of)
+
+    @router.get("/timeseries", summary="Area under restoration per year and ecosystem type")
+    def timeseries(
+        engine: EngineDep,
+        region: Annotated[str, Query(description="kommunenummer, fylkesnummer or NO")] = "NO",
+        start_year: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Any:
+        """From the baseline year to today: baseline, area under restoration and share."""
+        rows = restoration.timeseries(engine, region=region, start_year=start_year)
+        if format == "csv":
+            return PlainTextResponse(
+                restoration.timeseries_csv(rows), media_type="text/csv; charset=utf-8"
+            )
+        return {"region": region, "series": rows}
 
     return router
