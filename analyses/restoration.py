@@ -112,6 +112,61 @@ def _geometry(conn: Connection, geojson: dict[str, Any], crs: str, srid: int) ->
     return prepared["wkb"], prepared["repaired"]
 
 
+def _save(
+    conn: Connection,
+    clean: dict[str, Any],
+    wkb: bytes,
+    *,
+    srid: int,
+    user: str | None,
+    project_id: int | None,
+) -> int:
+    """Write one version of a project inside the caller's transaction; return its id."""
+    if project_id is None:
+        project_id = int(
+            conn.execute(
+                text("INSERT INTO geoservice.restoration_project DEFAULT VALUES RETURNING id")
+            ).scalar_one()
+        )
+        change = "create"
+    else:
+        if _current(conn, project_id) is None:
+            raise NotFound(
+                f"There is no restoration project {project_id}.", code="project_not_found"
+            )
+        change = "update"
+    # One writer per project at a time: versions never collide.
+    conn.execute(
+        text("SELECT id FROM geoservice.restoration_project WHERE id = :p FOR UPDATE"),
+        {"p": project_id},
+    )
+    version = conn.execute(
+        text(
+            "SELECT coalesce(max(version), 0) + 1 FROM "
+            "geoservice.restoration_project_history WHERE project_id = :p"
+        ),
+        {"p": project_id},
+    ).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO geoservice.restoration_project_history (project_id, version, "
+            "recorded_by, change, ecosystem_type, data, geom) VALUES (:p, :v, :u, :c, :e, "
+            "CAST(:d AS jsonb), ST_GeomFromWKB(:g, :srid))"
+        ),
+        {
+            "p": project_id,
+            "v": version,
+            "u": user,
+            "c": change,
+            "e": clean["ecosystem_type"],
+            "d": json.dumps(clean),
+            "g": wkb,
+            "srid": srid,
+        },
+    )
+    return project_id
+
+
 def save_project(
     engine: Engine,
     data: dict[str, Any],
@@ -126,52 +181,62 @@ def save_project(
     clean = _check(data)
     with engine.begin() as conn:
         wkb, repaired = _geometry(conn, geometry, crs, srid)
-        if project_id is None:
-            project_id = int(
-                conn.execute(
-                    text("INSERT INTO geoservice.restoration_project DEFAULT VALUES RETURNING id")
-                ).scalar_one()
-            )
-            change = "create"
-        else:
-            current = _current(conn, project_id)
-            if current is None:
-                raise NotFound(
-                    f"There is no restoration project {project_id}.", code="project_not_found"
-                )
-            change = "update"
-        # One writer per project at a time: versions never collide.
-        conn.execute(
-            text("SELECT id FROM geoservice.restoration_project WHERE id = :p FOR UPDATE"),
-            {"p": project_id},
-        )
-        version = conn.execute(
-            text(
-                "SELECT coalesce(max(version), 0) + 1 FROM "
-                "geoservice.restoration_project_history WHERE project_id = :p"
-            ),
-            {"p": project_id},
-        ).scalar_one()
-        conn.execute(
-            text(
-                "INSERT INTO geoservice.restoration_project_history (project_id, version, "
-                "recorded_by, change, ecosystem_type, data, geom) VALUES (:p, :v, :u, :c, :e, "
-                "CAST(:d AS jsonb), ST_GeomFromWKB(:g, :srid))"
-            ),
-            {
-                "p": project_id,
-                "v": version,
-                "u": user,
-                "c": change,
-                "e": clean["ecosystem_type"],
-                "d": json.dumps(clean),
-                "g": wkb,
-                "srid": srid,
-            },
-        )
+        project_id = _save(conn, clean, wkb, srid=srid, user=user, project_id=project_id)
         project = _current(conn, project_id)
     assert project is not None
     return {**project, "geometry_repaired": repaired}
+
+
+def project_properties(props: dict[str, Any]) -> dict[str, Any]:
+    """File attributes -> project fields: Norwegian names and a single status with its date
+    are understood; a ``status_history`` column may hold the full JSON list."""
+    aliases = {
+        "navn": "name",
+        "okosystem": "ecosystem_type",
+        "økosystem": "ecosystem_type",
+        "ansvarlig": "responsible_org",
+        "tiltak": "restoration_type",
+    }
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        if value is None:
+            continue
+        name = aliases.get(key.lower(), key.lower())
+        if name == "status_history" and isinstance(value, str):
+            value = json.loads(value)
+        if name in FIELDS:
+            out[name] = value
+    if "status_history" not in out and props.get("status"):
+        out["status_history"] = [
+            {"status": props["status"], "date": props.get("status_date") or props.get("dato")}
+        ]
+    return out
+
+
+def import_projects(
+    engine: Engine,
+    features: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    crs: str,
+    srid: int,
+    user: str | None,
+) -> list[int]:
+    """Register many projects from a file: all of them, or none (errors name the feature)."""
+    cleaned = []
+    for i, (_, props) in enumerate(features, start=1):
+        try:
+            cleaned.append(_check(project_properties(props)))
+        except InvalidInput as exc:
+            raise InvalidInput(f"Feature {i}: {exc.detail}", code=exc.code) from exc
+    ids = []
+    with engine.begin() as conn:
+        for i, ((geometry, _), clean) in enumerate(zip(features, cleaned, strict=True), start=1):
+            try:
+                wkb, _ = _geometry(conn, geometry, crs, srid)
+            except InvalidInput as exc:
+                raise InvalidInput(f"Feature {i}: {exc.detail}", code=exc.code) from exc
+            ids.append(_save(conn, clean, wkb, srid=srid, user=user, project_id=None))
+    return ids
 
 
 def delete_project(engine: Engine, project_id: int, *, user: str | None) -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 from geoservice import __version__
 from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_layers import app as layers_app
+from geoservice.cli_restoration import app as restoration_app
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
@@ -27,6 +28,7 @@ app.command("assess")(assess_cmd)
 plans_app = typer.Typer(help="Plan-level carbon analysis.", no_args_is_help=True)
 plans_app.command("analyse")(plans_cmd)
 app.add_typer(plans_app, name="plans")
+app.add_typer(restoration_app, name="restoration")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -254,20 +254,31 @@ def _gdal_message(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def read_geometries(
+def read_features(
     path: Path, layer: str | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """All geometries of a (small) vector file as GeoJSON dicts, with the file's CRS.
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str | None]:
+    """All features of a (small) file as (GeoJSON geometry, properties), with the file's CRS.
 
-    For footprints and other inputs that are read whole, not stored as layers.
+    For inputs that are read whole (footprints, restoration projects), not stored as layers.
     """
     import shapely
 
     info = inspect(path, layer)
-    geometries: list[dict[str, Any]] = []
+    features: list[tuple[dict[str, Any], dict[str, Any]]] = []
     with record_batches(info) as batches:
         for batch in batches:
-            for wkb in batch.column(GEOM_COLUMN).to_pylist():
-                if wkb is not None:
-                    geometries.append(shapely.geometry.mapping(shapely.from_wkb(wkb)))
-    return geometries, info.crs
+            columns = {n: batch.column(n).to_pylist() for n in batch.schema.names}
+            for i, wkb in enumerate(columns[GEOM_COLUMN]):
+                if wkb is None:
+                    continue
+                props = {k: v[i] for k, v in columns.items() if k not in (GEOM_COLUMN, FID_COLUMN)}
+                features.append((shapely.geometry.mapping(shapely.from_wkb(wkb)), props))
+    return features, info.crs
+
+
+def read_geometries(
+    path: Path, layer: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """All geometries of a (small) vector file as GeoJSON dicts, with the file's CRS."""
+    features, crs = read_features(path, layer)
+    return [geometry for geometry, _ in features], crs

@@ -235,3 +235,45 @@ def test_timeseries_per_year_and_ecosystem(client: TestClient, baseline: None) -
     ).text
     assert text.splitlines()[0].startswith("year,as_of,region,ecosystem")
     assert "2022,2022-12-31,NO,all,2.0,1.5,0.75" in text
+
+
+def test_bulk_import_and_cli_progress(
+    client: TestClient,
+    baseline: None,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from geoservice.cli import app
+
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal, so rich does not fold the table
+    good = gpd.GeoDataFrame(
+        {
+            "navn": ["Myr A", "Myr B"],
+            "okosystem": ["wetland", "wetland"],
+            "status": ["initiated", "planned"],
+            "status_date": ["2024-03-01", "2024-03-01"],
+        },
+        geometry=[box(X0, Y0, X0 + 50, Y0 + 100), box(X0 + 50, Y0, X0 + 100, Y0 + 100)],
+        crs=25833,
+    )
+    good.to_file(tmp_path / "projects.gpkg")
+    bad = good.assign(okosystem=["wetland", "tundra"])
+    bad.to_file(tmp_path / "bad.gpkg")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["restoration", "import", str(tmp_path / "bad.gpkg")])
+    assert refused.exit_code == 1 and "Feature 2" in refused.output
+    assert client.get("/api/restoration/projects").json()["total"] == 0  # all or nothing
+    done = runner.invoke(app, ["restoration", "import", str(tmp_path / "projects.gpkg")])
+    assert done.exit_code == 0, done.output
+    assert client.get("/api/restoration/projects").json()["total"] == 2
+    shown = runner.invoke(
+        app, ["restoration", "progress", "--ecosystem", "wetland", "--as-of", "2024-06-01"]
+    )
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())
+    assert "0.5 of 1.0 ha degraded under restoration (50.0%)" in text
+    assert "gbf-t2" in text and "national-15" in text
