@@ -90,7 +90,9 @@ def serve(
         console.print(f"API:       {base}/docs")
         console.print(f"layers:    {base}/api/layers   OGC API: {base}/ogc")
         for pid in proposals:
-            console.print(f"proposal:  {base}/api/proposals/{pid}  (CSV: .../{pid}/csv)")
+            console.print(f"proposal:  {base}/api/proposals/{pid}  (report: .../{pid}/report)")
+        if demo:
+            console.print(f"restoration: {base}/api/restoration/progress?region=3218")
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
     except GeoServiceError as exc:
         raise _fail(exc) from exc
@@ -103,7 +105,7 @@ def serve(
 def _load_demo(settings: Settings) -> list[int]:
     from geoservice import migrate
     from geoservice.database import create_db_engine
-    from geoservice.demo import load_demo, load_demo_proposals
+    from geoservice.demo import load_demo, load_demo_proposals, load_demo_restoration
 
     url = resolve_database_url(settings)
     migrate.upgrade(url)
@@ -111,6 +113,7 @@ def _load_demo(settings: Settings) -> list[int]:
     try:
         with console.status("loading demo data"):
             load_demo(engine, settings, say=console.print)
+            load_demo_restoration(engine, settings, say=console.print)
             return load_demo_proposals(engine, settings, say=console.print)
     finally:
         engine.dispose()

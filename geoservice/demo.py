@@ -52,6 +52,12 @@ DEMO_LAYERS = (
         "Example zones made for the demo over © Kartverket N50 (CC BY 4.0); not a real plan",
     ),
     DemoLayer(
+        "demo/forringet_areal_aas_eksempel.geojson",
+        "degraded_areas",
+        "Forringet areal Ås (EKSEMPEL)",
+        "Example baseline made for the demo from © Kartverket N50 (CC BY 4.0); not real data",
+    ),
+    DemoLayer(
         "naturtyper-nin-follo/naturtyper_nin_follo_sample.geojson",
         "nature_types",
         "Naturtyper NiN Follo (utvalg)",
@@ -108,3 +114,28 @@ def load_demo_proposals(
             say(f"demo proposal {example['name']!r}: {central:,.0f} t CO2e if built")
         ids.append(int(existing))
     return ids
+
+
+def load_demo_restoration(
+    engine: Engine, settings: Settings, say: Callable[[str], None] = print
+) -> int:
+    """Register the example restoration projects once; returns how many the registry holds."""
+    from analyses.restoration import import_projects
+    from layers.reader import read_features
+
+    with engine.connect() as conn:
+        existing = conn.execute(
+            text(
+                "SELECT count(*) FROM geoservice.restoration_project_history "
+                "WHERE data->>'name' LIKE '%(eksempel)'"
+            )
+        ).scalar_one()
+    if existing:
+        return int(existing)
+    path = DEMO_DATA / "demo" / "restaureringsprosjekter_aas_eksempel.geojson"
+    features, crs = read_features(path)
+    ids = import_projects(
+        engine, features, crs=crs or "EPSG:25833", srid=settings.storage_srid, user="demo"
+    )
+    say(f"demo restoration projects: {len(ids)}")
+    return len(ids)

@@ -1,8 +1,16 @@
+from datetime import date
+
 import psycopg
 import pytest
 
 from geoservice.database import create_db_engine
-from geoservice.demo import DEMO_DATA, DEMO_LAYERS, load_demo, load_demo_proposals
+from geoservice.demo import (
+    DEMO_DATA,
+    DEMO_LAYERS,
+    load_demo,
+    load_demo_proposals,
+    load_demo_restoration,
+)
 from geoservice.settings import Settings
 
 
@@ -15,6 +23,8 @@ def test_demo_loads_real_layers_once(database_url: str, settings: Settings) -> N
         first = load_demo(engine, settings, say=lambda _: None)
         again = load_demo(engine, settings, say=lambda _: None)
         proposals = load_demo_proposals(engine, settings, say=lambda _: None)
+        assert load_demo_restoration(engine, settings, say=lambda _: None) == 4
+        assert load_demo_restoration(engine, settings, say=lambda _: None) == 4
         assert load_demo_proposals(engine, settings, say=lambda _: None) == proposals
     finally:
         engine.dispose()
@@ -31,6 +41,7 @@ def test_demo_loads_real_layers_once(database_url: str, settings: Settings) -> N
         ("Fylker 2024", "boundaries", 15, 1),
         ("N50 arealdekke Ås", "land_cover", 1286, 1),
         ("Kommuneplan Ås (EKSEMPEL)", "land_use_plan", 6, 1),
+        ("Forringet areal Ås (EKSEMPEL)", "degraded_areas", 32, 1),
         ("Naturtyper NiN Follo (utvalg)", "nature_types", 2079, 1),
     ]
     assert all("©" in r[3] for r in rows)
@@ -47,3 +58,31 @@ def test_demo_loads_real_layers_once(database_url: str, settings: Settings) -> N
         assert fp["no_land_cover_share"] == pytest.approx(0, abs=1e-9)
         assert sum(c["area_m2"] for c in fp["classes"]) == pytest.approx(30_000, abs=0.1)
         assert fp["emission_t_co2e"]["central"] > 0
+
+
+def test_demo_restoration_progress(database_url: str, settings: Settings) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from analyses.restoration import progress
+
+    engine = create_db_engine(database_url, settings)
+    try:
+        load_demo(engine, settings, say=lambda _: None)
+        load_demo_restoration(engine, settings, say=lambda _: None)
+        result = progress(engine, region="NO", as_of=date(2025, 1, 1))
+    finally:
+        engine.dispose()
+    base = gpd.read_file(DEMO_DATA / "demo" / "forringet_areal_aas_eksempel.geojson")
+    projects = gpd.read_file(DEMO_DATA / "demo" / "restaureringsprosjekter_aas_eksempel.geojson")
+    counting = projects[projects.status_date <= "2025-01-01"]
+    expected = (
+        shapely.intersection(
+            shapely.union_all(shapely.make_valid(counting.geometry.values)),
+            shapely.union_all(shapely.make_valid(base.geometry.values)),
+        ).area
+        / 10_000
+    )
+    assert result["baseline_degraded_ha"] == pytest.approx(base.area.sum() / 10_000, abs=1e-4)
+    assert result["under_restoration_ha"] == pytest.approx(expected, abs=1e-4)  # 4 decimals
+    assert len(counting) == 3  # the 2026 plan does not count yet
