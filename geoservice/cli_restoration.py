@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,22 +15,11 @@ from analyses import restoration
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
-from layers.crs import resolve_source_crs
-from layers.reader import dataset_path, read_features
+from layers.reader import features_from_file
 
 app = typer.Typer(help="Restoration registry and progress.", no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
-
-
-def load_features(
-    path: Path, workdir: Path, layer: str | None, crs: str | None
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str]:
-    """Features of any supported vector file, with the CRS to read them in."""
-    dataset = dataset_path(path, workdir, max_unzipped_bytes=1_000_000_000)
-    features, file_crs = read_features(dataset, layer)
-    source = resolve_source_crs(file_crs, crs)
-    return features, source.label
 
 
 @app.command("import")
@@ -43,7 +32,7 @@ def import_cmd(
     settings = Settings()
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            features, crs_label = load_features(path, Path(workdir), layer, crs)
+            features, crs_label = features_from_file(path, Path(workdir), layer=layer, crs=crs)
         engine = create_db_engine(resolve_database_url(settings), settings)
         ids = restoration.import_projects(
             engine,

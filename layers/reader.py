@@ -282,3 +282,20 @@ def read_geometries(
     """All geometries of a (small) vector file as GeoJSON dicts, with the file's CRS."""
     features, crs = read_features(path, layer)
     return [geometry for geometry, _ in features], crs
+
+
+def features_from_file(
+    path: Path,
+    workdir: Path,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    max_unzipped_bytes: int = 1_000_000_000,
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str]:
+    """Features of any supported vector file (zips unpacked into ``workdir``) and the CRS to
+    read them in: the file's, or ``crs`` when given; no CRS at all is refused."""
+    from layers.crs import resolve_source_crs
+
+    dataset = dataset_path(path, workdir, max_unzipped_bytes=max_unzipped_bytes)
+    features, file_crs = read_features(dataset, layer)
+    return features, resolve_source_crs(file_crs, crs).label

@@ -277,3 +277,23 @@ def test_bulk_import_and_cli_progress(
     text = " ".join(shown.output.split())
     assert "0.5 of 1.0 ha degraded under restoration (50.0%)" in text
     assert "gbf-t2" in text and "national-15" in text
+
+
+def test_api_bulk_import(client: TestClient, baseline: None, tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(
+        {
+            "name": ["A"],
+            "ecosystem_type": ["wetland"],
+            "status_history": ['[{"status": "initiated", "date": "2024-01-01"}]'],
+        },
+        geometry=[BASELINE],
+        crs=25833,
+    )
+    frame.to_file(tmp_path / "p.geojson", driver="GeoJSON")
+    with (tmp_path / "p.geojson").open("rb") as fh:
+        response = client.post(
+            "/api/restoration/projects/import", files={"file": ("p.geojson", fh)}
+        )
+    assert response.status_code == 201, response.text
+    assert response.json()["imported"] == 1
+    assert progress(client, as_of="2024-06-01")["under_restoration_ha"] == pytest.approx(1.0)

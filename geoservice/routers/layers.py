@@ -27,7 +27,7 @@ MEDIA_TYPES = {
 }
 
 
-def _save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
+def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
     """Copy the upload to disk, refusing it as soon as it passes the size limit."""
     name = Path(upload.filename or "upload").name or "upload"
     target = workdir / name
@@ -123,7 +123,7 @@ def layers_router() -> APIRouter:
         uploads = settings.data_path / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=uploads) as workdir:
-            path = _save_upload(file, settings, Path(workdir))
+            path = save_upload(file, settings, Path(workdir))
             result = import_file(
                 engine,
                 path,

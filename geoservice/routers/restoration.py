@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import restoration
 from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.routers.layers import save_upload
+from layers.reader import features_from_file
 
 
 class ProjectIn(BaseModel):
@@ -40,6 +44,32 @@ def restoration_router() -> APIRouter:
             srid=settings.storage_srid,
             user=None,
         )
+
+    @router.post(
+        "/projects/import",
+        status_code=status.HTTP_201_CREATED,
+        summary="Register every feature of a file as a project (all or nothing)",
+    )
+    def import_file(
+        engine: EngineDep,
+        settings: SettingsDep,
+        file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, ...")],
+        crs: Annotated[str | None, Form(description="CRS if the file does not say")] = None,
+        layer: Annotated[str | None, Form(description="Layer inside a GeoPackage")] = None,
+    ) -> Any:
+        """Attributes: navn/name, okosystem/ecosystem_type, status + status_date (or a
+        status_history JSON column), and any other project field."""
+        uploads = settings.data_path / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=uploads) as workdir:
+            path = save_upload(file, settings, Path(workdir))
+            features, crs_label = features_from_file(
+                path, Path(workdir), layer=layer or None, crs=crs or None
+            )
+        ids = restoration.import_projects(
+            engine, features, crs=crs_label, srid=settings.storage_srid, user=None
+        )
+        return {"imported": len(ids), "ids": ids}
 
     @router.get("/projects", summary="The registry (now, or as it stood at a time)")
     def list_projects(
