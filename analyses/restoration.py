@@ -404,10 +404,15 @@ def progress(
     region: str = "NO",
     ecosystem: str | None = None,
     as_of: date | None = None,
+    area: tuple[dict[str, Any], str, int] | None = None,
 ) -> dict[str, Any]:
-    """Baseline, area under restoration, share, and the way to each target from ``as_of``."""
+    """Baseline, area under restoration, share, and the way to each target from ``as_of``.
+
+    ``area`` = (GeoJSON polygon, its CRS, storage SRID) measures inside a drawn polygon
+    instead of a kommune, fylke or the whole country.
+    """
     as_of = as_of or date.today()
-    reg = _region(region)
+    reg = Region("polygon", "polygon") if area else _region(region)
     eco = None
     if ecosystem:
         cl = codelists.load("ecosystem_type")
@@ -431,7 +436,12 @@ def progress(
             "boundaries": boundaries,
             "code": reg.code,
         }
-        if reg.kind == "country":
+        if area is not None:
+            geojson, crs_text, srid = area
+            params["area"], _ = _geometry(conn, geojson, crs_text, srid)
+            params["srid"] = srid
+            region_sql = "SELECT ST_GeomFromWKB(:area, :srid) AS g"
+        elif reg.kind == "country":
             region_sql = "SELECT NULL::geometry AS g"
         else:
             key = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"

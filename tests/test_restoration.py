@@ -297,3 +297,22 @@ def test_api_bulk_import(client: TestClient, baseline: None, tmp_path: Path) -> 
     assert response.status_code == 201, response.text
     assert response.json()["imported"] == 1
     assert progress(client, as_of="2024-06-01")["under_restoration_ha"] == pytest.approx(1.0)
+
+
+def test_progress_in_a_drawn_polygon(client: TestClient, baseline: None) -> None:
+    project(client, BASELINE, ("initiated", "2024-01-01"))
+    # The western half of the degraded mire only.
+    west = box(X0, Y0, X0 + 50, Y0 + 100)
+    response = client.post(
+        "/api/restoration/progress",
+        json={
+            "geometry": mapping(west),
+            "crs": "EPSG:25833",
+            "as_of": "2024-06-01",
+        },
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["region_kind"] == "polygon"
+    assert result["baseline_degraded_ha"] == pytest.approx(0.5)
+    assert result["under_restoration_ha"] == pytest.approx(0.5)

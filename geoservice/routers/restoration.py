@@ -29,6 +29,15 @@ class ProjectIn(BaseModel):
     )
 
 
+class AreaIn(BaseModel):
+    """A polygon to measure restoration progress in."""
+
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon/MultiPolygon/Feature")
+    crs: str = Field(default="EPSG:4326")
+    ecosystem: str | None = None
+    as_of: date | None = None
+
+
 def restoration_router() -> APIRouter:
     """Build the restoration router."""
     router = APIRouter(prefix="/api/restoration", tags=["restoration"])
@@ -130,6 +139,16 @@ def restoration_router() -> APIRouter:
     ) -> Any:
         """Baseline, area under restoration, share, pace and projection for each target."""
         return restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=as_of)
+
+    @router.post("/progress", summary="Progress inside a drawn polygon")
+    def progress_in_polygon(body: AreaIn, engine: EngineDep, settings: SettingsDep) -> Any:
+        """Like GET /progress, for any polygon instead of a kommune or fylke."""
+        return restoration.progress(
+            engine,
+            ecosystem=body.ecosystem,
+            as_of=body.as_of,
+            area=(body.geometry, body.crs, settings.storage_srid),
+        )
 
     @router.get("/timeseries", summary="Area under restoration per year and ecosystem type")
     def timeseries(
