@@ -316,3 +316,31 @@ def test_progress_in_a_drawn_polygon(client: TestClient, baseline: None) -> None
     assert result["region_kind"] == "polygon"
     assert result["baseline_degraded_ha"] == pytest.approx(0.5)
     assert result["under_restoration_ha"] == pytest.approx(0.5)
+
+
+def test_rewetting_carbon_effect(client: TestClient, baseline: None) -> None:
+    body = {
+        "geometry": mapping(BASELINE),
+        "crs": "EPSG:25833",
+        "properties": {
+            "name": "Gjenfukting",
+            "ecosystem_type": "wetland",
+            "status_history": [{"status": "initiated", "date": "2024-01-01"}],
+            "rewetting": {"drained_land_use": "forest_poor", "nutrient": "poor"},
+        },
+    }
+    created = client.post("/api/restoration/projects", json=body)
+    assert created.status_code == 201, created.text
+    effect = created.json()["carbon_effect"]
+    # Drained 0.92 + DOC 0.44; rewetted: −0.34·44/12 CO2, 41 kg CH4-C·16/12·28 CO2e,
+    # DOC 0.44 − 0.04·44/12.
+    per_ha = (0.92 + 0.44) - (-0.34 * 44 / 12 + 0.041 * 16 / 12 * 28 + 0.44 - 0.04 * 44 / 12)
+    assert effect["t_co2e_per_ha_per_year"] == pytest.approx(per_ha, abs=1e-4)
+    assert effect["t_co2e_per_year"] == pytest.approx(per_ha * 1.0, abs=1e-3)
+    assert all(f["source"] for f in effect["factors"])
+    bad = {
+        **body,
+        "properties": {**body["properties"], "rewetting": {"drained_land_use": "parking"}},
+    }
+    refused = client.post("/api/restoration/projects", json=bad)
+    assert refused.status_code == 422 and refused.json()["error"] == "bad_rewetting"
