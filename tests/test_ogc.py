@@ -48,6 +48,10 @@ def test_landing_conformance_and_collections(client: TestClient) -> None:
     assert {CRS84, EPSG.format(25833), EPSG.format(25832), EPSG.format(4326)} <= set(coll["crs"])
     lon0, lat0, lon1, lat1 = coll["extent"]["spatial"]["bbox"][0]
     assert 10.6 < lon0 < lon1 < 11.0 and 59.5 < lat0 < lat1 < 59.8  # Ås
+    source = gpd.read_file(N50)
+    assert coll["extent"]["spatial"]["storageCrsBbox"][0] == pytest.approx(
+        list(source.total_bounds), abs=1e-6
+    )
 
 
 def test_paging_walks_every_feature_once(client: TestClient) -> None:

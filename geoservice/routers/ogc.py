@@ -43,10 +43,10 @@ def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> d
         "itemType": "feature",
         "extent": {
             "spatial": {
-                "bbox": [layer["bbox_crs84"], layer["bbox"]],
+                "bbox": [layer["bbox_crs84"]],
                 "crs": CRS84,
-                # Part 2: the second bbox is in the storage CRS.
-                "storageCrsBbox": layer["bbox"],
+                # Part 2: the same extent in the storage CRS.
+                "storageCrsBbox": [layer["bbox"]],
             }
         },
         "crs": ogc_crs_list(storage_srid),
