@@ -1,10 +1,11 @@
 """Upload a vector file as a new layer version: stage, validate, repair, publish — all or nothing.
 
 The whole import runs in one database transaction. Features are streamed from the file in
-Arrow batches, attribute codes are checked against the code lists, and rows are COPYed into
-a temporary staging table. PostGIS then reprojects, repairs and type-filters the geometries,
-checks that the data lies in Norway, and the result is loaded into a fresh table that is
-indexed and attached as the version's partition. A failure anywhere rolls everything back.
+Arrow batches and COPYed (as CSV written by Arrow) into a staging table created inside the
+transaction. SQL then checks attribute codes against the code lists, and PostGIS reprojects,
+validates, repairs and type-filters the geometries into a fresh table, checks that the data
+lies in Norway, and attaches the table as the version's partition (indexes are built then).
+A failure anywhere rolls everything back, staging table included.
 """
 
 from __future__ import annotations
