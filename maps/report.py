@@ -131,13 +131,7 @@ def proposal_report(engine: Engine, proposal_id: int, *, storage_srid: int) -> s
         result = stored.result
         footprints = stored.footprints(conn, storage_srid)
         lc_version = result["provenance"]["land_cover_layers"][0]["version_id"]
-        svg = footprint_map(conn, footprints, lc_version, storage_srid)
-    classes = [
-        c["arealtype"]
-        for fp in result["footprints"]
-        for c in fp["classes"]
-        if c["arealtype"] is not None
-    ]
+        svg, drawn = footprint_map(conn, footprints, lc_version, storage_srid)
     prov = result["provenance"]
     preset = prov["preset"]
     table = prov["factor_table"]
@@ -172,7 +166,7 @@ def proposal_report(engine: Engine, proposal_id: int, *, storage_srid: int) -> s
         f"{escape(result['arealformal_name'])} · {escape(prov['software'])}</p>"
         "<h2>Map</h2>"
         + svg
-        + legend(classes, [n for n, _ in footprints])
+        + legend(drawn, [n for n, _ in footprints])
         + (
             "<h2>Alternatives</h2><table><tr><th>Footprint</th><th>Emission t CO2e</th>"
             f"<th>More than the least</th></tr>{comparison}</table>"

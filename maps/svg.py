@@ -22,8 +22,9 @@ def footprint_map(
     land_cover_version: int,
     srid: int,
     width_px: int = 640,
-) -> str:
-    """SVG of the footprints (name, WKB in ``srid``) over the land-cover classes around them."""
+) -> tuple[str, list[int]]:
+    """SVG of the footprints (name, WKB in ``srid``) over the land-cover classes around them,
+    and the classes drawn (for the legend)."""
     box = conn.execute(
         text(
             "SELECT ST_XMin(e) - :m, ST_YMin(e) - :m, ST_XMax(e) + :m, ST_YMax(e) + :m FROM "
@@ -77,7 +78,8 @@ def footprint_map(
             "</path>"
         )
     parts.append("</svg>")
-    return "".join(parts)
+    drawn = sorted({row.arealtype for row in land if row.arealtype is not None})
+    return "".join(parts), drawn
 
 
 def legend(classes: list[int], footprint_names: list[str]) -> str:

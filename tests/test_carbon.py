@@ -372,6 +372,7 @@ def test_printable_report(client: TestClient, landscape: None, tmp_path: Path) -
     page = response.text
     assert "<script>" not in page and "&lt;script&gt;" in page  # names are escaped
     assert "<svg" in page and page.count("<path") >= 2  # land cover and outlines drawn
+    assert "11 Bebygd" in page and "21 Fulldyrka jord" in page  # legend = classes drawn
     assert "miljodirektoratet-20y" in page and "norway-default" in page
     for lucode in ("3014", "6002"):  # every factor used, with its source
         assert f"<td>{lucode}</td>" in page
