@@ -344,3 +344,14 @@ def test_rewetting_carbon_effect(client: TestClient, baseline: None) -> None:
     }
     refused = client.post("/api/restoration/projects", json=bad)
     assert refused.status_code == 422 and refused.json()["error"] == "bad_rewetting"
+
+
+def test_registry_is_paged_with_links(client: TestClient, baseline: None) -> None:
+    for i in range(3):
+        assert project(client, BASELINE, ("planned", "2024-01-01"), name=f"P{i}").status_code == 201
+    first = client.get("/api/restoration/projects", params={"limit": 2}).json()
+    assert [p["name"] for p in first["items"]] == ["P0", "P1"] and first["total"] == 3
+    nxt = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    rest = client.get(nxt).json()
+    assert [p["name"] for p in rest["items"]] == ["P2"]
+    assert all(link["rel"] != "next" for link in rest["links"])

@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import EngineDep, SettingsDep, page
 from geoservice.errors import BadRequest, PayloadTooLarge
 from geoservice.settings import Settings
 from layers import catalog
@@ -43,22 +43,6 @@ def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
                 )
             out.write(chunk)
     return target
-
-
-def _page_links(request: Request, limit: int, offset: int, total: int) -> list[dict[str, str]]:
-    links = [{"rel": "self", "href": str(request.url)}]
-    if offset + limit < total:
-        links.append(
-            {"rel": "next", "href": str(request.url.include_query_params(offset=offset + limit))}
-        )
-    if offset > 0:
-        links.append(
-            {
-                "rel": "prev",
-                "href": str(request.url.include_query_params(offset=max(0, offset - limit))),
-            }
-        )
-    return links
 
 
 def layers_router() -> APIRouter:
@@ -156,13 +140,7 @@ def layers_router() -> APIRouter:
         """Layers, newest first, with their active version's provenance."""
         limit = min(limit, settings.max_page_size)
         items, total = catalog.list_layers(engine, limit=limit, offset=offset)
-        return {
-            "items": items,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "links": _page_links(request, limit, offset, total),
-        }
+        return page(request, items, total, limit, offset)
 
     @router.get("/{layer_id}", summary="One layer")
     def get_layer(layer_id: int, engine: EngineDep) -> dict[str, Any]:

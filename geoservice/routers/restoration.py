@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import restoration
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import EngineDep, SettingsDep, page
 from geoservice.routers.layers import save_upload
 from layers.reader import features_from_file
 
@@ -96,7 +96,7 @@ def restoration_router() -> APIRouter:
         items, total = restoration.list_projects(
             engine, limit=limit, offset=offset, recorded_as_of=recorded_as_of
         )
-        return {"items": items, "total": total, "limit": limit, "offset": offset}
+        return page(request, items, total, limit, offset)
 
     @router.get("/projects/{project_id}", summary="One project")
     def read(project_id: int, engine: EngineDep) -> Any:
