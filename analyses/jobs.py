@@ -115,3 +115,19 @@ def fail_interrupted(engine: Engine) -> None:
                 "WHERE status IN ('queued', 'running')"
             )
         )
+
+
+def latest_result(engine: Engine, layer_id: int) -> dict[str, Any] | None:
+    """The newest finished analysis of the plan's active version, or None."""
+    with engine.connect() as conn:
+        plan = plan_version(conn, layer_id)
+        row = conn.execute(
+            text(
+                "SELECT id, result FROM geoservice.plan_analysis "
+                "WHERE layer_id = :l AND status = 'done' "
+                "AND (result->'provenance'->'plan_layer'->>'version_id')::int = :v "
+                "ORDER BY finished_at DESC, id DESC LIMIT 1"
+            ),
+            {"l": layer_id, "v": plan["version_id"]},
+        ).first()
+    return {"analysis_id": row.id, **row.result} if row else None

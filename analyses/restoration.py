@@ -625,3 +625,141 @@ def rewetting_effect(rewetting: dict[str, Any], area_ha: float) -> dict[str, Any
             {k: f[name][k] for k in ("item", "value", "unit", "status", "source")} for name in used
         ],
     }
+
+
+_STATUS_ON = """(SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
+                  WHERE (e->>'date')::date <= :as_of
+                  ORDER BY (e->>'date')::date DESC LIMIT 1)"""
+
+
+def shares_by_region(
+    engine: Engine,
+    *,
+    level: str = "kommune",
+    as_of: date,
+    ecosystem: str | None = None,
+    simplify_m: float = 50.0,
+) -> dict[str, Any]:
+    """Baseline, area under restoration and share in every kommune or fylke, in one query.
+
+    Same arithmetic as :func:`progress` (baseline = union of degraded areas in the region,
+    restored = union of counting projects inside it), but grouped, so a choropleth of 357
+    kommuner is one statement. Regions without baseline are left out. Geometry is simplified
+    for display and returned in WGS 84.
+    """
+    if level not in ("kommune", "fylke"):
+        raise InvalidInput("level must be kommune or fylke.", code="bad_level")
+    key = "kommunenummer" if level == "kommune" else "fylkesnummer"
+    with engine.connect() as conn:
+        degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
+        boundaries = [v.version_id for v in active_versions(conn, "boundaries")]
+        if not degraded or not boundaries:
+            return {"type": "FeatureCollection", "features": [], "as_of": as_of.isoformat()}
+        rows = conn.execute(
+            text(
+                f"""
+                WITH regions AS (
+                    SELECT attrs->>:key AS code,
+                           min(CASE WHEN :key = 'kommunenummer' OR NOT attrs ? 'kommunenummer'
+                                    THEN attrs->>'navn' END) AS name,
+                           ST_Union(geom) AS g
+                      FROM geoservice.feature
+                     WHERE version_id = ANY(:boundaries) AND attrs->>:key IS NOT NULL
+                     GROUP BY 1),
+                base AS (
+                    SELECT r.code, ST_Union(ST_Intersection(d.geom, r.g)) AS g
+                      FROM regions r JOIN geoservice.feature d
+                        ON d.version_id = ANY(:degraded) AND d.geom && r.g
+                       AND ST_Intersects(d.geom, r.g)
+                     WHERE CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco
+                     GROUP BY r.code),
+                projects AS (
+                    SELECT s.geom FROM ({_STATE}) s
+                     WHERE s.change <> 'delete'
+                       AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)
+                       AND {_STATUS_ON} = ANY(:counting)),
+                restored AS (
+                    SELECT b.code, ST_Union(ST_Intersection(p.geom, b.g)) AS g
+                      FROM base b JOIN projects p ON p.geom && b.g AND ST_Intersects(p.geom, b.g)
+                     GROUP BY b.code)
+                SELECT b.code, r.name, ST_Area(b.g) / 10000 AS baseline_ha,
+                       coalesce(ST_Area(x.g), 0) / 10000 AS restored_ha,
+                       ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(r.g, :tol), 4326),
+                                    5)::json AS geometry
+                  FROM base b JOIN regions r USING (code) LEFT JOIN restored x USING (code)
+                 WHERE ST_Area(b.g) > 0
+                 ORDER BY b.code
+                """
+            ),
+            {
+                "key": key,
+                "boundaries": boundaries,
+                "degraded": degraded,
+                "eco": ecosystem,
+                "as_of": as_of,
+                "recorded": None,
+                "counting": _counting_statuses(),
+                "tol": simplify_m,
+            },
+        ).all()
+    features = []
+    for r in rows:
+        baseline, restored = float(r.baseline_ha), float(r.restored_ha)
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": r.code,
+                    "name": r.name,
+                    "baseline_degraded_ha": round(baseline, 2),
+                    "under_restoration_ha": round(restored, 2),
+                    "share_percent": round(100 * restored / baseline, 2) if baseline else 0.0,
+                },
+                "geometry": r.geometry,
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "as_of": as_of.isoformat(),
+        "provenance": {"degraded_area_versions": degraded, "boundary_versions": boundaries},
+    }
+
+
+def projects_geojson(engine: Engine, *, as_of: date) -> dict[str, Any]:
+    """Current registry entries with their status on ``as_of`` (None = not yet registered)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                f"""
+                SELECT s.id, s.data->>'name' AS name, s.ecosystem_type,
+                       s.data->>'restoration_type' AS restoration_type,
+                       s.data->>'responsible_org' AS organisation, s.area_ha,
+                       {_STATUS_ON} AS status,
+                       ST_AsGeoJSON(ST_Transform(s.geom, 4326), 6)::json AS geometry
+                  FROM ({_STATE}) s WHERE s.change <> 'delete' ORDER BY s.id
+                """
+            ),
+            {"as_of": as_of, "recorded": None},
+        ).all()
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": r.id,
+                "properties": {
+                    "id": r.id,
+                    "name": r.name,
+                    "status": r.status or "not registered yet",
+                    "ecosystem_type": r.ecosystem_type,
+                    "restoration_type": r.restoration_type,
+                    "organisation": r.organisation,
+                    "area_ha": round(float(r.area_ha), 2),
+                },
+                "geometry": r.geometry,
+            }
+            for r in rows
+            if r.status is not None
+        ],
+    }

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 
 from analyses.jobs import fail_interrupted
 from geoservice import __version__, migrate
@@ -17,9 +18,12 @@ from geoservice.openapi import use_openapi_30
 from geoservice.routers.carbon import carbon_router
 from geoservice.routers.health import health_router
 from geoservice.routers.layers import layers_router
+from geoservice.routers.maps import maps_router
 from geoservice.routers.ogc import ogc_router
 from geoservice.routers.restoration import restoration_router
+from geoservice.routers.tiles import tiles_router
 from geoservice.settings import Settings
+from maps.assets import URL_PREFIX, vendor_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,5 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_router())
     app.include_router(carbon_router())
     app.include_router(restoration_router())
+    app.include_router(maps_router())
+    app.include_router(tiles_router())
+    # Leaflet and VectorGrid from the npm install made at set-up; check_dir=False so the API
+    # still starts without them (map pages then answer 503 with the fix).
+    app.mount(
+        URL_PREFIX,
+        StaticFiles(directory=vendor_dir(settings.map_assets_dir), check_dir=False),
+        name="vendor",
+    )
     use_openapi_30(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 from geoservice import __version__
 from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_layers import app as layers_app
+from geoservice.cli_maps import app as maps_app
 from geoservice.cli_restoration import app as restoration_app
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.errors import GeoServiceError
@@ -29,6 +31,7 @@ plans_app = typer.Typer(help="Plan-level carbon analysis.", no_args_is_help=True
 plans_app.command("analyse")(plans_cmd)
 app.add_typer(plans_app, name="plans")
 app.add_typer(restoration_app, name="restoration")
+app.add_typer(maps_app, name="map")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -82,17 +85,22 @@ def serve(
             overrides["database_url"] = cluster.start()
             console.print(f"embedded PostGIS running in {cluster.root}")
         settings = settings.model_copy(update=overrides)
-        proposals = _load_demo(settings) if demo else []
+        shown = _load_demo(settings) if demo else None
         if demo:
             settings = settings.model_copy(update={"migrate_on_start": False})
         base = f"http://{settings.host}:{settings.port}"
         console.print(f"health:    {base}/healthz")
         console.print(f"API:       {base}/docs")
         console.print(f"layers:    {base}/api/layers   OGC API: {base}/ogc")
-        for pid in proposals:
-            console.print(f"proposal:  {base}/api/proposals/{pid}  (report: .../{pid}/report)")
-        if demo:
+        if shown is not None:
+            for pid in shown.proposals:
+                console.print(f"proposal:  {base}/api/proposals/{pid}  (report: .../{pid}/report)")
             console.print(f"restoration: {base}/api/restoration/progress?region=3218")
+            console.print("maps:")
+            console.print(f"  land cover:  {base}/maps/layers/{shown.land_cover_layer}")
+            console.print(f"  proposal:    {base}/maps/proposals/{shown.proposals[0]}")
+            console.print(f"  plan:        {base}/maps/plans/{shown.plan_layer}")
+            console.print(f"  restoration: {base}/maps/restoration")
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
     except GeoServiceError as exc:
         raise _fail(exc) from exc
@@ -102,19 +110,37 @@ def serve(
             console.print("embedded PostGIS stopped")
 
 
-def _load_demo(settings: Settings) -> list[int]:
+@dataclass(frozen=True)
+class DemoShown:
+    """What the demo loaded that the start-up message links to."""
+
+    proposals: list[int]
+    land_cover_layer: int
+    plan_layer: int
+
+
+def _load_demo(settings: Settings) -> DemoShown:
     from geoservice import migrate
     from geoservice.database import create_db_engine
-    from geoservice.demo import load_demo, load_demo_proposals, load_demo_restoration
+    from geoservice.demo import (
+        DEMO_LAYERS,
+        load_demo,
+        load_demo_plan_analysis,
+        load_demo_proposals,
+        load_demo_restoration,
+    )
 
     url = resolve_database_url(settings)
     migrate.upgrade(url)
     engine = create_db_engine(url, settings)
     try:
         with console.status("loading demo data"):
-            load_demo(engine, settings, say=console.print)
+            layer_ids = load_demo(engine, settings, say=console.print)
+            by_kind = {item.kind: lid for item, lid in zip(DEMO_LAYERS, layer_ids, strict=True)}
             load_demo_restoration(engine, settings, say=console.print)
-            return load_demo_proposals(engine, settings, say=console.print)
+            proposals = load_demo_proposals(engine, settings, say=console.print)
+            load_demo_plan_analysis(engine, by_kind["land_use_plan"], say=console.print)
+        return DemoShown(proposals, by_kind["land_cover"], by_kind["land_use_plan"])
     finally:
         engine.dispose()
 

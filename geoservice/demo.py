@@ -139,3 +139,21 @@ def load_demo_restoration(
     )
     say(f"demo restoration projects: {len(ids)}")
     return len(ids)
+
+
+def load_demo_plan_analysis(
+    engine: Engine, plan_layer_id: int, say: Callable[[str], None] = print
+) -> int:
+    """Analyse the example plan once, returning its highest-emission zone to LNFR."""
+    from analyses.jobs import create_job, latest_result, run_job
+    from analyses.plans import analyse_plan
+
+    done = latest_result(engine, plan_layer_id)
+    if done is not None:
+        return int(done["analysis_id"])
+    first = analyse_plan(engine, plan_layer_id)
+    top = first["ranking_by_emission"][:1]
+    job_id = create_job(engine, plan_layer_id, {"rezone": top})
+    run_job(engine, job_id)
+    say(f"demo plan analysis {job_id}: zone(s) {top} returned to LNFR in the scenario")
+    return job_id

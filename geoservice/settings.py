@@ -41,6 +41,30 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1, description="Most items on one page.")
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=60_000, ge=0)
+    map_basemap: str = Field(
+        default="kartverket",
+        description="Map background: 'kartverket' (Kartverket's topographic tile cache), "
+        "'none' (no request leaves the service), or a tile URL template with {z}/{x}/{y}.",
+    )
+    map_basemap_attribution: str = Field(
+        default="", description="Attribution shown for a custom basemap URL."
+    )
+    map_inline_feature_limit: int = Field(
+        default=5000,
+        ge=0,
+        description="Layers with more features than this are drawn from vector tiles.",
+    )
+    map_max_inline_mb: float = Field(
+        default=2.0, gt=0, description="Most GeoJSON one map page may embed."
+    )
+    map_assets_dir: Path | None = Field(
+        default=None,
+        description="Where Leaflet is installed (npm); default maps/assets/node_modules.",
+    )
+    tile_cache: bool = Field(
+        default=True,
+        description="Keep vector tiles of (immutable) layer versions under data_dir/tiles.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +84,22 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """Upload limit in bytes."""
         return self.max_upload_mb * 1024 * 1024
+
+    @field_validator("map_basemap")
+    @classmethod
+    def _check_basemap(cls, value: str) -> str:
+        """Accept the two names or an http(s) tile template with {z}, {x} and {y}."""
+        value = value.strip()
+        if value in ("kartverket", "none"):
+            return value
+        if value.startswith(("http://", "https://")) and all(
+            part in value for part in ("{z}", "{x}", "{y}")
+        ):
+            return value
+        raise ValueError(
+            "map_basemap must be 'kartverket', 'none' or a tile URL template such as "
+            "https://tiles.example.no/{z}/{x}/{y}.png"
+        )
 
     @property
     def data_path(self) -> Path:

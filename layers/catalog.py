@@ -213,3 +213,25 @@ def active_versions(conn: Connection, kind: str) -> list[Any]:
             {"kind": kind},
         ).all()
     )
+
+
+def version_for_map(engine: Engine, layer_id: int, version: int | None) -> dict[str, Any]:
+    """A layer version with what a map needs: kind, counts, fields and lon/lat bounds."""
+    with engine.connect() as conn:
+        version_id = version_id_of(conn, layer_id, version)
+        row = conn.execute(
+            text(
+                f"""
+                SELECT l.id AS layer_id, l.name, l.kind, {_VERSION_COLUMNS},
+                       (SELECT json_build_array(ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b))
+                          FROM (SELECT ST_Transform(ST_Segmentize(v.bbox, 1000), 4326)::box2d
+                                       AS b) t) AS bounds_wgs84
+                  FROM geoservice.layer_version v JOIN geoservice.layer l ON l.id = v.layer_id
+                 WHERE v.id = :v
+                """
+            ),
+            {"v": version_id},
+        ).one()
+    data = _version_dict(row)
+    data.update(layer_id=row.layer_id, name=row.name, kind=row.kind)
+    return data

@@ -100,3 +100,51 @@ def get_feature(engine: Engine, version_id: int, fid: int, out_crs: OgcCrs) -> A
             f"Feature {fid} does not exist in this collection.", code="feature_not_found"
         )
     return row
+
+
+def version_geojson(
+    engine: Engine,
+    version_id: int,
+    *,
+    max_features: int,
+    digits: int = 6,
+    fids: list[int] | None = None,
+    simplify_m: float = 0.0,
+) -> dict[str, Any]:
+    """A whole (small) layer version as an RFC 7946 FeatureCollection, for inline maps.
+
+    ``digits`` = 6 keeps about 0.1 m in WGS 84: enough for a map, a third of the bytes of
+    full precision. ``simplify_m`` drops vertices closer than that to the line (topology
+    kept), for display only.
+    """
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT fid, attrs || props AS properties, "
+                "ST_AsGeoJSON(ST_Transform(CASE WHEN :tol > 0 THEN "
+                "ST_SimplifyPreserveTopology(geom, :tol) ELSE geom END, 4326), :digits)::json "
+                "AS geometry FROM geoservice.feature WHERE version_id = :v "
+                "AND (CAST(:fids AS bigint[]) IS NULL OR fid = ANY(:fids)) "
+                "ORDER BY fid LIMIT :limit"
+            ),
+            {
+                "v": version_id,
+                "digits": digits,
+                "limit": max_features + 1,
+                "fids": fids,
+                "tol": simplify_m,
+            },
+        ).all()
+    if len(rows) > max_features:
+        raise InvalidInput(
+            f"This layer version has more than {max_features} features; draw it from vector "
+            "tiles instead.",
+            code="too_many_features",
+        )
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": r.fid, "properties": r.properties, "geometry": r.geometry}
+            for r in rows
+        ],
+    }

@@ -62,6 +62,17 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 
+# --- map libraries (Leaflet, VectorGrid) from the npm registry, served by the service itself --
+assets=maps/assets
+if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+lock_sum=$(sha256sum "$assets/package-lock.json" | cut -d' ' -f1)
+if [ ! -f "$assets/node_modules/leaflet/dist/leaflet.js" ] \
+   || [ "$(cat "$assets/node_modules/.lock.sha256" 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing map libraries (npm ci in $assets)"
+  npm ci --prefix "$assets" --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > "$assets/node_modules/.lock.sha256"
+fi
+
 # PostgreSQL will not run as root; as root the embedded cluster runs as 'postgres', which
 # must be able to reach the data directory. A checkout under /root is closed to it.
 if [ "$(id -u)" -eq 0 ] && [ -z "${GEOSERVICE_DATA_DIR:-}" ] && [ -z "${DATABASE_URL:-}${GEOSERVICE_DATABASE_URL:-}" ] \
@@ -77,6 +88,8 @@ case "$mode" in
     exec "$VENV/bin/geoservice" serve --demo "$@"
     ;;
   test)
+    # The map tests drive Debian's Chromium headless (Playwright, no browser download).
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
     say "ruff (lint and format)"
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .

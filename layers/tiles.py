@@ -1,0 +1,141 @@
+"""Mapbox vector tiles of a layer version, cut by PostGIS (ST_AsMVT), cached on disk.
+
+A layer version never changes once published, so a tile of a version is cached for good
+under ``<data_dir>/tiles/v<version_id>/z/x/y.pbf``; re-activating another version changes
+the version id in the tile URL, never a cached tile.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from geoservice.errors import InvalidInput
+
+MVT_LAYER = "features"
+EXTENT = 4096
+BUFFER = 64
+MAX_ZOOM = 22
+WEB_MERCATOR_WIDTH_M = 40_075_016.685578488
+# Simplification tolerance in storage-CRS (ground) metres per MVT unit. One web-mercator
+# metre is cos(latitude) ground metres: 0.4 is cos(66°), a little finer than needed south
+# of the Arctic circle.
+GROUND_PER_MERCATOR = 0.4
+
+_TILE_SQL = """
+WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
+clamped AS (
+    -- Only the part of the tile around Norway can be reprojected to UTM without blowing up.
+    SELECT ST_Intersection(
+             ST_Transform(ST_Segmentize(ST_Expand(env.g, :margin), :seg), 4326),
+             ST_MakeEnvelope(-10, 50, 45, 84, 4326)) AS g
+      FROM env),
+area AS (
+    SELECT ST_Transform(ST_Segmentize(g, 0.05), :srid) AS g FROM clamped
+     WHERE NOT ST_IsEmpty(g)),
+rows AS (
+    SELECT f.fid,
+           f.attrs,
+           ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol), 3857), env.g,
+                        :extent, :buffer, true) AS geom
+      FROM geoservice.feature f, area, env
+     WHERE f.version_id = :version_id AND f.geom && area.g)
+SELECT ST_AsMVT(rows, :name, :extent, 'geom', 'fid') FROM rows WHERE geom IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile address in the web-mercator tile matrix (XYZ, as Leaflet asks)."""
+
+    z: int
+    x: int
+    y: int
+
+    def check(self) -> Tile:
+        """Refuse addresses outside the tile matrix with a message naming the valid range."""
+        if not 0 <= self.z <= MAX_ZOOM:
+            raise InvalidInput(f"zoom must be 0–{MAX_ZOOM} (got {self.z}).", code="bad_tile")
+        n = 1 << self.z
+        if not (0 <= self.x < n and 0 <= self.y < n):
+            raise InvalidInput(
+                f"At zoom {self.z} tile x and y must be 0–{n - 1} (got {self.x}/{self.y}).",
+                code="bad_tile",
+            )
+        return self
+
+    @property
+    def size_m(self) -> float:
+        """Width of the tile in web-mercator metres."""
+        return WEB_MERCATOR_WIDTH_M / (1 << self.z)
+
+
+def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) -> bytes:
+    """The MVT bytes of one tile: one layer named ``features``, feature id = fid."""
+    size = tile.size_m
+    with engine.connect() as conn:
+        data = conn.execute(
+            text(_TILE_SQL),
+            {
+                "z": tile.z,
+                "x": tile.x,
+                "y": tile.y,
+                "margin": size * BUFFER / EXTENT,
+                "seg": size / 8,
+                "srid": storage_srid,
+                "tol": size / EXTENT * GROUND_PER_MERCATOR,
+                "extent": EXTENT,
+                "buffer": BUFFER,
+                "version_id": version_id,
+                "name": MVT_LAYER,
+            },
+        ).scalar()
+    return bytes(data or b"")
+
+
+class TileCache:
+    """Tiles of immutable layer versions on disk; writes are atomic renames."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, version_id: int, tile: Tile) -> Path:
+        """Where a tile lives in the cache."""
+        return self.root / f"v{version_id}" / str(tile.z) / str(tile.x) / f"{tile.y}.pbf"
+
+    def get(self, version_id: int, tile: Tile) -> bytes | None:
+        """The cached tile, or None."""
+        try:
+            return self.path(version_id, tile).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def put(self, version_id: int, tile: Tile, data: bytes) -> None:
+        """Store a tile; a concurrent writer of the same tile writes the same bytes."""
+        target = self.path(version_id, tile)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+
+
+def get_tile(
+    engine: Engine,
+    version_id: int,
+    tile: Tile,
+    storage_srid: int,
+    cache: TileCache | None = None,
+) -> bytes:
+    """A tile from the cache, else rendered by PostGIS (and cached)."""
+    tile.check()
+    if cache is not None and (hit := cache.get(version_id, tile)) is not None:
+        return hit
+    data = render_tile(engine, version_id, tile, storage_srid)
+    if cache is not None:
+        cache.put(version_id, tile, data)
+    return data

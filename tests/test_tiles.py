@@ -1,0 +1,145 @@
+"""Vector tiles: decoded with mapbox-vector-tile and checked against hand-placed squares."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+from pyproj import Transformer
+from shapely.geometry import box
+
+from geoservice.settings import Settings
+from tests.test_layers import upload
+
+X0, Y0 = 262_000.0, 6_620_000.0  # Ås, EPSG:25833
+SQUARES = [box(X0 + i * 300, Y0, X0 + i * 300 + 100, Y0 + 100) for i in range(3)]
+TO_MERCATOR = Transformer.from_crs(25833, 3857, always_xy=True)
+HALF_WORLD = 20_037_508.342789244
+
+
+def tile_of(x: float, y: float, z: int) -> tuple[int, int]:
+    """XYZ tile holding a point given in EPSG:25833."""
+    mx, my = TO_MERCATOR.transform(x, y)
+    size = 2 * HALF_WORLD / 2**z
+    return math.floor((mx + HALF_WORLD) / size), math.floor((HALF_WORLD - my) / size)
+
+
+def pixel_bounds(geom: Any, z: int, tx: int, ty: int) -> tuple[float, float, float, float]:
+    """Where a 25833 geometry's corners land in tile units (4096 per tile, y down)."""
+    size = 2 * HALF_WORLD / 2**z
+    left, top = -HALF_WORLD + tx * size, HALF_WORLD - ty * size
+    xs, ys = TO_MERCATOR.transform(*zip(*geom.exterior.coords, strict=True))
+    px = [(x - left) / size * 4096 for x in xs]
+    py = [(top - y) / size * 4096 for y in ys]
+    return min(px), min(py), max(px), max(py)
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    return dict(mapbox_vector_tile.decode(data, default_options={"y_coord_down": True}))
+
+
+@pytest.fixture
+def cover(client: TestClient, tmp_path: Path) -> int:
+    frame = gpd.GeoDataFrame({"ARTYPE": [30, 11, 60]}, geometry=SQUARES, crs=25833)
+    frame.to_file(tmp_path / "ar5.gpkg")
+    response = upload(client, tmp_path / "ar5.gpkg", kind="land_cover", name="AR5 tiles")
+    assert response.status_code == 201, response.text
+    return int(response.json()["layer_id"])
+
+
+def fids(client: TestClient, layer_id: int) -> dict[int, int]:
+    """arealtype -> fid, from the OGC items of the layer."""
+    items = client.get(f"/ogc/collections/{layer_id}/items?limit=100").json()
+    return {f["properties"]["arealtype"]: int(f["id"]) for f in items["features"]}
+
+
+def test_tile_holds_the_squares_where_they_are(client: TestClient, cover: int) -> None:
+    z = 16
+    tx, ty = tile_of(X0 + 50, Y0 + 50, z)
+    response = client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layers = decode(response.content)
+    assert list(layers) == ["features"]
+    features = {f["id"]: f for f in layers["features"]["features"]}
+    by_type = fids(client, cover)
+    forest = features[by_type[30]]
+    assert forest["properties"]["arealtype"] == 30
+    coords = forest["geometry"]["coordinates"][0]
+    got = (
+        min(c[0] for c in coords),
+        min(c[1] for c in coords),
+        max(c[0] for c in coords),
+        max(c[1] for c in coords),
+    )
+    want = pixel_bounds(SQUARES[0], z, tx, ty)
+    # one tile unit at z16 is 0.15 m on the ground here; allow rounding to whole units
+    assert got == pytest.approx(want, abs=1.01)
+    # every square whose tile this is (plus buffer) is there, and nothing else
+    inside = [
+        arealtype
+        for arealtype, geom in zip((30, 11, 60), SQUARES, strict=True)
+        if tile_of(geom.centroid.x, geom.centroid.y, z) == (tx, ty)
+    ]
+    assert {by_type[a] for a in inside} <= set(features)
+
+
+def test_low_zoom_tile_has_all_squares_and_far_tiles_are_empty(
+    client: TestClient, cover: int
+) -> None:
+    z = 9
+    tx, ty = tile_of(X0, Y0, z)
+    layers = decode(client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf").content)
+    assert sorted(f["properties"]["arealtype"] for f in layers["features"]["features"]) == [
+        11,
+        30,
+        60,
+    ]
+    bergen = tile_of(-30_000, 6_730_000, 12)  # west coast, no data there
+    far = client.get(f"/tiles/{cover}/12/{bergen[0]}/{bergen[1]}.pbf")
+    assert far.status_code == 200 and decode(far.content) == {}
+    # a tile on the other side of the world must not fail reprojection to UTM 33
+    assert decode(client.get(f"/tiles/{cover}/3/0/7.pbf").content) == {}
+    # at zoom 0 a 100 m square is far below one tile unit (9.8 km): simplified away
+    world = client.get(f"/tiles/{cover}/0/0/0.pbf")
+    assert world.status_code == 200 and decode(world.content) == {}
+
+
+def test_cache_headers_versions_and_bad_addresses(
+    client: TestClient, cover: int, tmp_path: Path, settings: Settings
+) -> None:
+    z = 12
+    tx, ty = tile_of(X0, Y0, z)
+    named = client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf?version=1")
+    assert named.headers["cache-control"] == "public, max-age=31536000, immutable"
+    active = client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf")
+    assert active.headers["cache-control"] == "public, max-age=60"
+    assert active.headers["etag"] == named.headers["etag"]
+    again = client.get(
+        f"/tiles/{cover}/{z}/{tx}/{ty}.pbf", headers={"If-None-Match": named.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert any((settings.data_path / "tiles").rglob("*.pbf"))
+
+    # version 2 has forest only; version 1's cached tile still answers for version=1
+    frame = gpd.GeoDataFrame({"ARTYPE": [30]}, geometry=SQUARES[:1], crs=25833)
+    frame.to_file(tmp_path / "v2.gpkg")
+    assert (
+        upload(client, tmp_path / "v2.gpkg", kind="land_cover", name="AR5 tiles").status_code == 201
+    )
+    v2 = decode(client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf").content)
+    v1 = decode(client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf?version=1").content)
+    assert len(v2["features"]["features"]) == 1
+    assert len(v1["features"]["features"]) == 3
+    assert client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf").headers["etag"] != named.headers["etag"]
+
+    bad = client.get(f"/tiles/{cover}/3/8/0.pbf")
+    assert bad.status_code == 422 and "0–7" in bad.json()["detail"]
+    assert client.get(f"/tiles/{cover}/23/0/0.pbf").status_code == 422
+    assert client.get(f"/tiles/{cover}/3/0/0.pbf?version=9").status_code == 404
+    assert client.get("/tiles/999/3/0/0.pbf").status_code == 404
