@@ -115,7 +115,13 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def live_server(settings: Settings) -> Iterator[str]:
+def live_server_env() -> dict[str, str]:
+    """Extra environment for the live server; test modules override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def live_server(settings: Settings, live_server_env: dict[str, str]) -> Iterator[str]:
     """The service run by its own CLI in a separate process, for real clients.
 
     A separate process matters: GDAL holds the GIL while it fetches, so a server thread in the
@@ -134,6 +140,8 @@ def live_server(settings: Settings) -> Iterator[str]:
         **os.environ,
         "GEOSERVICE_DATABASE_URL": str(settings.database_url),
         "GEOSERVICE_DATA_DIR": str(settings.data_dir),
+        "GEOSERVICE_MAP_BASEMAP": "none",  # nothing leaves the machine in tests
+        **live_server_env,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "geoservice", "serve", "--no-migrate", "--port", str(port)],
