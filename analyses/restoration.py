@@ -640,24 +640,53 @@ def shares_by_region(
     ecosystem: str | None = None,
     simplify_m: float = 50.0,
 ) -> dict[str, Any]:
-    """Baseline, area under restoration and share in every kommune or fylke, in one query.
+    """Baseline, area under restoration and share in every kommune or fylke on one date."""
+    return shares_by_region_over(
+        engine, level=level, dates=[as_of], ecosystem=ecosystem, simplify_m=simplify_m
+    )[as_of.isoformat()]
+
+
+def shares_by_region_over(
+    engine: Engine,
+    *,
+    level: str = "kommune",
+    dates: list[date],
+    ecosystem: str | None = None,
+    simplify_m: float = 50.0,
+) -> dict[str, dict[str, Any]]:
+    """Per date, a FeatureCollection of regions with baseline, restored area and share.
 
     Same arithmetic as :func:`progress` (baseline = union of degraded areas in the region,
-    restored = union of counting projects inside it), but grouped, so a choropleth of 357
-    kommuner is one statement. Regions without baseline are left out. Geometry is simplified
-    for display and returned in WGS 84.
+    restored = union of counting projects inside it), but grouped: one statement for all
+    regions and dates, the baseline unioned once. Regions without baseline are left out.
+    Geometry is simplified for display and returned in WGS 84.
     """
     if level not in ("kommune", "fylke"):
         raise InvalidInput("level must be kommune or fylke.", code="bad_level")
     key = "kommunenummer" if level == "kommune" else "fylkesnummer"
+    empty = {
+        d.isoformat(): {"type": "FeatureCollection", "features": [], "as_of": d.isoformat()}
+        for d in dates
+    }
     with engine.connect() as conn:
         degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
         boundaries = [v.version_id for v in active_versions(conn, "boundaries")]
         if not degraded or not boundaries:
-            return {"type": "FeatureCollection", "features": [], "as_of": as_of.isoformat()}
-        rows = conn.execute(
+            return empty
+        params = {
+            "key": key,
+            "boundaries": boundaries,
+            "degraded": degraded,
+            "eco": ecosystem,
+            "dates": dates,
+            "recorded": None,
+            "counting": _counting_statuses(),
+            "tol": simplify_m,
+        }
+        conn.execute(
             text(
-                f"""
+                """
+                CREATE TEMPORARY TABLE region_base AS
                 WITH regions AS (
                     SELECT attrs->>:key AS code,
                            min(CASE WHEN :key = 'kommunenummer' OR NOT attrs ? 'kommunenummer'
@@ -665,65 +694,70 @@ def shares_by_region(
                            ST_Union(geom) AS g
                       FROM geoservice.feature
                      WHERE version_id = ANY(:boundaries) AND attrs->>:key IS NOT NULL
-                     GROUP BY 1),
-                base AS (
-                    SELECT r.code, ST_Union(ST_Intersection(d.geom, r.g)) AS g
-                      FROM regions r JOIN geoservice.feature d
-                        ON d.version_id = ANY(:degraded) AND d.geom && r.g
-                       AND ST_Intersects(d.geom, r.g)
-                     WHERE CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco
-                     GROUP BY r.code),
-                projects AS (
-                    SELECT s.geom FROM ({_STATE}) s
-                     WHERE s.change <> 'delete'
-                       AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)
-                       AND {_STATUS_ON} = ANY(:counting)),
-                restored AS (
-                    SELECT b.code, ST_Union(ST_Intersection(p.geom, b.g)) AS g
-                      FROM base b JOIN projects p ON p.geom && b.g AND ST_Intersects(p.geom, b.g)
-                     GROUP BY b.code)
-                SELECT b.code, r.name, ST_Area(b.g) / 10000 AS baseline_ha,
-                       coalesce(ST_Area(x.g), 0) / 10000 AS restored_ha,
-                       ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(r.g, :tol), 4326),
-                                    5)::json AS geometry
-                  FROM base b JOIN regions r USING (code) LEFT JOIN restored x USING (code)
-                 WHERE ST_Area(b.g) > 0
-                 ORDER BY b.code
+                     GROUP BY 1)
+                SELECT r.code, r.name, r.g AS region, ST_Union(ST_Intersection(d.geom, r.g)) AS g
+                  FROM regions r JOIN geoservice.feature d
+                    ON d.version_id = ANY(:degraded) AND d.geom && r.g
+                   AND ST_Intersects(d.geom, r.g)
+                 WHERE CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco
+                 GROUP BY r.code, r.name, r.g
                 """
             ),
-            {
-                "key": key,
-                "boundaries": boundaries,
-                "degraded": degraded,
-                "eco": ecosystem,
-                "as_of": as_of,
-                "recorded": None,
-                "counting": _counting_statuses(),
-                "tol": simplify_m,
-            },
-        ).all()
-    features = []
-    for r in rows:
-        baseline, restored = float(r.baseline_ha), float(r.restored_ha)
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {
-                    "code": r.code,
-                    "name": r.name,
-                    "baseline_degraded_ha": round(baseline, 2),
-                    "under_restoration_ha": round(restored, 2),
-                    "share_percent": round(100 * restored / baseline, 2) if baseline else 0.0,
-                },
-                "geometry": r.geometry,
-            }
+            params,
         )
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "as_of": as_of.isoformat(),
-        "provenance": {"degraded_area_versions": degraded, "boundary_versions": boundaries},
-    }
+        bases = conn.execute(
+            text(
+                "SELECT code, name, ST_Area(g) / 10000 AS baseline_ha, "
+                "ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(region, :tol), 4326), 5)"
+                "::json AS geometry FROM region_base WHERE ST_Area(g) > 0 ORDER BY code"
+            ),
+            params,
+        ).all()
+        restored = conn.execute(
+            text(
+                f"""
+                WITH dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
+                projects AS (
+                    SELECT dates.as_of, s.geom FROM ({_STATE}) s, dates
+                     WHERE s.change <> 'delete'
+                       AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)
+                       AND {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting))
+                SELECT b.code, p.as_of,
+                       ST_Area(ST_Union(ST_Intersection(p.geom, b.g))) / 10000 AS restored_ha
+                  FROM region_base b JOIN projects p ON p.geom && b.g AND ST_Intersects(p.geom, b.g)
+                 GROUP BY b.code, p.as_of
+                """
+            ),
+            params,
+        ).all()
+        conn.execute(text("DROP TABLE region_base"))
+    done = {(r.code, r.as_of.isoformat()): float(r.restored_ha) for r in restored}
+    out = {}
+    for d in dates:
+        features = []
+        for b in bases:
+            baseline = float(b.baseline_ha)
+            ha = done.get((b.code, d.isoformat()), 0.0)
+            features.append(
+                {
+                    "type": "Feature",
+                    "properties": {
+                        "code": b.code,
+                        "name": b.name,
+                        "baseline_degraded_ha": round(baseline, 2),
+                        "under_restoration_ha": round(ha, 2),
+                        "share_percent": round(100 * ha / baseline, 2) if baseline else 0.0,
+                    },
+                    "geometry": b.geometry,
+                }
+            )
+        out[d.isoformat()] = {
+            "type": "FeatureCollection",
+            "features": features,
+            "as_of": d.isoformat(),
+            "provenance": {"degraded_area_versions": degraded, "boundary_versions": boundaries},
+        }
+    return out
 
 
 def projects_geojson(engine: Engine, *, as_of: date) -> dict[str, Any]:

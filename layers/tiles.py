@@ -7,6 +7,7 @@ the version id in the tile URL, never a cached tile.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -26,26 +27,28 @@ WEB_MERCATOR_WIDTH_M = 40_075_016.685578488
 # of the Arctic circle.
 GROUND_PER_MERCATOR = 0.4
 
+# Tiles of a version read its partition directly (its name is built from an integer): no
+# partition pruning to plan on every request.
 _TILE_SQL = """
 WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
-clamped AS (
-    -- Only the part of the tile around Norway can be reprojected to UTM without blowing up.
-    SELECT ST_Intersection(
-             ST_Transform(ST_Segmentize(ST_Expand(env.g, :margin), :seg), 4326),
-             ST_MakeEnvelope(-10, 50, 45, 84, 4326)) AS g
-      FROM env),
-area AS (
-    SELECT ST_Transform(ST_Segmentize(g, 0.05), :srid) AS g FROM clamped
-     WHERE NOT ST_IsEmpty(g)),
+area AS (SELECT ST_Transform(ST_Segmentize(ST_Expand(env.g, :margin), :seg), :srid) AS g
+           FROM env),
 rows AS (
     SELECT f.fid,
            f.attrs,
            ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol), 3857), env.g,
                         :extent, :buffer, true) AS geom
-      FROM geoservice.feature f, area, env
-     WHERE f.version_id = :version_id AND f.geom && area.g)
+      FROM geoservice.feature_v{version_id} f, area, env
+     WHERE f.geom && area.g)
 SELECT ST_AsMVT(rows, :name, :extent, 'geom', 'fid') FROM rows WHERE geom IS NOT NULL
 """
+# Tiles reaching beyond this lon/lat box are clipped to it first (UTM blows up far from its
+# zone); tiles entirely outside it are empty without asking the database.
+NEAR_NORWAY = (-10.0, 50.0, 45.0, 84.0)
+_CLAMPED_AREA = """area AS (
+    SELECT ST_Transform(ST_Segmentize(ST_Intersection(
+             ST_Transform(ST_Segmentize(ST_Expand(env.g, :margin), :seg), 4326),
+             ST_MakeEnvelope(-10, 50, 45, 84, 4326)), 0.05), :srid) AS g FROM env)"""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,15 @@ class Tile:
             )
         return self
 
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        """West, south, east, north of the tile in degrees (spherical mercator inverse)."""
+        n = 1 << self.z
+
+        def lat(y: int) -> float:
+            return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+
+        return self.x / n * 360 - 180, lat(self.y + 1), (self.x + 1) / n * 360 - 180, lat(self.y)
+
     @property
     def size_m(self) -> float:
         """Width of the tile in web-mercator metres."""
@@ -76,10 +88,19 @@ class Tile:
 
 def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) -> bytes:
     """The MVT bytes of one tile: one layer named ``features``, feature id = fid."""
+    w, s, e, n = tile.lonlat_bounds()
+    bx0, by0, bx1, by1 = NEAR_NORWAY
+    if e < bx0 or w > bx1 or n < by0 or s > by1:
+        return b""
+    query = _TILE_SQL.format(version_id=int(version_id))
+    if w < bx0 or e > bx1 or s < by0 or n > by1:
+        query = query.replace(
+            query[query.index("area AS") : query.index("rows AS")], _CLAMPED_AREA + ",\n"
+        )
     size = tile.size_m
     with engine.connect() as conn:
         data = conn.execute(
-            text(_TILE_SQL),
+            text(query),
             {
                 "z": tile.z,
                 "x": tile.x,
@@ -90,7 +111,6 @@ def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) 
                 "tol": size / EXTENT * GROUND_PER_MERCATOR,
                 "extent": EXTENT,
                 "buffer": BUFFER,
-                "version_id": version_id,
                 "name": MVT_LAYER,
             },
         ).scalar()

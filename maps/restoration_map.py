@@ -8,7 +8,7 @@ from html import escape
 import folium
 from sqlalchemy import Engine
 
-from analyses.restoration import projects_geojson, shares_by_region, targets
+from analyses.restoration import projects_geojson, shares_by_region_over, targets
 from maps.page import MapOptions, MapPage, bounds_of
 from maps.styles import (
     STATUS_COLOURS,
@@ -37,12 +37,11 @@ def restoration_map(
     as_of = as_of or date.today()
     first_year = max(as_of.year - MAX_YEARS + 1, 1900)
     years = list(range(first_year, as_of.year + 1))
-    by_year = {}
-    for year in years:
-        when = as_of if year == as_of.year else date(year, 12, 31)
-        fc = shares_by_region(engine, level=level, as_of=when, ecosystem=ecosystem)
-        if fc["features"] or year == as_of.year:
-            by_year[year] = fc
+    ends = {year: as_of if year == as_of.year else date(year, 12, 31) for year in years}
+    shares = shares_by_region_over(
+        engine, level=level, dates=list(ends.values()), ecosystem=ecosystem
+    )
+    by_year = {year: shares[ends[year].isoformat()] for year in years}
     projects = projects_geojson(engine, as_of=as_of)
     latest = by_year[as_of.year]
     bounds = bounds_of({"features": latest["features"] + projects["features"]}) or (

@@ -1,0 +1,173 @@
+"""Vector tile throughput and latency for a 1 000 000-polygon layer at zooms 8, 12 and 15,
+against tipg (PyPI, its own venv) serving the same rows from the same database in one run.
+
+Both servers run as one uvicorn process; 4 client threads request the tiles covering the data
+(each zoom for at most ``BENCH_TILE_SECONDS`` or 200 tiles). Ours is measured cold (tile
+cache off: PostGIS renders every tile, as tipg does) and warm (cache on, second pass). tipg
+is given the same buffer (64) and no per-tile feature cap, so both cut the same tiles.
+
+Set ``BENCH_TILE_SIZE`` (default 1000000) for the layer size.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pyproj import Transformer
+from sqlalchemy import text
+
+from bench.bench_ingest import synthetic_land_cover
+from bench.common import throwaway_postgis
+from bench.servers import OUR_CMD, http_server, our_env, peer_python
+from geoservice.database import create_db_engine
+from geoservice.settings import Settings
+from layers.ingest import ImportOptions, import_file
+
+ZOOMS = (8, 12, 15)
+THREADS = 4
+MAX_TILES = 200
+
+
+def _tiles(bounds: tuple[float, float, float, float], z: int) -> list[tuple[int, int, int]]:
+    """XYZ tiles covering a lon/lat box."""
+    x0, y0, x1, y1 = bounds
+
+    def xy(lon: float, lat: float) -> tuple[int, int]:
+        n = 2**z
+        x = int((lon + 180) / 360 * n)
+        y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        return x, y
+
+    (ax, ay), (bx, by) = xy(x0, y1), xy(x1, y0)
+    return [(z, x, y) for x in range(ax, bx + 1) for y in range(ay, by + 1)]
+
+
+def _load(urls: list[str], seconds: float) -> dict[str, Any]:
+    """Fetch URLs with THREADS clients until done or out of time; latency and throughput."""
+    samples: list[float] = []
+    sizes: list[int] = []
+    deadline = time.monotonic() + seconds
+
+    def worker(part: list[str]) -> None:
+        with httpx.Client(timeout=120) as client:
+            for url in part:
+                if time.monotonic() > deadline:
+                    return
+                t0 = time.perf_counter()
+                r = client.get(url)
+                samples.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+                sizes.append(len(r.content))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(worker, [urls[i::THREADS] for i in range(THREADS)]))
+    total = time.perf_counter() - start
+    samples.sort()
+    return {
+        "tiles": len(samples),
+        "tiles_per_s": round(len(samples) / total, 2),
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
+        "mean_kb": round(statistics.mean(sizes) / 1024, 1),
+    }
+
+
+def run() -> list[dict[str, Any]]:
+    """Cold and warm tiles of ours vs tipg per zoom."""
+    size = int(os.environ.get("BENCH_TILE_SIZE", "1000000"))
+    seconds = float(os.environ.get("BENCH_TILE_SECONDS", "30"))
+    tipg_python = peer_python()
+    rows: list[dict[str, Any]] = []
+    with throwaway_postgis() as url, tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(database_url=url, migrate_on_start=False)
+        engine = create_db_engine(url, settings)
+        path = synthetic_land_cover(size, Path(tmp) / "lc.gpkg")
+        result = import_file(
+            engine, path, ImportOptions(kind="land_cover", name="lc"), storage_srid=25833
+        )
+        path.unlink()
+        with engine.begin() as conn:  # the same rows as a plain table, the way tipg reads
+            conn.execute(text("CREATE SCHEMA bench"))
+            conn.execute(
+                text(
+                    "CREATE TABLE bench.lc AS SELECT fid, (attrs->>'arealtype')::int AS "
+                    "arealtype, geom::geometry(MultiPolygon, 25833) AS geom "
+                    "FROM geoservice.feature WHERE version_id = :v"
+                ),
+                {"v": result.version_id},
+            )
+            conn.execute(text("ALTER TABLE bench.lc ADD PRIMARY KEY (fid)"))
+            conn.execute(text("CREATE INDEX ON bench.lc USING gist (geom)"))
+            conn.execute(text("ANALYZE bench.lc"))
+            bbox = conn.execute(
+                text(
+                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                    "(SELECT ST_Extent(geom) AS e FROM bench.lc) t"
+                )
+            ).one()
+        engine.dispose()
+        to_wgs = Transformer.from_crs(25833, 4326, always_xy=True)
+        lon0, lat0 = to_wgs.transform(bbox[0], bbox[1])
+        lon1, lat1 = to_wgs.transform(bbox[2], bbox[3])
+        plans = {z: _tiles((lon0, lat0, lon1, lat1), z) for z in ZOOMS}
+
+        def urls(base: str, template: str, z: int) -> list[str]:
+            tiles = plans[z]
+            picked = [tiles[i % len(tiles)] for i in range(min(MAX_TILES, max(len(tiles), 8)))]
+            return [base + template.format(z=t[0], x=t[1], y=t[2]) for t in picked]
+
+        ours_path = f"/tiles/{result.layer_id}/{{z}}/{{x}}/{{y}}.pbf?version=1"
+        tipg_path = "/collections/bench.lc/tiles/WebMercatorQuad/{z}/{x}/{y}?properties=arealtype"
+        measured: dict[tuple[str, int], dict[str, Any]] = {}
+        cold_env = our_env(url, Path(tmp) / "cold", tile_cache="false")
+        with http_server(OUR_CMD, cold_env, "/healthz") as base:
+            for z in ZOOMS:
+                measured[("ours cold", z)] = _load(urls(base, ours_path, z), seconds)
+        warm_env = our_env(url, Path(tmp) / "warm", tile_cache="true")
+        with http_server(OUR_CMD, warm_env, "/healthz") as base:
+            for z in ZOOMS:
+                _load(urls(base, ours_path, z), seconds * 4)  # fill the cache
+                measured[("ours cached", z)] = _load(urls(base, ours_path, z), seconds)
+        tipg_env = {
+            "DATABASE_URL": url,
+            "TIPG_DB_SCHEMAS": '["bench"]',
+            "TIPG_MAX_FEATURES_PER_TILE": str(size * 2),
+            "TIPG_TILE_BUFFER": "64",
+        }
+        tipg_cmd = [
+            str(tipg_python),
+            "-m",
+            "uvicorn",
+            "tipg.main:app",
+            "--port",
+            "{port}",
+            "--log-level",
+            "warning",
+        ]
+        with http_server(tipg_cmd, tipg_env, "/collections") as base:
+            for z in ZOOMS:
+                measured[("tipg", z)] = _load(urls(base, tipg_path, z), seconds)
+    for z in ZOOMS:
+        peer = measured[("tipg", z)]
+        for who in ("ours cold", "ours cached", "tipg"):
+            m = measured[(who, z)]
+            rows.append(
+                {
+                    "bench": "tiles",
+                    "case": f"{size} polygons z{z} ({len(plans[z])} tiles cover the data)",
+                    "server": who,
+                    **m,
+                    "throughput_vs_tipg": round(m["tiles_per_s"] / peer["tiles_per_s"], 2),
+                    "p95_vs_tipg": round(m["p95_ms"] / peer["p95_ms"], 2),
+                }
+            )
+    return rows
