@@ -99,8 +99,10 @@ case "$mode" in
     exec "$VENV/bin/pytest" "$@"
     ;;
   bench)
-    # Peers measured in the same run: ogr2ogr (gdal-bin); GNU time reads peak memory.
+    # Peers measured in the same run: ogr2ogr (gdal-bin), tipg; GNU time reads peak memory.
     command -v ogr2ogr >/dev/null 2>&1 && [ -x /usr/bin/time ] || apt_install gdal-bin time
+    # map_pages measures the pages in Chromium; tiles installs tipg into bench/.peers itself.
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
     exec "$VENV/bin/python" -m bench "$@"
     ;;
   *)
