@@ -26,6 +26,7 @@ WEB_MERCATOR_WIDTH_M = 40_075_016.685578488
 # metre is cos(latitude) ground metres: 0.4 is cos(66°), a little finer than needed south
 # of the Arctic circle.
 GROUND_PER_MERCATOR = 0.4
+MIN_SIMPLIFY_M = 1.0
 
 # Tiles of a version read its partition directly (its name is built from an integer): no
 # partition pruning to plan on every request.
@@ -93,11 +94,14 @@ def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) 
     if e < bx0 or w > bx1 or n < by0 or s > by1:
         return b""
     query = _TILE_SQL.format(version_id=int(version_id))
+    size = tile.size_m
+    tolerance = size / EXTENT * GROUND_PER_MERCATOR
+    if tolerance < MIN_SIMPLIFY_M:  # below a metre ST_AsMVTGeom's grid snapping is enough
+        query = query.replace("ST_Simplify(f.geom, :tol)", "f.geom")
     if w < bx0 or e > bx1 or s < by0 or n > by1:
         query = query.replace(
             query[query.index("area AS") : query.index("rows AS")], _CLAMPED_AREA + ",\n"
         )
-    size = tile.size_m
     with engine.connect() as conn:
         data = conn.execute(
             text(query),
@@ -108,7 +112,7 @@ def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) 
                 "margin": size * BUFFER / EXTENT,
                 "seg": size / 8,
                 "srid": storage_srid,
-                "tol": size / EXTENT * GROUND_PER_MERCATOR,
+                "tol": tolerance,
                 "extent": EXTENT,
                 "buffer": BUFFER,
                 "name": MVT_LAYER,
