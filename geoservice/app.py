@@ -14,6 +14,7 @@ from analyses.jobs import fail_interrupted
 from geoservice import __version__, migrate
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
+from geoservice.middleware import add_middleware
 from geoservice.openapi import use_openapi_30
 from geoservice.routers.carbon import carbon_router
 from geoservice.routers.health import health_router
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     add_exception_handlers(app)
+    add_middleware(app, settings)
     app.include_router(health_router())
     app.include_router(layers_router())
     app.include_router(ogc_router())

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1, description="Most items on one page.")
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=60_000, ge=0)
+    request_timeout_s: float = Field(
+        default=300.0, ge=0, description="Longest a request may run before a 503 (0 = none)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins allowed to call the API, e.g. ["https://kart.kommune.no"].',
+    )
     map_basemap: str = Field(
         default="kartverket",
         description="Map background: 'kartverket' (Kartverket's topographic tile cache), "

@@ -1,8 +1,12 @@
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from geoservice import errors
+from geoservice.app import create_app
 from geoservice.handlers import add_exception_handlers
+from geoservice.settings import Settings
 
 
 def _app() -> FastAPI:
@@ -48,3 +52,29 @@ def test_request_validation_and_unknown_route_use_the_same_shape() -> None:
     missing = client.get("/nowhere")
     assert missing.status_code == 404
     assert missing.json() == {"error": "not_found", "detail": "Not Found"}
+
+
+def test_request_timeout_answers_503(settings: Settings, tmp_path: Path) -> None:
+    from tests.test_maps import generic_layer
+
+    slow = settings.model_copy(update={"request_timeout_s": 0.001})
+    with TestClient(create_app(settings)) as client:
+        layer = generic_layer(client, tmp_path)
+    with TestClient(create_app(slow)) as client:
+        response = client.get(f"/maps/layers/{layer}")
+    assert response.status_code == 503
+    assert response.json()["error"] == "request_timeout"
+    assert "GEOSERVICE_REQUEST_TIMEOUT_S" in response.json()["detail"]
+
+
+def test_cors_only_for_configured_origins(settings: Settings) -> None:
+    origin = "https://kart.example.no"
+    with TestClient(create_app(settings)) as client:
+        plain = client.get("/healthz", headers={"Origin": origin})
+    assert "access-control-allow-origin" not in plain.headers
+    allowed = settings.model_copy(update={"cors_origins": [origin]})
+    with TestClient(create_app(allowed)) as client:
+        ok = client.get("/healthz", headers={"Origin": origin})
+        other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert ok.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-origin" not in other.headers
