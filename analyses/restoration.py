@@ -365,43 +365,123 @@ def _counting_statuses() -> list[str]:
     return [str(c) for c, r in rows.items() if r["counts"] == "yes"]
 
 
-def _areas(
-    conn: Connection, region_sql: str, params: dict[str, Any], as_of: date
-) -> tuple[float, float, float]:
-    """(baseline ha, restored inside baseline ha, restored outside baseline ha) on a date."""
-    row = conn.execute(
+_STATUS_ON = """(SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
+                  WHERE (e->>'date')::date <= :as_of
+                  ORDER BY (e->>'date')::date DESC LIMIT 1)"""
+# Cell size of the grid that splits the country when no region is asked for.
+NATIONAL_CELL_M = 10_000
+# Most vertices per piece when a region is split into local units.
+UNIT_VERTICES = 256
+
+
+@dataclass(frozen=True)
+class UnitAreas:
+    """Hectares per region code: the baseline, and per date what is restored in and outside."""
+
+    baseline: dict[str, float]
+    restored: dict[tuple[str, date], float]
+    outside: dict[tuple[str, date], float]
+
+
+def _unit_areas(
+    conn: Connection, units_sql: str, params: dict[str, Any], dates: list[date]
+) -> UnitAreas:
+    """Baseline, area under restoration and restoration outside the baseline, per region.
+
+    The naive way unions every degraded polygon and every project in the region and then
+    intersects the two unions; on a national baseline of a million polygons that one union is
+    the whole cost. Here each region is cut into small units (``units_sql`` yields ``code, u``;
+    the units of a code partition it): per unit the baseline and the projects are unioned
+    locally, intersected, and the areas summed. Overlaps still count once, because a union is
+    taken wherever they can meet; the result equals the naive query up to rounding.
+    """
+    rows = conn.execute(
         text(
             f"""
-            WITH region AS ({region_sql}),
-            base AS (
-                SELECT ST_Union(CASE WHEN region.g IS NULL THEN f.geom
-                                     ELSE ST_Intersection(f.geom, region.g) END) AS g
-                  FROM geoservice.feature f, region
-                 WHERE f.version_id = ANY(:degraded)
-                   AND (CAST(:eco AS text) IS NULL OR f.attrs->>'ecosystem_type' = :eco)
-                   AND (region.g IS NULL OR ST_Intersects(f.geom, region.g))),
-            projects AS (
-                SELECT s.geom FROM ({_STATE}) s
+            WITH units AS MATERIALIZED (
+                SELECT code, row_number() OVER () AS uid, u FROM ({units_sql}) x),
+            base AS MATERIALIZED (
+                SELECT un.uid, min(un.code) AS code,
+                       ST_Union(CASE WHEN ST_Within(d.geom, un.u) THEN d.geom
+                                     ELSE ST_Intersection(d.geom, un.u) END) AS g
+                  FROM units un JOIN geoservice.feature d
+                    ON d.version_id = ANY(:degraded) AND d.geom && un.u
+                   AND ST_Intersects(d.geom, un.u)
+                 WHERE CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco
+                 GROUP BY un.uid),
+            dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
+            state AS MATERIALIZED (
+                SELECT s.geom, s.data FROM ({_STATE}) s
                  WHERE s.change <> 'delete'
-                   AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)
-                   AND (SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
-                         WHERE (e->>'date')::date <= :as_of
-                         ORDER BY (e->>'date')::date DESC LIMIT 1) = ANY(:counting)),
-            restored AS (
-                SELECT ST_Union(CASE WHEN region.g IS NULL THEN p.geom
-                                     ELSE ST_Intersection(p.geom, region.g) END) AS g
-                  FROM projects p, region
-                 WHERE region.g IS NULL OR ST_Intersects(p.geom, region.g))
-            SELECT coalesce(ST_Area(base.g), 0) / 10000,
-                   coalesce(ST_Area(ST_Intersection(restored.g, base.g)), 0) / 10000,
-                   coalesce(ST_Area(CASE WHEN base.g IS NULL THEN restored.g
-                                         ELSE ST_Difference(restored.g, base.g) END), 0) / 10000
-              FROM base, restored
+                   AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)),
+            projects AS (
+                SELECT dates.as_of, s.geom FROM state s, dates
+                 WHERE {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting)),
+            pieces AS (
+                SELECT un.uid, min(un.code) AS code, p.as_of,
+                       ST_Union(CASE WHEN ST_Within(p.geom, un.u) THEN p.geom
+                                     ELSE ST_Intersection(p.geom, un.u) END) AS g
+                  FROM units un JOIN projects p ON p.geom && un.u AND ST_Intersects(p.geom, un.u)
+                 GROUP BY un.uid, p.as_of)
+            SELECT 'base' AS part, code, NULL::date AS as_of, sum(ST_Area(g)) AS a,
+                   0.0 AS b
+              FROM base GROUP BY code
+            UNION ALL
+            SELECT 'restored', pc.code, pc.as_of,
+                   sum(CASE WHEN b.g IS NULL THEN 0 ELSE ST_Area(ST_Intersection(pc.g, b.g)) END),
+                   sum(CASE WHEN b.g IS NULL THEN ST_Area(pc.g)
+                            ELSE ST_Area(ST_Difference(pc.g, b.g)) END)
+              FROM pieces pc LEFT JOIN base b ON b.uid = pc.uid
+             GROUP BY pc.code, pc.as_of
             """
         ),
-        {**params, "as_of": as_of, "recorded": None, "counting": _counting_statuses()},
-    ).one()
-    return float(row[0]), float(row[1]), float(row[2])
+        {
+            **params,
+            "dates": dates,
+            "recorded": None,
+            "counting": _counting_statuses(),
+        },
+    ).all()
+    result = UnitAreas({}, {}, {})
+    for r in rows:
+        if r.part == "base":
+            result.baseline[r.code] = float(r.a) / 10_000
+        else:
+            result.restored[(r.code, r.as_of)] = float(r.a) / 10_000
+            result.outside[(r.code, r.as_of)] = float(r.b) / 10_000
+    return result
+
+
+def _years_before(day: date, years: int) -> date:
+    """The same day ``years`` earlier (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def _national_units() -> str:
+    """Grid cells over everything degraded or restored, all with code 'NO'."""
+    return f"""
+        SELECT 'NO' AS code, cell.geom AS u
+          FROM (SELECT ST_SetSRID(ST_Expand(ST_Extent(g)::geometry, 1), max(srid)) AS e
+                  FROM (SELECT geom AS g, ST_SRID(geom) AS srid FROM geoservice.feature
+                         WHERE version_id = ANY(:degraded)
+                        UNION ALL
+                        SELECT geom, ST_SRID(geom)
+                          FROM geoservice.restoration_project_history) all_geoms) ext,
+               ST_SquareGrid({NATIONAL_CELL_M}, ext.e) AS cell
+         WHERE ext.e IS NOT NULL"""
+
+
+def _region_units(key: str, one_code: bool) -> str:
+    """A kommune's or fylke's boundary (or all of them) cut into units of few vertices."""
+    where = "AND attrs->>:key = :code" if one_code else ""
+    return f"""
+        SELECT code, ST_Subdivide(g, {UNIT_VERTICES}) AS u
+          FROM (SELECT attrs->>:key AS code, ST_Union(geom) AS g FROM geoservice.feature
+                 WHERE version_id = ANY(:boundaries) AND attrs->>:key IS NOT NULL {where}
+                 GROUP BY 1) r""".replace(":key", f"'{key}'")
 
 
 def progress(
@@ -446,26 +526,34 @@ def progress(
             geojson, crs_text, srid = area
             params["area"], _ = _geometry(conn, geojson, crs_text, srid)
             params["srid"] = srid
-            region_sql = "SELECT ST_GeomFromWKB(:area, :srid) AS g"
+            units = (
+                f"SELECT 'polygon' AS code, ST_Subdivide(ST_GeomFromWKB(:area, :srid), "
+                f"{UNIT_VERTICES}) AS u"
+            )
         elif reg.kind == "country":
-            region_sql = "SELECT NULL::geometry AS g"
+            units = _national_units()
         else:
             key = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"
-            region_sql = (
-                "SELECT ST_Union(geom) AS g FROM geoservice.feature "
-                f"WHERE version_id = ANY(:boundaries) AND attrs->>'{key}' = :code"
-            )
             found = conn.execute(
-                text(f"SELECT g IS NOT NULL FROM ({region_sql}) r"), params
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM geoservice.feature "
+                    f"WHERE version_id = ANY(:boundaries) AND attrs->>'{key}' = :code)"
+                ),
+                params,
             ).scalar()
             if not found:
                 raise NotFound(
                     f"No {reg.kind} {reg.code} in the active boundary layers.",
                     code="region_not_found",
                 )
-        baseline, restored, outside = _areas(conn, region_sql, params, as_of)
-        three_back = as_of.replace(year=as_of.year - 3)
-        _, restored_then, _ = _areas(conn, region_sql, params, three_back)
+            units = _region_units(key, one_code=True)
+        three_back = _years_before(as_of, 3)
+        areas = _unit_areas(conn, units, params, [as_of, three_back])
+    code = "polygon" if area is not None else reg.code
+    baseline = areas.baseline.get(code, 0.0)
+    restored = areas.restored.get((code, as_of), 0.0)
+    outside = areas.outside.get((code, as_of), 0.0)
+    restored_then = areas.restored.get((code, three_back), 0.0)
     share = restored / baseline if baseline else 0.0
     pace_3y = (restored - restored_then) / 3
     goals = []
@@ -627,11 +715,6 @@ def rewetting_effect(rewetting: dict[str, Any], area_ha: float) -> dict[str, Any
     }
 
 
-_STATUS_ON = """(SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
-                  WHERE (e->>'date')::date <= :as_of
-                  ORDER BY (e->>'date')::date DESC LIMIT 1)"""
-
-
 def shares_by_region(
     engine: Engine,
     *,
@@ -657,8 +740,8 @@ def shares_by_region_over(
     """Per date, a FeatureCollection of regions with baseline, restored area and share.
 
     Same arithmetic as :func:`progress` (baseline = union of degraded areas in the region,
-    restored = union of counting projects inside it), but grouped: one statement for all
-    regions and dates, the baseline unioned once. Regions without baseline are left out.
+    restored = union of counting projects inside it), for all regions and dates at once, by
+    local units (see :func:`_unit_areas`). Regions without baseline are left out.
     Geometry is simplified for display and returned in WGS 84.
     """
     if level not in ("kommune", "fylke"):
@@ -683,61 +766,29 @@ def shares_by_region_over(
             "counting": _counting_statuses(),
             "tol": simplify_m,
         }
-        conn.execute(
-            text(
-                """
-                CREATE TEMPORARY TABLE region_base AS
-                WITH regions AS (
-                    SELECT attrs->>:key AS code,
-                           min(CASE WHEN :key = 'kommunenummer' OR NOT attrs ? 'kommunenummer'
-                                    THEN attrs->>'navn' END) AS name,
-                           ST_Union(geom) AS g
-                      FROM geoservice.feature
-                     WHERE version_id = ANY(:boundaries) AND attrs->>:key IS NOT NULL
-                     GROUP BY 1)
-                SELECT r.code, r.name, r.g AS region, ST_Union(ST_Intersection(d.geom, r.g)) AS g
-                  FROM regions r JOIN geoservice.feature d
-                    ON d.version_id = ANY(:degraded) AND d.geom && r.g
-                   AND ST_Intersects(d.geom, r.g)
-                 WHERE CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco
-                 GROUP BY r.code, r.name, r.g
-                """
-            ),
-            params,
-        )
+        areas = _unit_areas(conn, _region_units(key, one_code=False), params, dates)
+        codes = [c for c, ha in areas.baseline.items() if ha > 0]
         bases = conn.execute(
             text(
-                "SELECT code, name, ST_Area(g) / 10000 AS baseline_ha, "
-                "ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(region, :tol), 4326), 5)"
-                "::json AS geometry FROM region_base WHERE ST_Area(g) > 0 ORDER BY code"
-            ),
-            params,
-        ).all()
-        restored = conn.execute(
-            text(
-                f"""
-                WITH dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
-                projects AS (
-                    SELECT dates.as_of, s.geom FROM ({_STATE}) s, dates
-                     WHERE s.change <> 'delete'
-                       AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)
-                       AND {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting))
-                SELECT b.code, p.as_of,
-                       ST_Area(ST_Union(ST_Intersection(p.geom, b.g))) / 10000 AS restored_ha
-                  FROM region_base b JOIN projects p ON p.geom && b.g AND ST_Intersects(p.geom, b.g)
-                 GROUP BY b.code, p.as_of
+                """
+                SELECT attrs->>:key AS code,
+                       min(CASE WHEN :key = 'kommunenummer' OR NOT attrs ? 'kommunenummer'
+                                THEN attrs->>'navn' END) AS name,
+                       ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(ST_Union(geom),
+                                    :tol), 4326), 5)::json AS geometry
+                  FROM geoservice.feature
+                 WHERE version_id = ANY(:boundaries) AND attrs->>:key = ANY(:codes)
+                 GROUP BY 1 ORDER BY 1
                 """
             ),
-            params,
+            {**params, "codes": codes},
         ).all()
-        conn.execute(text("DROP TABLE region_base"))
-    done = {(r.code, r.as_of.isoformat()): float(r.restored_ha) for r in restored}
     out = {}
     for d in dates:
         features = []
         for b in bases:
-            baseline = float(b.baseline_ha)
-            ha = done.get((b.code, d.isoformat()), 0.0)
+            baseline = areas.baseline[b.code]
+            ha = areas.restored.get((b.code, d), 0.0)
             features.append(
                 {
                     "type": "Feature",

@@ -355,3 +355,25 @@ def test_registry_is_paged_with_links(client: TestClient, baseline: None) -> Non
     rest = client.get(nxt).json()
     assert [p["name"] for p in rest["items"]] == ["P2"]
     assert all(link["rel"] != "next" for link in rest["links"])
+
+
+def test_overlapping_baselines_and_long_projects_count_once(
+    client: TestClient, baseline: None, tmp_path: Path
+) -> None:
+    # a second baseline layer overlapping half of the 1 ha mire: the union is 2.5 ha
+    more = gpd.GeoDataFrame(
+        {"okosystem": ["wetland"]}, geometry=[box(X0 + 50, Y0, X0 + 150, Y0 + 100)], crs=25833
+    )
+    more.to_file(tmp_path / "more.gpkg")
+    assert (
+        upload(client, tmp_path / "more.gpkg", kind="degraded_areas", name="mer").status_code == 201
+    )
+    # 30 km × 100 m across several 10 km national grid cells, over all three baseline squares
+    long = box(X0 - 15_000, Y0, X0 + 15_000, Y0 + 100)
+    assert project(client, long, ("initiated", "2024-01-01")).status_code == 201
+    national = progress(client, region="NO", as_of="2024-06-01")
+    assert national["baseline_degraded_ha"] == pytest.approx(2.5)
+    assert national["under_restoration_ha"] == pytest.approx(2.5)
+    assert national["restoration_outside_baseline_ha"] == pytest.approx(300 - 2.5)
+    wetland = progress(client, region="NO", ecosystem="wetland", as_of="2024-06-01")
+    assert wetland["baseline_degraded_ha"] == pytest.approx(1.5)
