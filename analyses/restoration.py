@@ -381,6 +381,100 @@ class UnitAreas:
     baseline: dict[str, float]
     restored: dict[tuple[str, date], float]
     outside: dict[tuple[str, date], float]
+    coverage: bool = False  # measured by the no-overlap fast path
+
+
+_PROJECT_PIECES = f"""
+    dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
+    state AS MATERIALIZED (
+        SELECT s.geom, s.data FROM ({_STATE}) s
+         WHERE s.change <> 'delete'
+           AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)),
+    projects AS (
+        SELECT dates.as_of, s.geom FROM state s, dates
+         WHERE {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting)),
+    pieces AS MATERIALIZED (
+        SELECT un.uid, min(un.code) AS code, p.as_of,
+               ST_Union(CASE WHEN ST_Within(p.geom, un.u) THEN p.geom
+                             ELSE ST_Intersection(p.geom, un.u) END) AS g
+          FROM projects p JOIN restoration_units un
+            ON un.u && p.geom AND ST_Intersects(p.geom, un.u)
+         GROUP BY un.uid, p.as_of)"""
+
+_BASELINE_FILTER = """d.version_id = ANY(:degraded)
+       AND (CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco)"""
+
+# Baseline polygons that may overlap: union them per unit before measuring.
+_UNION_SQL = f"""
+WITH base AS MATERIALIZED (
+    SELECT un.uid, min(un.code) AS code,
+           ST_Union(CASE WHEN ST_Within(d.geom, un.u) THEN d.geom
+                         ELSE ST_Intersection(d.geom, un.u) END) AS g
+      FROM restoration_units un JOIN geoservice.feature d
+        ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}
+     GROUP BY un.uid),
+{_PROJECT_PIECES}
+SELECT 'base' AS part, code, NULL::date AS as_of, sum(ST_Area(g)) AS a, 0.0 AS b
+  FROM base GROUP BY code
+UNION ALL
+SELECT 'restored', pc.code, pc.as_of,
+       sum(CASE WHEN b.g IS NULL THEN 0 ELSE ST_Area(ST_Intersection(pc.g, b.g)) END),
+       sum(CASE WHEN b.g IS NULL THEN ST_Area(pc.g) ELSE ST_Area(ST_Difference(pc.g, b.g)) END)
+  FROM pieces pc LEFT JOIN base b ON b.uid = pc.uid
+ GROUP BY pc.code, pc.as_of
+"""
+
+# Baseline polygons known not to overlap: areas add up, and only the baseline polygons that
+# projects touch are intersected at all.
+_COVERAGE_SQL = f"""
+WITH {_PROJECT_PIECES.strip()},
+base AS (
+    SELECT un.code,
+           sum(CASE WHEN d.geom @ un.u AND (un.box OR ST_Within(d.geom, un.u))
+                    THEN ST_Area(d.geom) ELSE ST_Area(ST_Intersection(d.geom, un.u)) END) AS a
+      FROM restoration_units un JOIN geoservice.feature d
+        ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}
+     GROUP BY un.code),
+inside AS (
+    SELECT pc.uid, pc.as_of, sum(ST_Area(ST_Intersection(d.geom, pc.g))) AS a
+      FROM pieces pc JOIN geoservice.feature d
+        ON d.geom && pc.g AND ST_Intersects(d.geom, pc.g) AND {_BASELINE_FILTER}
+     GROUP BY pc.uid, pc.as_of)
+SELECT 'base' AS part, code, NULL::date AS as_of, a, 0.0 AS b FROM base
+UNION ALL
+SELECT 'restored', pc.code, pc.as_of, sum(coalesce(i.a, 0)),
+       sum(greatest(ST_Area(pc.g) - coalesce(i.a, 0), 0))
+  FROM pieces pc LEFT JOIN inside i ON i.uid = pc.uid AND i.as_of = pc.as_of
+ GROUP BY pc.code, pc.as_of
+"""
+
+
+def baseline_is_coverage(conn: Connection, degraded: list[int]) -> bool:
+    """True when no two active baseline polygons share interior area (checked, not assumed).
+
+    Each version records at upload whether it overlaps itself; overlaps between versions
+    are looked for here.
+    """
+    unchecked_or_overlapping = conn.execute(
+        text(
+            "SELECT bool_or(self_overlaps IS NOT FALSE) FROM geoservice.layer_version "
+            "WHERE id = ANY(:v)"
+        ),
+        {"v": degraded},
+    ).scalar()
+    if unchecked_or_overlapping:
+        return False
+    if len(degraded) < 2:
+        return True
+    return not conn.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM geoservice.feature a JOIN geoservice.feature b "
+            "ON a.geom && b.geom AND a.version_id < b.version_id "
+            "AND ST_Relate(a.geom, b.geom, '2********') "
+            "WHERE a.version_id = ANY(:v) AND b.version_id = ANY(:v))"
+        ),
+        {"v": degraded},
+    ).scalar()
 
 
 def _unit_areas(
@@ -391,9 +485,10 @@ def _unit_areas(
     The naive way unions every degraded polygon and every project in the region and then
     intersects the two unions; on a national baseline of a million polygons that one union is
     the whole cost. Here each region is cut into small units (``units_sql`` yields ``code, u``;
-    the units of a code partition it): per unit the baseline and the projects are unioned
-    locally, intersected, and the areas summed. Overlaps still count once, because a union is
-    taken wherever they can meet; the result equals the naive query up to rounding.
+    the units of a code partition it) and projects are unioned per unit, so overlapping
+    projects count once. A baseline without overlaps is measured by adding areas, touching
+    only the baseline polygons that projects reach; otherwise it is unioned per unit too.
+    Either way the result equals the naive query up to rounding.
     """
     # Units go to an indexed temporary table (gone when the transaction ends): both the
     # baseline and the projects find their units through the index.
@@ -401,52 +496,18 @@ def _unit_areas(
     conn.execute(
         text(
             "CREATE TEMPORARY TABLE restoration_units AS "
-            f"SELECT code, row_number() OVER () AS uid, u FROM ({units_sql}) x"
+            "SELECT code, row_number() OVER () AS uid, u, "
+            "ST_NPoints(u) = 5 AND ST_Area(u) = ST_Area(ST_Envelope(u)) AS box "
+            f"FROM ({units_sql}) x"
         ),
         params,
     )
     conn.execute(text("CREATE INDEX ON restoration_units USING gist (u)"))
     conn.execute(text("ANALYZE restoration_units"))
     conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these queries run
+    coverage = baseline_is_coverage(conn, list(params["degraded"]))
     rows = conn.execute(
-        text(
-            f"""
-            WITH base AS MATERIALIZED (
-                SELECT un.uid, min(un.code) AS code,
-                       ST_Union(CASE WHEN ST_Within(d.geom, un.u) THEN d.geom
-                                     ELSE ST_Intersection(d.geom, un.u) END) AS g
-                  FROM restoration_units un JOIN geoservice.feature d
-                    ON d.version_id = ANY(:degraded) AND d.geom && un.u
-                   AND ST_Intersects(d.geom, un.u)
-                 WHERE CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco
-                 GROUP BY un.uid),
-            dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
-            state AS MATERIALIZED (
-                SELECT s.geom, s.data FROM ({_STATE}) s
-                 WHERE s.change <> 'delete'
-                   AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)),
-            projects AS (
-                SELECT dates.as_of, s.geom FROM state s, dates
-                 WHERE {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting)),
-            pieces AS (
-                SELECT un.uid, min(un.code) AS code, p.as_of,
-                       ST_Union(CASE WHEN ST_Within(p.geom, un.u) THEN p.geom
-                                     ELSE ST_Intersection(p.geom, un.u) END) AS g
-                  FROM projects p JOIN restoration_units un
-                    ON un.u && p.geom AND ST_Intersects(p.geom, un.u)
-                 GROUP BY un.uid, p.as_of)
-            SELECT 'base' AS part, code, NULL::date AS as_of, sum(ST_Area(g)) AS a,
-                   0.0 AS b
-              FROM base GROUP BY code
-            UNION ALL
-            SELECT 'restored', pc.code, pc.as_of,
-                   sum(CASE WHEN b.g IS NULL THEN 0 ELSE ST_Area(ST_Intersection(pc.g, b.g)) END),
-                   sum(CASE WHEN b.g IS NULL THEN ST_Area(pc.g)
-                            ELSE ST_Area(ST_Difference(pc.g, b.g)) END)
-              FROM pieces pc LEFT JOIN base b ON b.uid = pc.uid
-             GROUP BY pc.code, pc.as_of
-            """
-        ),
+        text(_COVERAGE_SQL if coverage else _UNION_SQL),
         {
             **params,
             "dates": dates,
@@ -454,7 +515,7 @@ def _unit_areas(
             "counting": _counting_statuses(),
         },
     ).all()
-    result = UnitAreas({}, {}, {})
+    result = UnitAreas({}, {}, {}, coverage)
     for r in rows:
         if r.part == "base":
             result.baseline[r.code] = float(r.a) / 10_000
@@ -605,6 +666,9 @@ def progress(
             "degraded_area_versions": degraded,
             "boundary_versions": boundaries,
             "counting_statuses": _counting_statuses(),
+            "baseline_method": "sum of areas (baseline checked free of overlaps)"
+            if areas.coverage
+            else "union per local unit (baseline may overlap)",
         },
     }
 

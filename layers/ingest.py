@@ -63,6 +63,10 @@ class ImportOptions:
     pools: tuple[str, ...] = ()  # carbon_density rasters: the carbon pools the values cover
 
 
+# Kinds whose versions record whether their polygons overlap each other.
+OVERLAP_CHECKED_KINDS = frozenset({"degraded_areas"})
+
+
 def sha256_of(path: Path) -> str:
     """Checksum of the uploaded file, recorded as provenance."""
     digest = hashlib.sha256()
@@ -250,6 +254,17 @@ def _publish(
         "UPDATE geoservice.layer SET active_version_id = %s WHERE id = %s", (version_id, layer_id)
     )
     cur.execute(sql.SQL("ANALYZE {}").format(table))
+    if kind.name in OVERLAP_CHECKED_KINDS:
+        # Sums of areas equal the area of the union only without overlaps; restoration
+        # progress takes its fast path when the baseline is known to be overlap-free.
+        cur.execute(
+            sql.SQL(
+                "UPDATE geoservice.layer_version SET self_overlaps = EXISTS ("
+                "SELECT 1 FROM {t} a JOIN {t} b ON a.geom && b.geom AND a.fid < b.fid "
+                "AND ST_Relate(a.geom, b.geom, '2********')) WHERE id = %s"
+            ).format(t=table),
+            (version_id,),
+        )
     return ImportResult(
         layer_id=layer_id,
         name=options.name,

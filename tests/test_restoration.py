@@ -377,3 +377,50 @@ def test_overlapping_baselines_and_long_projects_count_once(
     assert national["restoration_outside_baseline_ha"] == pytest.approx(300 - 2.5)
     wetland = progress(client, region="NO", ecosystem="wetland", as_of="2024-06-01")
     assert wetland["baseline_degraded_ha"] == pytest.approx(1.5)
+
+
+def test_baseline_overlap_check_picks_the_method(
+    client: TestClient, tmp_path: Path, database_url: str
+) -> None:
+    # one layer whose two squares overlap by half: 1.5 ha, not 2
+    overlapping = gpd.GeoDataFrame(
+        {"okosystem": ["wetland", "wetland"]},
+        geometry=[BASELINE, box(X0 + 50, Y0, X0 + 150, Y0 + 100)],
+        crs=25833,
+    )
+    overlapping.to_file(tmp_path / "overlap.gpkg")
+    assert (
+        upload(client, tmp_path / "overlap.gpkg", kind="degraded_areas", name="o").status_code
+        == 201
+    )
+    assert (
+        project(
+            client, box(X0 + 100, Y0, X0 + 300, Y0 + 100), ("initiated", "2024-01-01")
+        ).status_code
+        == 201
+    )
+    union = progress(client, region="NO", as_of="2024-06-01")
+    assert union["baseline_degraded_ha"] == pytest.approx(1.5)
+    assert union["under_restoration_ha"] == pytest.approx(0.5)
+    assert union["restoration_outside_baseline_ha"] == pytest.approx(1.5)
+    assert union["provenance"]["baseline_method"].startswith("union")
+    # the same area as two touching, non-overlapping squares: the sum-of-areas path
+    coverage = gpd.GeoDataFrame(
+        {"okosystem": ["wetland", "wetland"]},
+        geometry=[box(X0, Y0, X0 + 50, Y0 + 100), box(X0 + 50, Y0, X0 + 150, Y0 + 100)],
+        crs=25833,
+    )
+    coverage.to_file(tmp_path / "coverage.gpkg")
+    assert (
+        upload(client, tmp_path / "coverage.gpkg", kind="degraded_areas", name="o").status_code
+        == 201
+    )
+    summed = progress(client, region="NO", as_of="2024-06-01")
+    assert summed["provenance"]["baseline_method"].startswith("sum of areas")
+    for key in ("baseline_degraded_ha", "under_restoration_ha", "restoration_outside_baseline_ha"):
+        assert summed[key] == pytest.approx(union[key])
+    with psycopg.connect(database_url) as conn:
+        flags = conn.execute(
+            "SELECT version, self_overlaps FROM geoservice.layer_version ORDER BY version"
+        ).fetchall()
+    assert flags == [(1, True), (2, False)]
