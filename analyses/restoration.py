@@ -435,7 +435,7 @@ base AS (
       FROM restoration_units un JOIN geoservice.feature d
         ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}
      GROUP BY un.code),
-inside AS (
+inside AS MATERIALIZED (
     SELECT pc.uid, pc.as_of, sum(ST_Area(ST_Intersection(d.geom, pc.g))) AS a
       FROM pieces pc JOIN geoservice.feature d
         ON d.geom && pc.g AND ST_Intersects(d.geom, pc.g) AND {_BASELINE_FILTER}
