@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
@@ -16,6 +16,7 @@ from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
 from geoservice.middleware import add_middleware
 from geoservice.openapi import use_openapi_30
+from geoservice.routers.audit import audit_router
 from geoservice.routers.carbon import carbon_router
 from geoservice.routers.health import health_router
 from geoservice.routers.layers import layers_router
@@ -23,6 +24,7 @@ from geoservice.routers.maps import maps_router
 from geoservice.routers.ogc import ogc_router
 from geoservice.routers.restoration import restoration_router
 from geoservice.routers.tiles import tiles_router
+from geoservice.security import identify
 from geoservice.settings import Settings
 from maps.assets import URL_PREFIX, vendor_dir
 
@@ -63,12 +65,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_exception_handlers(app)
     add_middleware(app, settings)
     app.include_router(health_router())
-    app.include_router(layers_router())
-    app.include_router(ogc_router())
-    app.include_router(carbon_router())
-    app.include_router(restoration_router())
-    app.include_router(maps_router())
-    app.include_router(tiles_router())
+    # Every data router resolves the caller first; writes then check their own role.
+    guarded = [Depends(identify)]
+    for router in (
+        layers_router(),
+        ogc_router(),
+        carbon_router(),
+        restoration_router(),
+        maps_router(),
+        tiles_router(),
+        audit_router(),
+    ):
+        app.include_router(router, dependencies=guarded)
     # Leaflet and VectorGrid from the npm install made at set-up; check_dir=False so the API
     # still starts without them (map pages then answer 503 with the fix).
     app.mount(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geoservice import __version__
+from geoservice.cli_access import tokens_app, users_app
 from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.cli_maps import app as maps_app
@@ -32,6 +34,8 @@ plans_app.command("analyse")(plans_cmd)
 app.add_typer(plans_app, name="plans")
 app.add_typer(restoration_app, name="restoration")
 app.add_typer(maps_app, name="map")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -87,7 +91,10 @@ def serve(
         settings = settings.model_copy(update=overrides)
         shown = _load_demo(settings) if demo else None
         if demo:
-            settings = settings.model_copy(update={"migrate_on_start": False})
+            update: dict[str, object] = {"migrate_on_start": False}
+            if "GEOSERVICE_PUBLIC_READS" not in os.environ:
+                update["public_reads"] = True  # so the demo maps open in a browser
+            settings = settings.model_copy(update=update)
         base = f"http://{settings.host}:{settings.port}"
         console.print(f"health:    {base}/healthz")
         console.print(f"API:       {base}/docs")
@@ -101,6 +108,13 @@ def serve(
             console.print(f"  proposal:    {base}/maps/proposals/{shown.proposals[0]}")
             console.print(f"  plan:        {base}/maps/plans/{shown.plan_layer}")
             console.print(f"  restoration: {base}/maps/restoration")
+            console.print("tokens (Authorization: Bearer <token>; shown once, new at each start):")
+            for role, token in shown.tokens.items():
+                console.print(f"  {role:<10} {token}")
+            if settings.public_reads:
+                console.print(
+                    "reads are public in the demo (GEOSERVICE_PUBLIC_READS=false to close)"
+                )
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
     except GeoServiceError as exc:
         raise _fail(exc) from exc
@@ -117,6 +131,7 @@ class DemoShown:
     proposals: list[int]
     land_cover_layer: int
     plan_layer: int
+    tokens: dict[str, str]
 
 
 def _load_demo(settings: Settings) -> DemoShown:
@@ -124,6 +139,7 @@ def _load_demo(settings: Settings) -> DemoShown:
     from geoservice.database import create_db_engine
     from geoservice.demo import (
         DEMO_LAYERS,
+        demo_tokens,
         load_demo,
         load_demo_plan_analysis,
         load_demo_proposals,
@@ -140,7 +156,9 @@ def _load_demo(settings: Settings) -> DemoShown:
             load_demo_restoration(engine, settings, say=console.print)
             proposals = load_demo_proposals(engine, settings, say=console.print)
             load_demo_plan_analysis(engine, by_kind["land_use_plan"], say=console.print)
-        return DemoShown(proposals, by_kind["land_cover"], by_kind["land_use_plan"])
+        return DemoShown(
+            proposals, by_kind["land_cover"], by_kind["land_use_plan"], demo_tokens(engine)
+        )
     finally:
         engine.dispose()
 

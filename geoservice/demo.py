@@ -157,3 +157,26 @@ def load_demo_plan_analysis(
     run_job(engine, job_id)
     say(f"demo plan analysis {job_id}: zone(s) {top} returned to LNFR in the scenario")
     return job_id
+
+
+def demo_tokens(engine: Engine) -> dict[str, str]:
+    """A fresh token for each role (users demo-<role>); the demo's older tokens are revoked."""
+    from geoservice import access
+
+    tokens = {}
+    for role in access.ROLES:
+        user = f"demo-{role}"
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO geoservice.app_user (name) VALUES (:u) ON CONFLICT DO NOTHING"),
+                {"u": user},
+            )
+            conn.execute(
+                text(
+                    "UPDATE geoservice.api_token SET revoked_at = now() WHERE revoked_at IS NULL "
+                    "AND user_id = (SELECT id FROM geoservice.app_user WHERE name = :u)"
+                ),
+                {"u": user},
+            )
+        tokens[role] = access.create_token(engine, user, role)[1]
+    return tokens

@@ -40,6 +40,18 @@ class BadRequest(GeoServiceError):
     code = "bad_request"
 
 
+class Unauthorized(GeoServiceError):
+    """No valid token came with a request that needs one."""
+
+    code = "unauthorized"
+
+
+class Forbidden(GeoServiceError):
+    """The token is valid but its role may not do this."""
+
+    code = "forbidden"
+
+
 class Conflict(GeoServiceError):
     """The request clashes with the current state (e.g. a duplicate name)."""
 

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 STATUS_CODES: dict[type[errors.GeoServiceError], int] = {
     errors.BadRequest: status.HTTP_400_BAD_REQUEST,
+    errors.Unauthorized: status.HTTP_401_UNAUTHORIZED,
+    errors.Forbidden: status.HTTP_403_FORBIDDEN,
     errors.NotFound: status.HTTP_404_NOT_FOUND,
     errors.Conflict: status.HTTP_409_CONFLICT,
     errors.PayloadTooLarge: status.HTTP_413_CONTENT_TOO_LARGE,
@@ -70,7 +72,14 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(errors.GeoServiceError)
     async def _domain(_: Request, exc: errors.GeoServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.detail, **exc.extra), status_for(exc))
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="geoservice"'}
+            if isinstance(exc, errors.Unauthorized)
+            else None
+        )
+        return JSONResponse(
+            error_body(exc.code, exc.detail, **exc.extra), status_for(exc), headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

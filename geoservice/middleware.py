@@ -1,4 +1,4 @@
-"""Cross-cutting HTTP behaviour: a request time limit and configurable CORS."""
+"""Cross-cutting HTTP behaviour: the audit log of writes, a request time limit, CORS."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from geoservice.security import audit_writes
 from geoservice.settings import Settings
 
 
 def add_middleware(app: FastAPI, settings: Settings) -> None:
     """Install the request timeout and, when origins are configured, CORS."""
     limit = settings.request_timeout_s
+    app.middleware("http")(audit_writes)
 
     @app.middleware("http")
     async def request_timeout(

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, ge=1, description="Most items on one page.")
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=60_000, ge=0)
+    public_reads: bool = Field(
+        default=False,
+        description="Let anyone read (layers, maps, tiles, results) without a token. Writes "
+        "always need a token with the right role.",
+    )
     request_timeout_s: float = Field(
         default=300.0, ge=0, description="Longest a request may run before a 503 (0 = none)."
     )

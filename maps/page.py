@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import folium
 from branca.element import Figure
@@ -60,9 +60,13 @@ class MapOptions:
     tile_base_url: str = ""
     # Written to a file: a tile layer then needs ``tile_base_url`` to reach a service.
     standalone: bool = False
+    # When reads are private, a page opened with ?access_token= passes it on to its tiles.
+    access_token: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, tile_base_url: str = "") -> MapOptions:
+    def from_settings(
+        cls, settings: Settings, tile_base_url: str = "", access_token: str | None = None
+    ) -> MapOptions:
         """The map part of the service settings."""
         return cls(
             basemap=settings.map_basemap,
@@ -71,6 +75,7 @@ class MapOptions:
             max_inline_bytes=int(settings.map_max_inline_mb * 1_000_000),
             assets_dir=vendor_dir(settings.map_assets_dir),
             tile_base_url=tile_base_url.rstrip("/"),
+            access_token=access_token,
         )
 
 
@@ -264,9 +269,12 @@ class MapPage:
             f" color: {json.dumps('#555555' if not style.outline_only else style.default)},"
             " weight: 0.5};}}}"
         )
-        VectorGridProtobuf(
-            self.options.tile_base_url + url_path, name=html.escape(name), options=options
-        ).add_to(self.map)
+        url = self.options.tile_base_url + url_path
+        if self.options.access_token:
+            url += ("&" if "?" in url else "?") + urlencode(
+                {"access_token": self.options.access_token}
+            )
+        VectorGridProtobuf(url, name=html.escape(name), options=options).add_to(self.map)
         self._tile_layers.append(name)
 
     # --- furniture ----------------------------------------------------------------------

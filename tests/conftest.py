@@ -8,6 +8,7 @@ Alembic migrations; each test gets its own copy, so tests never see each other's
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient
 from geoservice import migrate
 from geoservice.app import create_app
 from geoservice.embedded import EmbeddedCluster
+from geoservice.errors import Conflict
 from geoservice.settings import Settings
 
 TEMPLATE_DB = "geoservice_test_template"
@@ -104,13 +106,32 @@ def database_url(server_url: str, template_url: str) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Settings for an app on the test's own database, with its own data directory."""
-    return Settings(database_url=database_url, data_dir=tmp_path / "data", migrate_on_start=False)
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        migrate_on_start=False,
+        public_reads=True,  # readers such as GDAL and Chromium send no token
+    )
+
+
+def authorize(client: TestClient, role: str = "admin", user: str | None = None) -> str:
+    """Give the client a token of ``role`` (a user of that name is made); return the token."""
+    from geoservice import access
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    name = user or f"test-{role}"
+    with contextlib.suppress(Conflict):  # the user exists already
+        access.add_user(engine, name)
+    _, token = access.create_token(engine, name, role)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return token
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """A client for an app whose lifespan (engine, pool) really runs."""
     with TestClient(create_app(settings)) as test_client:
+        authorize(test_client)
         yield test_client
 
 
@@ -141,6 +162,7 @@ def live_server(settings: Settings, live_server_env: dict[str, str]) -> Iterator
         "GEOSERVICE_DATABASE_URL": str(settings.database_url),
         "GEOSERVICE_DATA_DIR": str(settings.data_dir),
         "GEOSERVICE_MAP_BASEMAP": "none",  # nothing leaves the machine in tests
+        "GEOSERVICE_PUBLIC_READS": "true",
         **live_server_env,
     }
     proc = subprocess.Popen(

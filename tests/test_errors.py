@@ -7,6 +7,7 @@ from geoservice import errors
 from geoservice.app import create_app
 from geoservice.handlers import add_exception_handlers
 from geoservice.settings import Settings
+from tests.conftest import authorize
 
 
 def _app() -> FastAPI:
@@ -59,6 +60,7 @@ def test_request_timeout_answers_503(settings: Settings, tmp_path: Path) -> None
 
     slow = settings.model_copy(update={"request_timeout_s": 0.001})
     with TestClient(create_app(settings)) as client:
+        authorize(client)
         layer = generic_layer(client, tmp_path)
     with TestClient(create_app(slow)) as client:
         response = client.get(f"/maps/layers/{layer}")

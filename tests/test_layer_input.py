@@ -17,6 +17,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 
 from geoservice.app import create_app
 from geoservice.settings import Settings
+from tests.conftest import authorize
 from tests.test_layers import KOMMUNER, N50, upload
 
 # Two squares in Ås, EPSG:25833: 100 m × 100 m and 50 m × 200 m.
@@ -322,6 +323,7 @@ def small_limit_client(database_url: str, tmp_path: Path) -> Iterator[TestClient
         database_url=database_url, data_dir=tmp_path / "d", migrate_on_start=False, max_upload_mb=1
     )
     with TestClient(create_app(settings)) as client:
+        authorize(client)
         yield client
 
 

@@ -18,6 +18,7 @@ from geoservice.cli import app as cli
 from geoservice.database import create_db_engine
 from geoservice.settings import Settings
 from maps.styles import class_colour, nice_breaks
+from tests.conftest import authorize
 from tests.test_carbon import FOREST, assess, landscape, utm  # noqa: F401
 from tests.test_layers import KOMMUNER, upload
 from tests.test_restoration import BASELINE, X0, Y0, project
@@ -66,6 +67,7 @@ def test_basemap_none_and_custom(settings: Settings, tmp_path: Path) -> None:
     ):
         custom = settings.model_copy(update={"map_basemap": basemap})
         with TestClient(create_app(custom)) as client:
+            authorize(client)
             layer = generic_layer(client, tmp_path / basemap[:4])
             page = client.get(f"/maps/layers/{layer}")
             assert absent not in page.text
@@ -82,12 +84,14 @@ def test_big_layers_come_from_tiles_and_pages_stay_under_budget(
 ) -> None:
     small = settings.model_copy(update={"map_inline_feature_limit": 2})
     with TestClient(create_app(small)) as client:
+        authorize(client)
         layer = generic_layer(client, tmp_path, n=3)
         html = client.get(f"/maps/layers/{layer}").text
         assert f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?version=1" in html
         assert "L.canvas.tile" in html and '"features"' in html
     tight = settings.model_copy(update={"map_max_inline_mb": 0.0005})  # 500 bytes
     with TestClient(create_app(tight)) as client:
+        authorize(client)
         layer = generic_layer(client, tmp_path / "b", n=3)
         html = client.get(f"/maps/layers/{layer}").text
         assert "/tiles/" in html  # over the byte budget: tiles, even under the count
@@ -97,6 +101,7 @@ def test_big_layers_come_from_tiles_and_pages_stay_under_budget(
 def test_missing_map_libraries_answer_503_with_the_fix(settings: Settings, tmp_path: Path) -> None:
     broken = settings.model_copy(update={"map_assets_dir": tmp_path / "nowhere"})
     with TestClient(create_app(broken)) as client:
+        authorize(client)
         layer = generic_layer(client, tmp_path)
         response = client.get(f"/maps/layers/{layer}")
     assert response.status_code == 503

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    File,
+    Form,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -18,6 +28,7 @@ from analyses.presets import DEFAULT_PRESET, PRESETS
 from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.errors import PayloadTooLarge
+from geoservice.security import AdminDep, PlannerDep, audit_note
 from maps.report import proposal_report
 
 MAX_TABLE_BYTES = 5 * 1024 * 1024
@@ -71,10 +82,19 @@ def carbon_router() -> APIRouter:
     @router.post(
         "/api/proposals", status_code=status.HTTP_201_CREATED, summary="Assess a building proposal"
     )
-    def create_proposal(body: ProposalIn, engine: EngineDep, settings: SettingsDep) -> Any:
+    def create_proposal(
+        request: Request,
+        body: ProposalIn,
+        engine: EngineDep,
+        settings: SettingsDep,
+        who: PlannerDep,
+    ) -> Any:
         """Carbon stock, emissions if built, what stays, flags and provenance; stored."""
-        request = ProposalRequest(**body.model_dump())
-        return assess(engine, request, storage_srid=settings.storage_srid)
+        result = assess(
+            engine, ProposalRequest(**body.model_dump()), storage_srid=settings.storage_srid
+        )
+        audit_note(request, proposal_id=result["id"])
+        return result
 
     @router.get("/api/proposals/{proposal_id}", summary="A stored assessment")
     def read_proposal(proposal_id: int, engine: EngineDep) -> Any:
@@ -100,12 +120,18 @@ def carbon_router() -> APIRouter:
         summary="Analyse every building zone of a land-use plan (a job)",
     )
     def plan_analysis(
-        layer_id: int, body: PlanAnalysisIn, engine: EngineDep, background: BackgroundTasks
+        request: Request,
+        layer_id: int,
+        body: PlanAnalysisIn,
+        engine: EngineDep,
+        background: BackgroundTasks,
+        who: PlannerDep,
     ) -> Any:
         """Queue the analysis; poll the returned URL for progress and the result."""
         presets_module.stored_preset(engine, body.preset)  # refuse an unknown preset now
         job_id = jobs.create_job(engine, layer_id, body.model_dump())
         background.add_task(jobs.run_job, engine, job_id)
+        audit_note(request, analysis_id=job_id)
         return {"id": job_id, "status": "queued", "href": f"/api/plans/analyses/{job_id}"}
 
     @router.get("/api/plans/analyses/{job_id}", summary="Status and result of a plan analysis")
@@ -157,9 +183,11 @@ def carbon_router() -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary="Store a new preset version",
     )
-    def add_preset(body: PresetIn, engine: EngineDep) -> Any:
+    def add_preset(request: Request, body: PresetIn, engine: EngineDep, who: AdminDep) -> Any:
         """A new version of a preset (or a new preset); assessments use the newest version."""
-        return presets_module.store_preset(engine, body.model_dump(), uploader=None).describe()
+        stored = presets_module.store_preset(engine, body.model_dump(), uploader=who.user)
+        audit_note(request, preset=stored.name, version_after=stored.version)
+        return stored.describe()
 
     @router.get("/api/carbon/factor-tables", summary="Factor table versions")
     def tables(engine: EngineDep) -> Any:
@@ -178,7 +206,9 @@ def carbon_router() -> APIRouter:
         summary="Upload a factor table version",
     )
     async def upload_table(
+        request: Request,
         engine: EngineDep,
+        who: AdminDep,
         file: Annotated[UploadFile, File(description="CSV; ours or InVEST carbon_pools")],
         name: Annotated[str, Form(description="Table name; a known name gets a new version")],
         source: Annotated[str | None, Form(description="Source for rows without one")] = None,
@@ -193,9 +223,10 @@ def carbon_router() -> APIRouter:
             name,
             content,
             source=source,
-            uploader=None,
+            uploader=who.user,
             filename=file.filename,
         )
+        audit_note(request, factor_table_id=stored.id, version_after=stored.version)
         return {**stored.describe(), "rows": len(stored.factors)}
 
     return router

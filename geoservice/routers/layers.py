@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 
 from geoservice.dependencies import EngineDep, SettingsDep, page
 from geoservice.errors import BadRequest, PayloadTooLarge
+from geoservice.security import AdminDep, GisDep, audit_note
 from geoservice.settings import Settings
 from layers import catalog
 from layers.export import ExportFormat, export_layer
@@ -54,6 +55,7 @@ def layers_router() -> APIRouter:
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
+        who: GisDep,
         file: Annotated[
             UploadFile,
             File(
@@ -122,11 +124,13 @@ def layers_router() -> APIRouter:
                     check_extent=check_extent,
                     source_filename=path.name,
                     pools=parse_pools(pools),
+                    uploader=who.user,
                 ),
                 storage_srid=settings.storage_srid,
                 max_unzipped_bytes=settings.max_upload_bytes * 4,
                 data_dir=settings.data_path,
             )
+        audit_note(request, layer_id=result.layer_id, version_after=result.version)
         return result.as_dict()
 
     @router.get("", summary="List layers")
@@ -153,9 +157,18 @@ def layers_router() -> APIRouter:
         return {"layer_id": layer_id, "versions": catalog.list_versions(engine, layer_id)}
 
     @router.post("/{layer_id}/versions/{version}/activate", summary="Re-activate a version")
-    def activate(layer_id: int, version: int, engine: EngineDep) -> dict[str, Any]:
+    def activate(
+        request: Request, layer_id: int, version: int, engine: EngineDep, who: AdminDep
+    ) -> dict[str, Any]:
         """Make ``version`` the active version of the layer again."""
-        return catalog.activate_version(engine, layer_id, version)
+        before = catalog.get_layer(engine, layer_id)["active_version"]
+        layer = catalog.activate_version(engine, layer_id, version)
+        audit_note(
+            request,
+            version_before=before["version"] if before else None,
+            version_after=layer["active_version"]["version"],
+        )
+        return layer
 
     @router.get("/{layer_id}/export", summary="Download a layer as GeoJSON or GeoPackage")
     def export(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from analyses import restoration
 from geoservice.dependencies import EngineDep, SettingsDep, page
 from geoservice.routers.layers import save_upload
+from geoservice.security import EcologistDep, ReaderDep, audit_note
 from layers.reader import features_from_file
 
 
@@ -43,16 +44,24 @@ def restoration_router() -> APIRouter:
     router = APIRouter(prefix="/api/restoration", tags=["restoration"])
 
     @router.post("/projects", status_code=status.HTTP_201_CREATED, summary="Register a project")
-    def create(body: ProjectIn, engine: EngineDep, settings: SettingsDep) -> Any:
+    def create(
+        request: Request,
+        body: ProjectIn,
+        engine: EngineDep,
+        settings: SettingsDep,
+        who: EcologistDep,
+    ) -> Any:
         """Store a new project (its first version)."""
-        return restoration.save_project(
+        saved = restoration.save_project(
             engine,
             body.properties,
             body.geometry,
             crs=body.crs,
             srid=settings.storage_srid,
-            user=None,
+            user=who.user,
         )
+        audit_note(request, project_id=saved["id"], version_after=saved["version"])
+        return saved
 
     @router.post(
         "/projects/import",
@@ -60,8 +69,10 @@ def restoration_router() -> APIRouter:
         summary="Register every feature of a file as a project (all or nothing)",
     )
     def import_file(
+        request: Request,
         engine: EngineDep,
         settings: SettingsDep,
+        who: EcologistDep,
         file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, ...")],
         crs: Annotated[str | None, Form(description="CRS if the file does not say")] = None,
         layer: Annotated[str | None, Form(description="Layer inside a GeoPackage")] = None,
@@ -76,8 +87,9 @@ def restoration_router() -> APIRouter:
                 path, Path(workdir), layer=layer or None, crs=crs or None
             )
         ids = restoration.import_projects(
-            engine, features, crs=crs_label, srid=settings.storage_srid, user=None
+            engine, features, crs=crs_label, srid=settings.storage_srid, user=who.user
         )
+        audit_note(request, project_ids=ids)
         return {"imported": len(ids), "ids": ids}
 
     @router.get("/projects", summary="The registry (now, or as it stood at a time)")
@@ -104,26 +116,38 @@ def restoration_router() -> APIRouter:
         return restoration.get_project(engine, project_id)
 
     @router.put("/projects/{project_id}", summary="Change a project (a new version)")
-    def update(project_id: int, body: ProjectIn, engine: EngineDep, settings: SettingsDep) -> Any:
+    def update(
+        request: Request,
+        project_id: int,
+        body: ProjectIn,
+        engine: EngineDep,
+        settings: SettingsDep,
+        who: EcologistDep,
+    ) -> Any:
         """Record the project's new state; earlier versions stay in its history."""
-        return restoration.save_project(
+        before = restoration.get_project(engine, project_id)["version"]
+        saved = restoration.save_project(
             engine,
             body.properties,
             body.geometry,
             crs=body.crs,
             srid=settings.storage_srid,
-            user=None,
+            user=who.user,
             project_id=project_id,
         )
+        audit_note(request, version_before=before, version_after=saved["version"])
+        return saved
 
     @router.delete(
         "/projects/{project_id}",
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Delete a project (kept in history)",
     )
-    def delete(project_id: int, engine: EngineDep) -> None:
+    def delete(request: Request, project_id: int, engine: EngineDep, who: EcologistDep) -> None:
         """Mark the project deleted."""
-        restoration.delete_project(engine, project_id, user=None)
+        before = restoration.get_project(engine, project_id)["version"]
+        restoration.delete_project(engine, project_id, user=who.user)
+        audit_note(request, version_before=before, version_after=before + 1)
 
     @router.get("/projects/{project_id}/history", summary="Every version of a project")
     def history(project_id: int, engine: EngineDep) -> Any:
@@ -141,7 +165,9 @@ def restoration_router() -> APIRouter:
         return restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=as_of)
 
     @router.post("/progress", summary="Progress inside a drawn polygon")
-    def progress_in_polygon(body: AreaIn, engine: EngineDep, settings: SettingsDep) -> Any:
+    def progress_in_polygon(
+        body: AreaIn, engine: EngineDep, settings: SettingsDep, who: ReaderDep
+    ) -> Any:
         """Like GET /progress, for any polygon instead of a kommune or fylke."""
         return restoration.progress(
             engine,

@@ -1,0 +1,94 @@
+"""``geoservice users ...`` and ``geoservice tokens ...``: who may do what."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from geoservice import access
+from geoservice.database import create_db_engine, resolve_database_url
+from geoservice.errors import GeoServiceError
+from geoservice.settings import Settings
+
+users_app = typer.Typer(help="Users of the API.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens (sent as Authorization: Bearer).", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _engine() -> Engine:
+    settings = Settings()
+    return create_db_engine(resolve_database_url(settings), settings)
+
+
+def _fail(exc: GeoServiceError) -> typer.Exit:
+    err_console.print(f"[bold red]error[/]: {exc.detail}")
+    return typer.Exit(code=1)
+
+
+@users_app.command("add")
+def add_user(name: str) -> None:
+    """Add a user (then create tokens for it)."""
+    engine = _engine()
+    try:
+        access.add_user(engine, name)
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    finally:
+        engine.dispose()
+    console.print(f"user {name} added")
+
+
+@tokens_app.command("create")
+def create_token(
+    user: Annotated[str, typer.Option(help="Existing user name")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(access.ROLES)}")],
+) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    engine = _engine()
+    try:
+        token_id, token = access.create_token(engine, user, role)
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    finally:
+        engine.dispose()
+    err_console.print(f"token {token_id} for {user} ({role}); keep it now, it is not shown again:")
+    print(token)
+
+
+@tokens_app.command("revoke")
+def revoke_token(token_id: int) -> None:
+    """Revoke a token by its id (see `geoservice tokens list`)."""
+    engine = _engine()
+    try:
+        access.revoke_token(engine, token_id)
+    except GeoServiceError as exc:
+        raise _fail(exc) from exc
+    finally:
+        engine.dispose()
+    console.print(f"token {token_id} revoked")
+
+
+@tokens_app.command("list")
+def list_tokens() -> None:
+    """Every token: id, user, role, prefix, created, revoked."""
+    engine = _engine()
+    try:
+        rows = access.list_tokens(engine)
+    finally:
+        engine.dispose()
+    table = Table("id", "user", "role", "prefix", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["user"],
+            r["role"],
+            r["prefix"] + "…",
+            r["created_at"].isoformat(timespec="seconds"),
+            r["revoked_at"].isoformat(timespec="seconds") if r["revoked_at"] else "",
+        )
+    console.print(table)
