@@ -384,69 +384,118 @@ class UnitAreas:
     coverage: bool = False  # measured by the no-overlap fast path
 
 
-_PROJECT_PIECES = f"""
+_PROJECTS = f"""
     dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
     state AS MATERIALIZED (
-        SELECT s.geom, s.data FROM ({_STATE}) s
+        SELECT s.id, s.geom, s.data FROM ({_STATE}) s
          WHERE s.change <> 'delete'
            AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)),
     projects AS (
-        SELECT dates.as_of, s.geom FROM state s, dates
-         WHERE {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting)),
-    pieces AS MATERIALIZED (
-        SELECT un.uid, min(un.code) AS code, p.as_of,
-               ST_Union(CASE WHEN ST_Within(p.geom, un.u) THEN p.geom
-                             ELSE ST_Intersection(p.geom, un.u) END) AS g
+        SELECT dates.as_of, s.id, s.geom FROM state s, dates
+         WHERE {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting)),"""
+
+# Projects cut to the units they fall in ...
+_CLIP_TO_UNITS = """
+    clipped AS (
+        SELECT un.uid, un.code, p.as_of, p.id,
+               CASE WHEN p.geom @ un.u AND (un.box OR ST_Within(p.geom, un.u)) THEN p.geom
+                    ELSE ST_Intersection(p.geom, un.u) END AS g
           FROM projects p JOIN restoration_units un
-            ON un.u && p.geom AND ST_Intersects(p.geom, un.u)
-         GROUP BY un.uid, p.as_of)"""
+            ON un.u && p.geom AND ST_Intersects(p.geom, un.u)),"""
+# ... or, for the whole country, left as they are.
+_NO_CLIP = """
+    clipped AS (SELECT 0::bigint AS uid, 'NO'::text AS code, p.as_of, p.id, p.geom AS g
+                  FROM projects p),"""
+
+
+def _restored(baseline_join: str, baseline_geom: str) -> str:
+    """Restored area inside and outside the baseline, per code and date.
+
+    Projects that touch each other are unioned cluster by cluster, so overlaps count once; a
+    project touching no other (nearly all) is measured once for every date it counts on.
+    ``baseline_join`` joins disjoint baseline pieces ``d`` to a project piece ``x``.
+    """
+    inside = f"sum(ST_Area(ST_Intersection({baseline_geom}, x.g)))"
+    return f"""
+    clustered AS (
+        SELECT uid, code, as_of, id, g,
+               ST_ClusterDBSCAN(g, 0, 1) OVER (PARTITION BY uid, as_of) AS cid
+          FROM clipped WHERE NOT ST_IsEmpty(g)),
+    sized AS MATERIALIZED (
+        SELECT *, count(*) OVER (PARTITION BY uid, as_of, cid) AS n FROM clustered),
+    single_inside AS MATERIALIZED (
+        SELECT x.id, x.uid, {inside} AS a
+          FROM (SELECT DISTINCT ON (id, uid) id, uid, g FROM sized WHERE n = 1) x
+          JOIN {baseline_join}
+         GROUP BY x.id, x.uid),
+    multi AS MATERIALIZED (
+        SELECT row_number() OVER () AS pid, uid, min(code) AS code, as_of, ST_Union(g) AS g
+          FROM sized WHERE n > 1 GROUP BY uid, as_of, cid),
+    multi_inside AS MATERIALIZED (
+        SELECT x.pid, {inside} AS a FROM multi x JOIN {baseline_join} GROUP BY x.pid),
+    restored AS (
+        SELECT code, as_of, sum(inside) AS inside, sum(greatest(area - inside, 0)) AS outside
+          FROM (SELECT s.code, s.as_of, coalesce(i.a, 0) AS inside, ST_Area(s.g) AS area
+                  FROM sized s LEFT JOIN single_inside i ON i.id = s.id AND i.uid = s.uid
+                 WHERE s.n = 1
+                UNION ALL
+                SELECT m.code, m.as_of, coalesce(i.a, 0), ST_Area(m.g)
+                  FROM multi m LEFT JOIN multi_inside i ON i.pid = m.pid) t
+         GROUP BY code, as_of)"""
+
 
 _BASELINE_FILTER = """d.version_id = ANY(:degraded)
        AND (CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco)"""
-
-# Baseline polygons that may overlap: union them per unit before measuring.
-_UNION_SQL = f"""
-WITH base AS MATERIALIZED (
-    SELECT un.uid, min(un.code) AS code,
-           ST_Union(CASE WHEN ST_Within(d.geom, un.u) THEN d.geom
-                         ELSE ST_Intersection(d.geom, un.u) END) AS g
-      FROM restoration_units un JOIN geoservice.feature d
-        ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}
-     GROUP BY un.uid),
-{_PROJECT_PIECES}
-SELECT 'base' AS part, code, NULL::date AS as_of, sum(ST_Area(g)) AS a, 0.0 AS b
-  FROM base GROUP BY code
+_FEATURES_JOIN = f"geoservice.feature d ON d.geom && x.g AND {_BASELINE_FILTER}"
+_PIECES_JOIN = "base d ON d.uid = x.uid AND d.g && x.g"
+_RESULT = """
+SELECT 'base' AS part, code, NULL::date AS as_of, a, 0.0 AS b FROM base_area
 UNION ALL
-SELECT 'restored', pc.code, pc.as_of,
-       sum(CASE WHEN b.g IS NULL THEN 0 ELSE ST_Area(ST_Intersection(pc.g, b.g)) END),
-       sum(CASE WHEN b.g IS NULL THEN ST_Area(pc.g) ELSE ST_Area(ST_Difference(pc.g, b.g)) END)
-  FROM pieces pc LEFT JOIN base b ON b.uid = pc.uid
- GROUP BY pc.code, pc.as_of
+SELECT 'restored', code, as_of, inside, outside FROM restored
 """
+
+# Baseline polygons that may overlap: cut to units, and within each unit the ones that touch
+# are unioned cluster by cluster (like projects), giving disjoint baseline pieces.
+_UNION_SQL = f"""
+WITH base_clipped AS (
+    SELECT un.uid, un.code,
+           CASE WHEN d.geom @ un.u AND (un.box OR ST_Within(d.geom, un.u)) THEN d.geom
+                ELSE ST_Intersection(d.geom, un.u) END AS g
+      FROM restoration_units un JOIN geoservice.feature d
+        ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}),
+base_clustered AS (
+    SELECT uid, code, g, ST_ClusterDBSCAN(g, 0, 1) OVER (PARTITION BY uid) AS cid
+      FROM base_clipped WHERE NOT ST_IsEmpty(g)),
+base_sized AS (
+    SELECT *, count(*) OVER (PARTITION BY uid, cid) AS n FROM base_clustered),
+base AS MATERIALIZED (
+    SELECT uid, code, g FROM base_sized WHERE n = 1
+    UNION ALL
+    SELECT uid, min(code), ST_Union(g) FROM base_sized WHERE n > 1 GROUP BY uid, cid),
+base_area AS (SELECT code, sum(ST_Area(g)) AS a FROM base GROUP BY code),
+{_PROJECTS}{_CLIP_TO_UNITS}{_restored(_PIECES_JOIN, "d.g")}
+{_RESULT}"""
 
 # Baseline polygons known not to overlap: areas add up, and only the baseline polygons that
 # projects touch are intersected at all.
 _COVERAGE_SQL = f"""
-WITH {_PROJECT_PIECES.strip()},
-base AS (
+WITH base_area AS (
     SELECT un.code,
            sum(CASE WHEN d.geom @ un.u AND (un.box OR ST_Within(d.geom, un.u))
                     THEN ST_Area(d.geom) ELSE ST_Area(ST_Intersection(d.geom, un.u)) END) AS a
       FROM restoration_units un JOIN geoservice.feature d
         ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}
      GROUP BY un.code),
-inside AS MATERIALIZED (
-    SELECT pc.uid, pc.as_of, sum(ST_Area(ST_Intersection(d.geom, pc.g))) AS a
-      FROM pieces pc JOIN geoservice.feature d
-        ON d.geom && pc.g AND ST_Intersects(d.geom, pc.g) AND {_BASELINE_FILTER}
-     GROUP BY pc.uid, pc.as_of)
-SELECT 'base' AS part, code, NULL::date AS as_of, a, 0.0 AS b FROM base
-UNION ALL
-SELECT 'restored', pc.code, pc.as_of, sum(coalesce(i.a, 0)),
-       sum(greatest(ST_Area(pc.g) - coalesce(i.a, 0), 0))
-  FROM pieces pc LEFT JOIN inside i ON i.uid = pc.uid AND i.as_of = pc.as_of
- GROUP BY pc.code, pc.as_of
-"""
+{_PROJECTS}{_CLIP_TO_UNITS}{_restored(_FEATURES_JOIN, "d.geom")}
+{_RESULT}"""
+# The whole country with an overlap-free baseline: no units at all.
+_COVERAGE_NATIONAL_SQL = f"""
+WITH base_area AS (
+    SELECT 'NO'::text AS code, sum(ST_Area(d.geom)) AS a
+      FROM geoservice.feature d WHERE {_BASELINE_FILTER}
+    HAVING count(*) > 0),
+{_PROJECTS}{_NO_CLIP}{_restored(_FEATURES_JOIN, "d.geom")}
+{_RESULT}"""
 
 
 def baseline_is_coverage(conn: Connection, degraded: list[int]) -> bool:
@@ -478,36 +527,41 @@ def baseline_is_coverage(conn: Connection, degraded: list[int]) -> bool:
 
 
 def _unit_areas(
-    conn: Connection, units_sql: str, params: dict[str, Any], dates: list[date]
+    conn: Connection, units_sql: str | None, params: dict[str, Any], dates: list[date]
 ) -> UnitAreas:
     """Baseline, area under restoration and restoration outside the baseline, per region.
 
     The naive way unions every degraded polygon and every project in the region and then
     intersects the two unions; on a national baseline of a million polygons that one union is
-    the whole cost. Here each region is cut into small units (``units_sql`` yields ``code, u``;
-    the units of a code partition it) and projects are unioned per unit, so overlapping
-    projects count once. A baseline without overlaps is measured by adding areas, touching
-    only the baseline polygons that projects reach; otherwise it is unioned per unit too.
-    Either way the result equals the naive query up to rounding.
+    the whole cost. Here regions are cut into small units (``units_sql`` yields ``code, u``;
+    the units of a code partition it; None = the whole country, code 'NO'), projects that
+    touch are unioned cluster by cluster, so overlaps count once, and a baseline checked
+    free of overlaps is measured by adding areas, intersecting only the baseline polygons
+    that projects reach; otherwise the baseline is unioned per unit. Either way the result
+    equals the naive query up to rounding.
     """
-    # Units go to an indexed temporary table (gone when the transaction ends): both the
-    # baseline and the projects find their units through the index.
-    conn.execute(text("DROP TABLE IF EXISTS pg_temp.restoration_units"))
-    conn.execute(
-        text(
-            "CREATE TEMPORARY TABLE restoration_units AS "
-            "SELECT code, row_number() OVER () AS uid, u, "
-            "ST_NPoints(u) = 5 AND ST_Area(u) = ST_Area(ST_Envelope(u)) AS box "
-            f"FROM ({units_sql}) x"
-        ),
-        params,
-    )
-    conn.execute(text("CREATE INDEX ON restoration_units USING gist (u)"))
-    conn.execute(text("ANALYZE restoration_units"))
-    conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these queries run
     coverage = baseline_is_coverage(conn, list(params["degraded"]))
+    conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these queries run
+    if coverage and units_sql is None:
+        query = _COVERAGE_NATIONAL_SQL
+    else:
+        # Units go to an indexed temporary table (gone when the transaction ends): both the
+        # baseline and the projects find their units through the index.
+        conn.execute(text("DROP TABLE IF EXISTS pg_temp.restoration_units"))
+        conn.execute(
+            text(
+                "CREATE TEMPORARY TABLE restoration_units AS "
+                "SELECT code, row_number() OVER () AS uid, u, "
+                "ST_NPoints(u) = 5 AND ST_Area(u) = ST_Area(ST_Envelope(u)) AS box "
+                f"FROM ({units_sql or _national_units()}) x"
+            ),
+            params,
+        )
+        conn.execute(text("CREATE INDEX ON restoration_units USING gist (u)"))
+        conn.execute(text("ANALYZE restoration_units"))
+        query = _COVERAGE_SQL if coverage else _UNION_SQL
     rows = conn.execute(
-        text(_COVERAGE_SQL if coverage else _UNION_SQL),
+        text(query),
         {
             **params,
             "dates": dates,
@@ -599,12 +653,12 @@ def progress(
             geojson, crs_text, srid = area
             params["area"], _ = _geometry(conn, geojson, crs_text, srid)
             params["srid"] = srid
-            units = (
+            units: str | None = (
                 f"SELECT 'polygon' AS code, ST_Subdivide(ST_GeomFromWKB(:area, :srid), "
                 f"{UNIT_VERTICES}) AS u"
             )
         elif reg.kind == "country":
-            units = _national_units()
+            units = None
         else:
             key = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"
             found = conn.execute(
