@@ -447,7 +447,7 @@ def _restored(baseline_join: str, baseline_geom: str) -> str:
 _BASELINE_FILTER = """d.version_id = ANY(:degraded)
        AND (CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco)"""
 _FEATURES_JOIN = f"geoservice.feature d ON d.geom && x.g AND {_BASELINE_FILTER}"
-_PIECES_JOIN = "base d ON d.uid = x.uid AND d.g && x.g"
+_PIECES_JOIN = "restoration_base d ON d.g && x.g AND d.uid = x.uid"
 _RESULT = """
 SELECT 'base' AS part, code, NULL::date AS as_of, a, 0.0 AS b FROM base_area
 UNION ALL
@@ -455,8 +455,10 @@ SELECT 'restored', code, as_of, inside, outside FROM restored
 """
 
 # Baseline polygons that may overlap: cut to units, and within each unit the ones that touch
-# are unioned cluster by cluster (like projects), giving disjoint baseline pieces.
-_UNION_SQL = f"""
+# are unioned cluster by cluster (like projects), giving disjoint baseline pieces. They go to
+# an indexed temporary table so that the planner knows how many there are.
+_UNION_BASE_SQL = f"""
+CREATE TEMPORARY TABLE restoration_base AS
 WITH base_clipped AS (
     SELECT un.uid, un.code,
            CASE WHEN d.geom @ un.u AND (un.box OR ST_Within(d.geom, un.u)) THEN d.geom
@@ -467,12 +469,14 @@ base_clustered AS (
     SELECT uid, code, g, ST_ClusterDBSCAN(g, 0, 1) OVER (PARTITION BY uid) AS cid
       FROM base_clipped WHERE NOT ST_IsEmpty(g)),
 base_sized AS (
-    SELECT *, count(*) OVER (PARTITION BY uid, cid) AS n FROM base_clustered),
-base AS MATERIALIZED (
-    SELECT uid, code, g FROM base_sized WHERE n = 1
-    UNION ALL
-    SELECT uid, min(code), ST_Union(g) FROM base_sized WHERE n > 1 GROUP BY uid, cid),
-base_area AS (SELECT code, sum(ST_Area(g)) AS a FROM base GROUP BY code),
+    SELECT *, count(*) OVER (PARTITION BY uid, cid) AS n FROM base_clustered)
+SELECT uid, code, g FROM base_sized WHERE n = 1
+UNION ALL
+SELECT uid, min(code), ST_Union(g) FROM base_sized WHERE n > 1 GROUP BY uid, cid
+"""
+_UNION_SQL = f"""
+WITH base_area AS (
+    SELECT code, sum(ST_Area(g)) AS a FROM restoration_base GROUP BY code),
 {_PROJECTS}{_CLIP_TO_UNITS}{_restored(_PIECES_JOIN, "d.g")}
 {_RESULT}"""
 
@@ -559,7 +563,13 @@ def _unit_areas(
         )
         conn.execute(text("CREATE INDEX ON restoration_units USING gist (u)"))
         conn.execute(text("ANALYZE restoration_units"))
-        query = _COVERAGE_SQL if coverage else _UNION_SQL
+        query = _COVERAGE_SQL
+        if not coverage:
+            conn.execute(text("DROP TABLE IF EXISTS pg_temp.restoration_base"))
+            conn.execute(text(_UNION_BASE_SQL), params)
+            conn.execute(text("CREATE INDEX ON restoration_base USING gist (g)"))
+            conn.execute(text("ANALYZE restoration_base"))
+            query = _UNION_SQL
     rows = conn.execute(
         text(query),
         {
