@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,29 +18,27 @@ from geoservice.settings import Settings
 users_app = typer.Typer(help="Users of the API.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (sent as Authorization: Bearer).", no_args_is_help=True)
 console = Console()
+T = TypeVar("T")
 err_console = Console(stderr=True)
 
 
-def _engine() -> Engine:
+def _run(action: Callable[[Engine], T]) -> T:
+    """Run one action against the configured database; domain errors end the command."""
     settings = Settings()
-    return create_db_engine(resolve_database_url(settings), settings)
-
-
-def _fail(exc: GeoServiceError) -> typer.Exit:
-    err_console.print(f"[bold red]error[/]: {exc.detail}")
-    return typer.Exit(code=1)
+    engine = create_db_engine(resolve_database_url(settings), settings)
+    try:
+        return action(engine)
+    except GeoServiceError as exc:
+        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        raise typer.Exit(code=1) from exc
+    finally:
+        engine.dispose()
 
 
 @users_app.command("add")
 def add_user(name: str) -> None:
     """Add a user (then create tokens for it)."""
-    engine = _engine()
-    try:
-        access.add_user(engine, name)
-    except GeoServiceError as exc:
-        raise _fail(exc) from exc
-    finally:
-        engine.dispose()
+    _run(lambda engine: access.add_user(engine, name))
     console.print(f"user {name} added")
 
 
@@ -49,13 +48,7 @@ def create_token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(access.ROLES)}")],
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-    engine = _engine()
-    try:
-        token_id, token = access.create_token(engine, user, role)
-    except GeoServiceError as exc:
-        raise _fail(exc) from exc
-    finally:
-        engine.dispose()
+    token_id, token = _run(lambda engine: access.create_token(engine, user, role))
     err_console.print(f"token {token_id} for {user} ({role}); keep it now, it is not shown again:")
     print(token)
 
@@ -63,24 +56,14 @@ def create_token(
 @tokens_app.command("revoke")
 def revoke_token(token_id: int) -> None:
     """Revoke a token by its id (see `geoservice tokens list`)."""
-    engine = _engine()
-    try:
-        access.revoke_token(engine, token_id)
-    except GeoServiceError as exc:
-        raise _fail(exc) from exc
-    finally:
-        engine.dispose()
+    _run(lambda engine: access.revoke_token(engine, token_id))
     console.print(f"token {token_id} revoked")
 
 
 @tokens_app.command("list")
 def list_tokens() -> None:
     """Every token: id, user, role, prefix, created, revoked."""
-    engine = _engine()
-    try:
-        rows = access.list_tokens(engine)
-    finally:
-        engine.dispose()
+    rows = _run(access.list_tokens)
     table = Table("id", "user", "role", "prefix", "created", "revoked")
     for r in rows:
         table.add_row(

@@ -84,11 +84,17 @@ def test_big_layers_come_from_tiles_and_pages_stay_under_budget(
 ) -> None:
     small = settings.model_copy(update={"map_inline_feature_limit": 2})
     with TestClient(create_app(small)) as client:
-        authorize(client)
+        token = authorize(client)
         layer = generic_layer(client, tmp_path, n=3)
         html = client.get(f"/maps/layers/{layer}").text
         assert f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?version=1" in html
         assert "L.canvas.tile" in html and '"features"' in html
+        # a page opened with ?access_token= (private reads) hands it on to its tiles
+        client.headers.pop("Authorization")
+        opened = client.get(f"/maps/layers/{layer}", params={"access_token": token}).text
+        assert f".pbf?version=1\u0026access_token={token}" in opened or (
+            f".pbf?version=1&access_token={token}" in opened
+        )
     tight = settings.model_copy(update={"map_max_inline_mb": 0.0005})  # 500 bytes
     with TestClient(create_app(tight)) as client:
         authorize(client)

@@ -1,4 +1,7 @@
-"""``/maps/...``: interactive map pages (Leaflet served by the service, strict CSP)."""
+"""``/maps/...``: interactive map pages (Leaflet served by the service, strict CSP).
+
+Handlers are plain functions: FastAPI runs them in its thread pool, away from the event loop.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.settings import Settings
 from maps.layer_map import layer_map
 from maps.page import MapOptions, MapPage
 from maps.plan_map import plan_map
@@ -31,8 +34,11 @@ def html_page(page: MapPage) -> HTMLResponse:
     )
 
 
-def _token(request: Request) -> str | None:
-    return request.query_params.get("access_token") or None
+def _options(request: Request, settings: Settings) -> MapOptions:
+    """Map settings; a page opened with ?access_token= hands it on to its tiles."""
+    return MapOptions.from_settings(
+        settings, access_token=request.query_params.get("access_token") or None
+    )
 
 
 def maps_router() -> APIRouter:
@@ -40,51 +46,32 @@ def maps_router() -> APIRouter:
     router = APIRouter(prefix="/maps", tags=["maps"])
 
     @router.get("/layers/{layer_id}", response_class=HTMLResponse, summary="Map of a layer")
-    async def map_layer(
+    def map_layer(
         request: Request,
         layer_id: int,
         engine: EngineDep,
         settings: SettingsDep,
         version: Annotated[int | None, Query(description="Layer version; default active")] = None,
     ) -> HTMLResponse:
-        page = await run_in_threadpool(
-            layer_map,
-            engine,
-            layer_id,
-            version,
-            MapOptions.from_settings(settings, access_token=_token(request)),
-        )
-        return await run_in_threadpool(html_page, page)
+        return html_page(layer_map(engine, layer_id, version, _options(request, settings)))
 
     @router.get(
         "/proposals/{proposal_id}", response_class=HTMLResponse, summary="Map of a proposal"
     )
-    async def map_proposal(
+    def map_proposal(
         request: Request, proposal_id: int, engine: EngineDep, settings: SettingsDep
     ) -> HTMLResponse:
-        page = await run_in_threadpool(
-            proposal_map,
-            engine,
-            proposal_id,
-            MapOptions.from_settings(settings, access_token=_token(request)),
-            settings.storage_srid,
-        )
-        return await run_in_threadpool(html_page, page)
+        options = _options(request, settings)
+        return html_page(proposal_map(engine, proposal_id, options, settings.storage_srid))
 
     @router.get("/plans/{layer_id}", response_class=HTMLResponse, summary="Emissions map of a plan")
-    async def map_plan(
+    def map_plan(
         request: Request, layer_id: int, engine: EngineDep, settings: SettingsDep
     ) -> HTMLResponse:
-        page = await run_in_threadpool(
-            plan_map,
-            engine,
-            layer_id,
-            MapOptions.from_settings(settings, access_token=_token(request)),
-        )
-        return await run_in_threadpool(html_page, page)
+        return html_page(plan_map(engine, layer_id, _options(request, settings)))
 
     @router.get("/restoration", response_class=HTMLResponse, summary="Restoration progress map")
-    async def map_restoration(
+    def map_restoration(
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
@@ -92,15 +79,9 @@ def maps_router() -> APIRouter:
         as_of: Annotated[date | None, Query(description="Date of the newest year shown")] = None,
         ecosystem: Annotated[str | None, Query(description="Ecosystem type code")] = None,
     ) -> HTMLResponse:
-        page = await run_in_threadpool(
-            lambda: restoration_map(
-                engine,
-                MapOptions.from_settings(settings, access_token=_token(request)),
-                level=level,
-                as_of=as_of,
-                ecosystem=ecosystem,
-            )
+        page = restoration_map(
+            engine, _options(request, settings), level=level, as_of=as_of, ecosystem=ecosystem
         )
-        return await run_in_threadpool(html_page, page)
+        return html_page(page)
 
     return router
