@@ -46,8 +46,24 @@ def _fail(engine: Engine, job_id: int, error: str) -> None:
         )
 
 
+# Advisory-lock namespace of running jobs: the runner's session holds (JOB_LOCK, job id), so a
+# running job whose lock is free has lost its process (killed, crashed, machine restarted).
+JOB_LOCK = 0x6A6F62  # 'job'
+
+
 def run_job(engine: Engine, job_id: int) -> None:
     """Run a queued analysis, recording progress, result or a readable error."""
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k, :id)"), {"k": JOB_LOCK, "id": job_id})
+        lock.commit()
+        try:
+            _run_locked(engine, job_id)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k, :id)"), {"k": JOB_LOCK, "id": job_id})
+            lock.commit()
+
+
+def _run_locked(engine: Engine, job_id: int) -> None:
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT layer_id, request FROM geoservice.plan_analysis WHERE id = :id"),
@@ -89,6 +105,7 @@ def run_job(engine: Engine, job_id: int) -> None:
 
 def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
     """Status, progress and (when done) the result of an analysis."""
+    fail_interrupted(engine, job_id)
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -105,16 +122,32 @@ def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
     return data
 
 
-def fail_interrupted(engine: Engine) -> None:
-    """Jobs left running by a stopped process will never finish: say so."""
+# A queued job whose request ended this long ago without starting never will.
+QUEUED_GRACE = "5 minutes"
+
+
+def fail_interrupted(engine: Engine, job_id: int | None = None) -> int:
+    """Mark jobs whose runner is gone as failed (all, or just ``job_id``); returns how many.
+
+    A running job's lock is held by its runner's database session, which ends with the
+    process, so a free lock means the job will never finish. Safe with several service
+    processes on one database: a live runner's job keeps its lock.
+    """
     with engine.begin() as conn:
-        conn.execute(
+        return conn.execute(
             text(
-                "UPDATE geoservice.plan_analysis SET status = 'failed', "
-                "error = 'interrupted: the service stopped while it ran' "
-                "WHERE status IN ('queued', 'running')"
-            )
-        )
+                f"""
+                UPDATE geoservice.plan_analysis
+                   SET status = 'failed', finished_at = now(),
+                       error = 'interrupted: the service stopped while it ran; start it again'
+                 WHERE (status = 'running'
+                        OR (status = 'queued' AND created_at < now() - interval '{QUEUED_GRACE}'))
+                   AND (CAST(:id AS integer) IS NULL OR id = :id)
+                   AND pg_try_advisory_xact_lock({JOB_LOCK}, id)
+                """
+            ),
+            {"id": job_id},
+        ).rowcount
 
 
 def latest_result(engine: Engine, layer_id: int) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -304,7 +304,7 @@ def get_project(engine: Engine, project_id: int) -> dict[str, Any]:
 
 
 def list_projects(
-    engine: Engine, *, limit: int, offset: int, recorded_as_of: str | None = None
+    engine: Engine, *, limit: int, offset: int, recorded_as_of: datetime | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """The registry as it stands now, or as it stood at ``recorded_as_of``."""
     with engine.connect() as conn:
@@ -385,7 +385,7 @@ class UnitAreas:
 
 
 _PROJECTS = f"""
-    dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
+WITH dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
     state AS MATERIALIZED (
         SELECT s.id, s.geom, s.data FROM ({_STATE}) s
          WHERE s.change <> 'delete'
@@ -400,70 +400,76 @@ _CLIP_TO_UNITS = """
         SELECT un.uid, un.code, p.as_of, p.id,
                CASE WHEN p.geom @ un.u AND (un.box OR ST_Within(p.geom, un.u)) THEN p.geom
                     ELSE ST_Intersection(p.geom, un.u) END AS g
-          FROM projects p JOIN restoration_units un
+          FROM projects p JOIN {units} un
             ON un.u && p.geom AND ST_Intersects(p.geom, un.u)),"""
 # ... or, for the whole country, left as they are.
 _NO_CLIP = """
     clipped AS (SELECT 0::bigint AS uid, 'NO'::text AS code, p.as_of, p.id, p.geom AS g
                   FROM projects p),"""
-
-
-def _restored(baseline_join: str, baseline_geom: str) -> str:
-    """Restored area inside and outside the baseline, per code and date.
-
-    Projects that touch each other are unioned cluster by cluster, so overlaps count once; a
-    project touching no other (nearly all) is measured once for every date it counts on.
-    ``baseline_join`` joins disjoint baseline pieces ``d`` to a project piece ``x``.
-    """
-    inside = f"sum(ST_Area(ST_Intersection({baseline_geom}, x.g)))"
-    return f"""
+# Pieces of projects per unit and date, with the size of the cluster of touching pieces
+# they belong to (n = 1: touches no other project).
+_PIECES = """
     clustered AS (
         SELECT uid, code, as_of, id, g,
                ST_ClusterDBSCAN(g, 0, 1) OVER (PARTITION BY uid, as_of) AS cid
-          FROM clipped WHERE NOT ST_IsEmpty(g)),
-    sized AS MATERIALIZED (
-        SELECT *, count(*) OVER (PARTITION BY uid, as_of, cid) AS n FROM clustered),
-    single_inside AS MATERIALIZED (
-        SELECT x.id, x.uid, {inside} AS a
-          FROM (SELECT DISTINCT ON (id, uid) id, uid, g FROM sized WHERE n = 1) x
-          JOIN {baseline_join}
-         GROUP BY x.id, x.uid),
-    multi AS MATERIALIZED (
-        SELECT row_number() OVER () AS pid, uid, min(code) AS code, as_of, ST_Union(g) AS g
-          FROM sized WHERE n > 1 GROUP BY uid, as_of, cid),
-    multi_inside AS MATERIALIZED (
-        SELECT x.pid, {inside} AS a FROM multi x JOIN {baseline_join} GROUP BY x.pid),
-    restored AS (
-        SELECT code, as_of, sum(inside) AS inside, sum(greatest(area - inside, 0)) AS outside
-          FROM (SELECT s.code, s.as_of, coalesce(i.a, 0) AS inside, ST_Area(s.g) AS area
-                  FROM sized s LEFT JOIN single_inside i ON i.id = s.id AND i.uid = s.uid
-                 WHERE s.n = 1
-                UNION ALL
-                SELECT m.code, m.as_of, coalesce(i.a, 0), ST_Area(m.g)
-                  FROM multi m LEFT JOIN multi_inside i ON i.pid = m.pid) t
-         GROUP BY code, as_of)"""
-
+          FROM clipped WHERE NOT ST_IsEmpty(g))
+SELECT *, count(*) OVER (PARTITION BY uid, as_of, cid) AS n FROM clustered"""
+# A project piece touching no other is measured once for all the dates it counts on.
+_SINGLES = """
+SELECT uid, min(code) AS code, array_agg(as_of) AS dates, (array_agg(g))[1] AS g
+  FROM {pieces} WHERE n = 1 GROUP BY id, uid"""
 
 _BASELINE_FILTER = """d.version_id = ANY(:degraded)
        AND (CAST(:eco AS text) IS NULL OR d.attrs->>'ecosystem_type' = :eco)"""
-_FEATURES_JOIN = f"geoservice.feature d ON d.geom && x.g AND {_BASELINE_FILTER}"
-_PIECES_JOIN = "restoration_base d ON d.g && x.g AND d.uid = x.uid"
-_RESULT = """
+# Disjoint baseline pieces d reaching a project piece x, and their geometry column.
+_FEATURES = ("geoservice.feature d", f"d.geom && x.g AND {_BASELINE_FILTER}", "d.geom")
+_BASE_PIECES = ("{base} d", "d.g && x.g AND d.uid = x.uid", "d.g")
+
+
+def _measure_sql(base_area: str, baseline: tuple[str, str, str]) -> str:
+    """Baseline per code, and restored area inside and outside it per code and date.
+
+    Single pieces are joined to the baseline in one plain join over a real table, which
+    PostgreSQL runs in parallel; the few clusters of touching projects are unioned first,
+    so overlaps count once.
+    """
+    table, on, geom = baseline
+    return f"""
+WITH base_area AS ({base_area}),
+single_area AS (
+    SELECT code, dates, sum(ST_Area(g)) AS area FROM {{singles}} GROUP BY code, dates),
+single_inside AS (
+    SELECT x.code, x.dates, sum(ST_Area(ST_Intersection({geom}, x.g))) AS inside
+      FROM {{singles}} x JOIN {table} ON {on}
+     GROUP BY x.code, x.dates),
+multi AS (
+    SELECT x.code, x.as_of, ST_Area(x.g) AS area, coalesce(i.a, 0) AS inside
+      FROM (SELECT min(code) AS code, as_of, ST_Union(g) AS g, min(uid) AS uid
+              FROM {{pieces}} WHERE n > 1 GROUP BY uid, as_of, cid) x
+      LEFT JOIN LATERAL (
+          SELECT sum(ST_Area(ST_Intersection({geom}, x.g))) AS a FROM {table} WHERE {on}) i
+        ON true),
+restored AS (
+    SELECT code, as_of, sum(inside) AS inside, greatest(sum(area) - sum(inside), 0) AS outside
+      FROM (SELECT code, unnest(dates) AS as_of, area, 0 AS inside FROM single_area
+            UNION ALL
+            SELECT code, unnest(dates), 0, inside FROM single_inside
+            UNION ALL
+            SELECT code, as_of, area, inside FROM multi) t
+     GROUP BY code, as_of)
 SELECT 'base' AS part, code, NULL::date AS as_of, a, 0.0 AS b FROM base_area
 UNION ALL
-SELECT 'restored', code, as_of, inside, outside FROM restored
-"""
+SELECT 'restored', code, as_of, inside, outside FROM restored"""
+
 
 # Baseline polygons that may overlap: cut to units, and within each unit the ones that touch
-# are unioned cluster by cluster (like projects), giving disjoint baseline pieces. They go to
-# an indexed temporary table so that the planner knows how many there are.
+# are unioned cluster by cluster (like projects), giving disjoint baseline pieces.
 _UNION_BASE_SQL = f"""
-CREATE TEMPORARY TABLE restoration_base AS
 WITH base_clipped AS (
     SELECT un.uid, un.code,
            CASE WHEN d.geom @ un.u AND (un.box OR ST_Within(d.geom, un.u)) THEN d.geom
                 ELSE ST_Intersection(d.geom, un.u) END AS g
-      FROM restoration_units un JOIN geoservice.feature d
+      FROM {{units}} un JOIN geoservice.feature d
         ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}),
 base_clustered AS (
     SELECT uid, code, g, ST_ClusterDBSCAN(g, 0, 1) OVER (PARTITION BY uid) AS cid
@@ -472,34 +478,30 @@ base_sized AS (
     SELECT *, count(*) OVER (PARTITION BY uid, cid) AS n FROM base_clustered)
 SELECT uid, code, g FROM base_sized WHERE n = 1
 UNION ALL
-SELECT uid, min(code), ST_Union(g) FROM base_sized WHERE n > 1 GROUP BY uid, cid
-"""
-_UNION_SQL = f"""
-WITH base_area AS (
-    SELECT code, sum(ST_Area(g)) AS a FROM restoration_base GROUP BY code),
-{_PROJECTS}{_CLIP_TO_UNITS}{_restored(_PIECES_JOIN, "d.g")}
-{_RESULT}"""
-
+SELECT uid, min(code), ST_Union(g) FROM base_sized WHERE n > 1 GROUP BY uid, cid"""
+_UNION_SQL = _measure_sql(
+    "SELECT code, sum(ST_Area(g)) AS a FROM {base} GROUP BY code", _BASE_PIECES
+)
 # Baseline polygons known not to overlap: areas add up, and only the baseline polygons that
 # projects touch are intersected at all.
-_COVERAGE_SQL = f"""
-WITH base_area AS (
+_COVERAGE_SQL = _measure_sql(
+    f"""
     SELECT un.code,
            sum(CASE WHEN d.geom @ un.u AND (un.box OR ST_Within(d.geom, un.u))
                     THEN ST_Area(d.geom) ELSE ST_Area(ST_Intersection(d.geom, un.u)) END) AS a
-      FROM restoration_units un JOIN geoservice.feature d
+      FROM {{units}} un JOIN geoservice.feature d
         ON d.geom && un.u AND ST_Intersects(d.geom, un.u) AND {_BASELINE_FILTER}
-     GROUP BY un.code),
-{_PROJECTS}{_CLIP_TO_UNITS}{_restored(_FEATURES_JOIN, "d.geom")}
-{_RESULT}"""
+     GROUP BY un.code""",
+    _FEATURES,
+)
 # The whole country with an overlap-free baseline: no units at all.
-_COVERAGE_NATIONAL_SQL = f"""
-WITH base_area AS (
+_COVERAGE_NATIONAL_SQL = _measure_sql(
+    f"""
     SELECT 'NO'::text AS code, sum(ST_Area(d.geom)) AS a
       FROM geoservice.feature d WHERE {_BASELINE_FILTER}
-    HAVING count(*) > 0),
-{_PROJECTS}{_NO_CLIP}{_restored(_FEATURES_JOIN, "d.geom")}
-{_RESULT}"""
+    HAVING count(*) > 0""",
+    _FEATURES,
+)
 
 
 def baseline_is_coverage(conn: Connection, degraded: list[int]) -> bool:
@@ -530,6 +532,29 @@ def baseline_is_coverage(conn: Connection, degraded: list[int]) -> bool:
     ).scalar()
 
 
+def _scratch(conn: Connection, name: str) -> str:
+    """A table name for one step of a measurement, private to this database session.
+
+    Steps go to unlogged tables rather than temporary ones because parallel workers can
+    scan them. They are created inside the caller's transaction and dropped before it ends,
+    so a failure or a killed process (the transaction rolls back) leaves nothing behind.
+    """
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    table = f"geoservice.scratch_{name}_{pid}"
+    conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    return table
+
+
+def _make(
+    conn: Connection, table: str, select: str, params: dict[str, Any], gist: str | None = None
+) -> None:
+    """Fill a scratch table from a query, index it, and tell the planner how big it is."""
+    conn.execute(text(f"CREATE UNLOGGED TABLE {table} AS {select}"), params)
+    if gist:
+        conn.execute(text(f"CREATE INDEX ON {table} USING gist ({gist})"))
+    conn.execute(text(f"ANALYZE {table}"))
+
+
 def _unit_areas(
     conn: Connection, units_sql: str | None, params: dict[str, Any], dates: list[date]
 ) -> UnitAreas:
@@ -542,43 +567,38 @@ def _unit_areas(
     touch are unioned cluster by cluster, so overlaps count once, and a baseline checked
     free of overlaps is measured by adding areas, intersecting only the baseline polygons
     that projects reach; otherwise the baseline is unioned per unit. Either way the result
-    equals the naive query up to rounding.
+    equals the naive query up to rounding. Each step lands in a scratch table, so the
+    planner knows its size.
     """
     coverage = baseline_is_coverage(conn, list(params["degraded"]))
     conn.execute(text("SET LOCAL jit = off"))  # compiling costs more than these queries run
+    # Each project probes the baseline index for the one or two polygons it touches; a bitmap
+    # scan's set-up costs more than such a probe.
+    conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))  # the window sorts stay in memory
+    tables = {name: _scratch(conn, name) for name in ("units", "base", "pieces", "singles")}
+    run = {**params, "dates": dates, "recorded": None, "counting": _counting_statuses()}
     if coverage and units_sql is None:
-        query = _COVERAGE_NATIONAL_SQL
+        clip, measure = _NO_CLIP, _COVERAGE_NATIONAL_SQL
     else:
-        # Units go to an indexed temporary table (gone when the transaction ends): both the
-        # baseline and the projects find their units through the index.
-        conn.execute(text("DROP TABLE IF EXISTS pg_temp.restoration_units"))
-        conn.execute(
-            text(
-                "CREATE TEMPORARY TABLE restoration_units AS "
-                "SELECT code, row_number() OVER () AS uid, u, "
-                "ST_NPoints(u) = 5 AND ST_Area(u) = ST_Area(ST_Envelope(u)) AS box "
-                f"FROM ({units_sql or _national_units()}) x"
-            ),
+        _make(
+            conn,
+            tables["units"],
+            "SELECT code, row_number() OVER () AS uid, u, "
+            "ST_NPoints(u) = 5 AND ST_Area(u) = ST_Area(ST_Envelope(u)) AS box "
+            f"FROM ({units_sql or _national_units()}) x",
             params,
+            gist="u",
         )
-        conn.execute(text("CREATE INDEX ON restoration_units USING gist (u)"))
-        conn.execute(text("ANALYZE restoration_units"))
-        query = _COVERAGE_SQL
+        clip, measure = _CLIP_TO_UNITS, _COVERAGE_SQL
         if not coverage:
-            conn.execute(text("DROP TABLE IF EXISTS pg_temp.restoration_base"))
-            conn.execute(text(_UNION_BASE_SQL), params)
-            conn.execute(text("CREATE INDEX ON restoration_base USING gist (g)"))
-            conn.execute(text("ANALYZE restoration_base"))
-            query = _UNION_SQL
-    rows = conn.execute(
-        text(query),
-        {
-            **params,
-            "dates": dates,
-            "recorded": None,
-            "counting": _counting_statuses(),
-        },
-    ).all()
+            _make(conn, tables["base"], _UNION_BASE_SQL.format(**tables), params, gist="g")
+            measure = _UNION_SQL
+    _make(conn, tables["pieces"], (_PROJECTS + clip + _PIECES).format(**tables), run)
+    _make(conn, tables["singles"], _SINGLES.format(**tables), {})
+    rows = conn.execute(text(measure.format(**tables)), run).all()
+    for table in tables.values():
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     result = UnitAreas({}, {}, {}, coverage)
     for r in rows:
         if r.part == "base":
@@ -621,6 +641,19 @@ def _region_units(key: str, one_code: bool) -> str:
                  GROUP BY 1) r""".replace(":key", f"'{key}'")
 
 
+def _ecosystem(ecosystem: str | None) -> str | None:
+    """The ecosystem type code asked for (None = all); an unknown one is refused."""
+    if not ecosystem:
+        return None
+    cl = codelists.load("ecosystem_type")
+    if cl.normalise(ecosystem) not in cl.rows:
+        raise InvalidInput(
+            f"ecosystem {ecosystem!r} is not one of: {', '.join(map(str, cl.codes))}.",
+            code="unknown_ecosystem_type",
+        )
+    return str(cl.normalise(ecosystem))
+
+
 def progress(
     engine: Engine,
     *,
@@ -636,15 +669,7 @@ def progress(
     """
     as_of = as_of or date.today()
     reg = Region("polygon", "polygon") if area else _region(region)
-    eco = None
-    if ecosystem:
-        cl = codelists.load("ecosystem_type")
-        if cl.normalise(ecosystem) not in cl.rows:
-            raise InvalidInput(
-                f"ecosystem {ecosystem!r} is not one of: {', '.join(map(str, cl.codes))}.",
-                code="unknown_ecosystem_type",
-            )
-        eco = str(cl.normalise(ecosystem))
+    eco = _ecosystem(ecosystem)
     with engine.connect() as conn:
         degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
         if not degraded:
@@ -887,6 +912,7 @@ def shares_by_region_over(
     if level not in ("kommune", "fylke"):
         raise InvalidInput("level must be kommune or fylke.", code="bad_level")
     key = "kommunenummer" if level == "kommune" else "fylkesnummer"
+    ecosystem = _ecosystem(ecosystem)
     empty = {
         d.isoformat(): {"type": "FeatureCollection", "features": [], "as_of": d.isoformat()}
         for d in dates

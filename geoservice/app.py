@@ -47,8 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate.upgrade, url)
         app.state.engine = create_db_engine(url, settings)
-        if settings.migrate_on_start:
-            await run_in_threadpool(fail_interrupted, app.state.engine)
+        await run_in_threadpool(fail_interrupted, app.state.engine)
         try:
             yield
         finally:

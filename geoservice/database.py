@@ -31,6 +31,8 @@ def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
     """A pooled engine that checks connections before use, so a PostGIS restart heals itself."""
     settings = settings or Settings()
     options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    if settings.db_client_check_ms:
+        options += f" -c client_connection_check_interval={settings.db_client_check_ms}"
     return create_engine(
         sqlalchemy_url(url),
         pool_size=settings.db_pool_size,

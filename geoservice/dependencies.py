@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
 from geoservice.settings import Settings
@@ -21,6 +22,21 @@ def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
+
+# Ids and counts are PostgreSQL integers: a bigger number is a wrong address (422), not a
+# database error.
+MAX_INT = 2_147_483_647
+Id = Annotated[int, Path(ge=1, le=MAX_INT)]
+Limit = Annotated[int, Query(ge=1, le=MAX_INT, description="Items per page (capped)")]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip")]
+VersionQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_INT, description="Layer version; default active")
+]
+# Restoration is tracked from 1900 to 2100; other dates are typing errors.
+EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
+AsOfQuery = Annotated[
+    date | None, Query(ge=EARLIEST, le=LATEST, description="Date (default today)")
+]
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

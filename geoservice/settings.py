@@ -38,9 +38,21 @@ class Settings(BaseSettings):
         description="PostgreSQL bin directory for the embedded cluster; found if unset.",
     )
     max_upload_mb: int = Field(default=2048, ge=1, description="Largest accepted upload.")
+    max_upload_features: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Most features one upload through the API may carry (413 beyond); the "
+        "command line has no limit.",
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Most items on one page.")
     db_pool_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=60_000, ge=0)
+    db_client_check_ms: int = Field(
+        default=2000,
+        ge=0,
+        description="How often PostgreSQL checks that a client is still there during a long "
+        "query, so a killed request stops its work (0 = off; needs PostgreSQL 14+).",
+    )
     public_reads: bool = Field(
         default=False,
         description="Let anyone read (layers, maps, tiles, results) without a token. Writes "

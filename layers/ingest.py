@@ -83,6 +83,7 @@ def import_file(
     *,
     storage_srid: int,
     max_unzipped_bytes: int = 5_000_000_000,
+    max_features: int | None = None,
     progress: ProgressFn | None = None,
     data_dir: Path | None = None,
 ) -> ImportResult:
@@ -127,6 +128,8 @@ def import_file(
                 code="missing_crs",
             )
         info = reader.inspect(dataset, options.layer)
+        filename = options.source_filename or path.name
+        reader.check_feature_count(info.feature_count, max_features, filename)
         source = crs.resolve_source_crs(info.crs, options.crs)
         field_map = resolve_field_map(kind, info.fields, options.field_map)
         checksum = sha256_of(path)
@@ -139,9 +142,10 @@ def import_file(
                 source=source,
                 field_map=field_map,
                 checksum=checksum,
-                filename=options.source_filename or path.name,
+                filename=filename,
                 storage_srid=storage_srid,
                 progress=progress,
+                max_features=max_features,
             )
 
 
@@ -157,6 +161,7 @@ def _publish(
     filename: str,
     storage_srid: int,
     progress: ProgressFn | None,
+    max_features: int | None,
 ) -> ImportResult:
     cur = conn.cursor()
     known = cur.execute("SELECT 1 FROM spatial_ref_sys WHERE srid = %s", (source.srid,))
@@ -183,6 +188,7 @@ def _publish(
     try:
         with reader.record_batches(info) as batches:
             for done in stager.copy(cur, batches):
+                reader.check_feature_count(done, max_features, filename)
                 if progress:
                     progress(done, info.feature_count)
     except psycopg.errors.DataError as exc:
@@ -349,6 +355,31 @@ def _family(cur: psycopg.Cursor[Any], stage: sql.Composable, kind: LayerKind) ->
     return (next(iter(found)) + 1) if found else 3
 
 
+def _refuse_non_finite(cur: psycopg.Cursor[Any], table: sql.Composable) -> None:
+    """Refuse coordinates that are NaN or infinite: no repair can say where such a point is.
+
+    Only invalid features are looked at (GEOS calls any non-finite coordinate invalid), so
+    the point-by-point check costs nothing on clean data.
+    """
+    finite = "BETWEEN -1e300 AND 1e300"  # false for NaN and for ±Infinity
+    rows = cur.execute(
+        sql.SQL(
+            "SELECT fid FROM {} t WHERE repaired AND geom IS NOT NULL AND EXISTS ("
+            "SELECT 1 FROM ST_DumpPoints(t.geom) d WHERE NOT (ST_X(d.geom) " + finite + " "
+            "AND ST_Y(d.geom) " + finite + ")) ORDER BY fid LIMIT 11"
+        ).format(table)
+    ).fetchall()
+    if rows:
+        ids = [int(r[0]) for r in rows]
+        shown = ", ".join(map(str, ids[:10])) + (" and more" if len(ids) > 10 else "")
+        raise InvalidInput(
+            f"Features {shown} have coordinates that are not numbers (NaN) or are infinite; "
+            "the file is probably damaged where they were written. Fix or remove them.",
+            code="bad_coordinates",
+            feature_ids=ids[:10],
+        )
+
+
 def _load(
     cur: psycopg.Cursor[Any],
     table: sql.Composable,
@@ -388,7 +419,8 @@ def _load(
                NOT (e.empty OR ({valid})) AS repaired,
                e.empty AS x_empty, false AS x_trimmed
           FROM {stage} s
-          CROSS JOIN LATERAL (SELECT s.wkb IS NULL OR ST_IsEmpty(s.wkb) AS empty) e
+          CROSS JOIN LATERAL (SELECT s.wkb IS NULL OR ST_IsEmpty(s.wkb)
+                                     OR ST_NPoints(s.wkb) = 0 AS empty) e
         """
     ).format(
         attrs=attrs_expression(kind, attrs),
@@ -423,28 +455,37 @@ def _load(
     row = cur.execute(count_sql).fetchone()
     assert row is not None
     if row[9]:
+        _refuse_non_finite(cur, table)
         # Step 2, only the invalid or mixed features: repair, keep the family's parts.
-        cur.execute(
-            sql.SQL(
-                """
-                UPDATE {table} t
-                   SET geom = CASE WHEN ST_IsEmpty(f.x) THEN NULL ELSE ST_Multi(f.x) END,
-                       x_trimmed = ST_GeometryType(f.g2) = 'ST_GeometryCollection'
-                                   AND NOT ST_IsEmpty(f.x)
-                                   AND ST_NumGeometries(f.x) <> ST_NumGeometries(f.g2)
-                  FROM (SELECT fid, g2, ST_CollectionExtract(g2, {family}) AS x
-                          FROM (SELECT fid,
-                                       CASE WHEN repaired THEN ST_MakeValid(geom) ELSE geom END
-                                           AS g2
-                                  FROM {table}
-                                 WHERE geom IS NOT NULL
-                                   AND (repaired OR ST_GeometryType(geom) <> {multi})
-                                OFFSET 0) a
-                        OFFSET 0) f
-                 WHERE t.fid = f.fid
-                """
-            ).format(table=table, family=sql.Literal(family), multi=sql.Literal(MULTI[family]))
-        )
+        try:
+            cur.execute(
+                sql.SQL(
+                    """
+                    UPDATE {table} t
+                       SET geom = CASE WHEN ST_IsEmpty(f.x) THEN NULL ELSE ST_Multi(f.x) END,
+                           x_trimmed = ST_GeometryType(f.g2) = 'ST_GeometryCollection'
+                                       AND NOT ST_IsEmpty(f.x)
+                                       AND ST_NumGeometries(f.x) <> ST_NumGeometries(f.g2)
+                      FROM (SELECT fid, g2, ST_CollectionExtract(g2, {family}) AS x
+                              FROM (SELECT fid,
+                                           CASE WHEN repaired THEN ST_MakeValid(geom) ELSE geom END
+                                               AS g2
+                                      FROM {table}
+                                     WHERE geom IS NOT NULL
+                                       AND (repaired OR ST_GeometryType(geom) <> {multi})
+                                    OFFSET 0) a
+                            OFFSET 0) f
+                     WHERE t.fid = f.fid
+                    """
+                ).format(table=table, family=sql.Literal(family), multi=sql.Literal(MULTI[family]))
+            )
+        except psycopg.errors.InternalError as exc:  # GEOS refused a geometry outright
+            raise InvalidInput(
+                "Some geometries are too broken to repair "
+                f"({exc.diag.message_primary}). Check them in QGIS (Vector > Geometry "
+                "Tools > Check Validity) and fix or remove them.",
+                code="unrepairable_geometry",
+            ) from exc
         row = cur.execute(count_sql).fetchone()
     assert row is not None
     kept, repaired, empty, wrong, trimmed = (int(v) for v in row[:5])

@@ -254,8 +254,20 @@ def _gdal_message(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def check_feature_count(count: int, limit: int | None, filename: str) -> None:
+    """Refuse a file with more features than one upload may carry (checked while reading too,
+    since some formats only know their count at the end)."""
+    if limit is not None and count > limit:
+        raise PayloadTooLarge(
+            f"{filename} has more than {limit:,} features, the most one upload may carry "
+            "(GEOSERVICE_MAX_UPLOAD_FEATURES). Split it, or import it with the command line "
+            "(geoservice layers import), which has no such limit.",
+            code="too_many_features",
+        )
+
+
 def read_features(
-    path: Path, layer: str | None = None
+    path: Path, layer: str | None = None, *, max_features: int | None = None
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str | None]:
     """All features of a (small) file as (GeoJSON geometry, properties), with the file's CRS.
 
@@ -264,9 +276,11 @@ def read_features(
     import shapely
 
     info = inspect(path, layer)
+    check_feature_count(info.feature_count, max_features, path.name)
     features: list[tuple[dict[str, Any], dict[str, Any]]] = []
     with record_batches(info) as batches:
         for batch in batches:
+            check_feature_count(len(features) + batch.num_rows, max_features, path.name)
             columns = {n: batch.column(n).to_pylist() for n in batch.schema.names}
             for i, wkb in enumerate(columns[GEOM_COLUMN]):
                 if wkb is None:
@@ -291,11 +305,12 @@ def features_from_file(
     layer: str | None = None,
     crs: str | None = None,
     max_unzipped_bytes: int = 1_000_000_000,
+    max_features: int | None = None,
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str]:
     """Features of any supported vector file (zips unpacked into ``workdir``) and the CRS to
     read them in: the file's, or ``crs`` when given; no CRS at all is refused."""
     from layers.crs import resolve_source_crs
 
     dataset = dataset_path(path, workdir, max_unzipped_bytes=max_unzipped_bytes)
-    features, file_crs = read_features(dataset, layer)
+    features, file_crs = read_features(dataset, layer, max_features=max_features)
     return features, resolve_source_crs(file_crs, crs).label

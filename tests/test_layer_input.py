@@ -320,7 +320,11 @@ def test_missing_required_field_and_bad_field_map(
 @pytest.fixture
 def small_limit_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=database_url, data_dir=tmp_path / "d", migrate_on_start=False, max_upload_mb=1
+        database_url=database_url,
+        data_dir=tmp_path / "d",
+        migrate_on_start=False,
+        max_upload_mb=1,
+        max_upload_features=20,
     )
     with TestClient(create_app(settings)) as client:
         authorize(client)
@@ -337,6 +341,43 @@ def test_upload_size_limit(
         "upload_too_large",
         database_url,
     )
+
+
+def test_feature_count_limit(
+    small_limit_client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    squares = [box(X0 + 200 * i, Y0, X0 + 200 * i + 100, Y0 + 100) for i in range(21)]
+    frame = gpd.GeoDataFrame({"ARTYPE": [30] * 21}, geometry=squares, crs=25833)
+    for suffix in (".gpkg", ".csv"):
+        path = tmp_path / f"many{suffix}"
+        if suffix == ".csv":
+            frame.assign(WKT=frame.geometry.to_wkt()).drop(columns="geometry").to_csv(
+                path, index=False
+            )
+        else:
+            frame.to_file(path)
+        with path.open("rb") as fh:
+            response = small_limit_client.post(
+                "/api/layers",
+                files={"file": (path.name, fh)},
+                data={"kind": "land_cover", "name": "x", "crs": "EPSG:25833"},
+            )
+        detail = refused(response, 413, "too_many_features", database_url)
+        assert "20" in detail and "geoservice layers import" in detail
+    projects = tmp_path / "projects.geojson"
+    frame.assign(navn="p", okosystem="forest", status="planned", status_date="2025-01-01").to_file(
+        projects
+    )
+    with projects.open("rb") as fh:
+        response = small_limit_client.post(
+            "/api/restoration/projects/import", files={"file": (projects.name, fh)}
+        )
+    assert response.status_code == 413 and response.json()["error"] == "too_many_features"
+    # Twenty is still fine.
+    frame.iloc[:20].to_file(tmp_path / "twenty.gpkg")
+    ok = upload(small_limit_client, tmp_path / "twenty.gpkg", kind="land_cover", name="x")
+    assert ok.status_code == 201 and ok.json()["feature_count"] == 20, ok.text
+    assert published(database_url) == (1, 1, 1)
 
 
 def test_peat_probes_and_mires(client: TestClient, database_url: str, tmp_path: Path) -> None:

@@ -424,3 +424,28 @@ def test_baseline_overlap_check_picks_the_method(
             "SELECT version, self_overlaps FROM geoservice.layer_version ORDER BY version"
         ).fetchall()
     assert flags == [(1, True), (2, False)]
+    with psycopg.connect(database_url) as conn:
+        scratch = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'geoservice' "
+            "AND tablename LIKE 'scratch%'"
+        ).fetchone()
+    assert scratch == (0,), "the measurement's step tables are gone"
+
+
+def test_touching_projects_union_once_and_single_ones_on_several_dates(
+    client: TestClient, baseline: None
+) -> None:
+    # two projects overlapping by half on the 1 ha mire, one counting from 2022, one from
+    # 2024; a third, alone, 1 ha outside the baseline
+    first = box(X0, Y0, X0 + 60, Y0 + 100)
+    assert project(client, first, ("initiated", "2022-01-01")).status_code == 201
+    second = box(X0 + 30, Y0, X0 + 100, Y0 + 100)
+    assert project(client, second, ("initiated", "2024-01-01")).status_code == 201
+    lone = box(X0 + 1_000, Y0, X0 + 1_100, Y0 + 100)
+    assert project(client, lone, ("initiated", "2022-01-01")).status_code == 201
+    before = progress(client, region="NO", ecosystem="wetland", as_of="2023-06-01")
+    assert before["under_restoration_ha"] == pytest.approx(0.6)
+    after = progress(client, region="NO", ecosystem="wetland", as_of="2024-06-01")
+    assert after["under_restoration_ha"] == pytest.approx(1.0)  # 0.6 + 0.7 - 0.3 overlap
+    assert after["pace_last_3_years_ha_per_year"] == pytest.approx(1.0 / 3, abs=1e-4)
+    assert after["restoration_outside_baseline_ha"] == pytest.approx(1.0)

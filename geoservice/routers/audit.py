@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from geoservice.access import audit_entries
-from geoservice.dependencies import EngineDep, SettingsDep, page
+from geoservice.dependencies import EngineDep, Limit, Offset, SettingsDep, page
 from geoservice.security import AdminDep
 
 
@@ -22,8 +22,8 @@ def audit_router() -> APIRouter:
         settings: SettingsDep,
         who: AdminDep,
         user: Annotated[str | None, Query(description="Only this user's writes")] = None,
-        limit: Annotated[int, Query(ge=1)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         limit = min(limit, settings.max_page_size)
         items, total = audit_entries(engine, limit=limit, offset=offset, user=user)

@@ -26,7 +26,7 @@ from analyses.assessment import ProposalRequest, assess, get_proposal
 from analyses.invest import invest_export
 from analyses.presets import DEFAULT_PRESET, PRESETS
 from analyses.tables import to_csv
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import EngineDep, Id, SettingsDep
 from geoservice.errors import PayloadTooLarge
 from geoservice.security import AdminDep, PlannerDep, audit_note
 from maps.report import proposal_report
@@ -97,7 +97,7 @@ def carbon_router() -> APIRouter:
         return result
 
     @router.get("/api/proposals/{proposal_id}", summary="A stored assessment")
-    def read_proposal(proposal_id: int, engine: EngineDep) -> Any:
+    def read_proposal(proposal_id: Id, engine: EngineDep) -> Any:
         """The result exactly as it was computed, with its provenance."""
         return get_proposal(engine, proposal_id)
 
@@ -106,7 +106,7 @@ def carbon_router() -> APIRouter:
         summary="An assessment as CSV (one row per footprint and land class)",
         response_class=PlainTextResponse,
     )
-    def proposal_csv(proposal_id: int, engine: EngineDep) -> PlainTextResponse:
+    def proposal_csv(proposal_id: Id, engine: EngineDep) -> PlainTextResponse:
         """Areas, stocks and emissions per class with the factor behind each, for a spreadsheet."""
         return PlainTextResponse(
             to_csv(get_proposal(engine, proposal_id)),
@@ -121,7 +121,7 @@ def carbon_router() -> APIRouter:
     )
     def plan_analysis(
         request: Request,
-        layer_id: int,
+        layer_id: Id,
         body: PlanAnalysisIn,
         engine: EngineDep,
         background: BackgroundTasks,
@@ -135,7 +135,7 @@ def carbon_router() -> APIRouter:
         return {"id": job_id, "status": "queued", "href": f"/api/plans/analyses/{job_id}"}
 
     @router.get("/api/plans/analyses/{job_id}", summary="Status and result of a plan analysis")
-    def plan_analysis_status(job_id: int, engine: EngineDep) -> Any:
+    def plan_analysis_status(job_id: Id, engine: EngineDep) -> Any:
         """queued / running (with progress 0–1) / done (with the result) / failed (why)."""
         return jobs.get_job(engine, job_id)
 
@@ -144,7 +144,7 @@ def carbon_router() -> APIRouter:
         summary="Printable HTML report for a case document",
         response_class=HTMLResponse,
     )
-    def proposal_html(proposal_id: int, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    def proposal_html(proposal_id: Id, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
         """Summary, method and preset, tables, a map and the source of every factor used."""
         return HTMLResponse(
             proposal_report(engine, proposal_id, storage_srid=settings.storage_srid)
@@ -156,7 +156,7 @@ def carbon_router() -> APIRouter:
         response_class=Response,
     )
     def proposal_invest(
-        proposal_id: int,
+        proposal_id: Id,
         engine: EngineDep,
         settings: SettingsDep,
         resolution: Annotated[float, Query(description="Pixel size in metres")] = 10.0,
@@ -195,7 +195,7 @@ def carbon_router() -> APIRouter:
         return {"tables": factors.list_tables(engine)}
 
     @router.get("/api/carbon/factor-tables/{table_id}", summary="One factor table")
-    def table(table_id: int, engine: EngineDep) -> Any:
+    def table(table_id: Id, engine: EngineDep) -> Any:
         """All rows with their sources, statuses and ranges."""
         t = factors.get_table(engine, table_id)
         return {**t.describe(), "factors": [asdict(f) for f in t.factors.values()]}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from geoservice.dependencies import EngineDep, SettingsDep, page
+from geoservice.dependencies import EngineDep, Id, Limit, Offset, SettingsDep, VersionQuery, page
 from geoservice.errors import BadRequest, PayloadTooLarge
 from geoservice.security import AdminDep, GisDep, audit_note
 from geoservice.settings import Settings
@@ -128,6 +128,7 @@ def layers_router() -> APIRouter:
                 ),
                 storage_srid=settings.storage_srid,
                 max_unzipped_bytes=settings.max_upload_bytes * 4,
+                max_features=settings.max_upload_features,
                 data_dir=settings.data_path,
             )
         audit_note(request, layer_id=result.layer_id, version_after=result.version)
@@ -138,8 +139,8 @@ def layers_router() -> APIRouter:
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
-        limit: Annotated[int, Query(ge=1)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         """Layers, newest first, with their active version's provenance."""
         limit = min(limit, settings.max_page_size)
@@ -147,18 +148,18 @@ def layers_router() -> APIRouter:
         return page(request, items, total, limit, offset)
 
     @router.get("/{layer_id}", summary="One layer")
-    def get_layer(layer_id: int, engine: EngineDep) -> dict[str, Any]:
+    def get_layer(layer_id: Id, engine: EngineDep) -> dict[str, Any]:
         """A layer and the provenance of its active version."""
         return catalog.get_layer(engine, layer_id)
 
     @router.get("/{layer_id}/versions", summary="All versions of a layer")
-    def list_versions(layer_id: int, engine: EngineDep) -> dict[str, Any]:
+    def list_versions(layer_id: Id, engine: EngineDep) -> dict[str, Any]:
         """Every version with its provenance; ``active`` marks the one in use."""
         return {"layer_id": layer_id, "versions": catalog.list_versions(engine, layer_id)}
 
     @router.post("/{layer_id}/versions/{version}/activate", summary="Re-activate a version")
     def activate(
-        request: Request, layer_id: int, version: int, engine: EngineDep, who: AdminDep
+        request: Request, layer_id: Id, version: Id, engine: EngineDep, who: AdminDep
     ) -> dict[str, Any]:
         """Make ``version`` the active version of the layer again."""
         before = catalog.get_layer(engine, layer_id)["active_version"]
@@ -172,13 +173,13 @@ def layers_router() -> APIRouter:
 
     @router.get("/{layer_id}/export", summary="Download a layer as GeoJSON or GeoPackage")
     def export(
-        layer_id: int,
+        layer_id: Id,
         engine: EngineDep,
         settings: SettingsDep,
         format: Annotated[
             ExportFormat, Query(description="geojson or gpkg (vector), tif (raster)")
         ] = "gpkg",
-        version: Annotated[int | None, Query(ge=1, description="Default: active")] = None,
+        version: VersionQuery = None,
         crs: Annotated[str | None, Query(description="Output CRS; default storage")] = None,
     ) -> FileResponse:
         """Write the version to a file in the requested format and CRS."""

@@ -5,13 +5,12 @@ Handlers are plain functions: FastAPI runs them in its thread pool, away from th
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import AsOfQuery, EngineDep, Id, SettingsDep, VersionQuery
 from geoservice.settings import Settings
 from maps.layer_map import layer_map
 from maps.page import MapOptions, MapPage
@@ -48,10 +47,10 @@ def maps_router() -> APIRouter:
     @router.get("/layers/{layer_id}", response_class=HTMLResponse, summary="Map of a layer")
     def map_layer(
         request: Request,
-        layer_id: int,
+        layer_id: Id,
         engine: EngineDep,
         settings: SettingsDep,
-        version: Annotated[int | None, Query(description="Layer version; default active")] = None,
+        version: VersionQuery = None,
     ) -> HTMLResponse:
         return html_page(layer_map(engine, layer_id, version, _options(request, settings)))
 
@@ -59,14 +58,14 @@ def maps_router() -> APIRouter:
         "/proposals/{proposal_id}", response_class=HTMLResponse, summary="Map of a proposal"
     )
     def map_proposal(
-        request: Request, proposal_id: int, engine: EngineDep, settings: SettingsDep
+        request: Request, proposal_id: Id, engine: EngineDep, settings: SettingsDep
     ) -> HTMLResponse:
         options = _options(request, settings)
         return html_page(proposal_map(engine, proposal_id, options, settings.storage_srid))
 
     @router.get("/plans/{layer_id}", response_class=HTMLResponse, summary="Emissions map of a plan")
     def map_plan(
-        request: Request, layer_id: int, engine: EngineDep, settings: SettingsDep
+        request: Request, layer_id: Id, engine: EngineDep, settings: SettingsDep
     ) -> HTMLResponse:
         return html_page(plan_map(engine, layer_id, _options(request, settings)))
 
@@ -76,7 +75,7 @@ def maps_router() -> APIRouter:
         engine: EngineDep,
         settings: SettingsDep,
         level: Literal["kommune", "fylke"] = "kommune",
-        as_of: Annotated[date | None, Query(description="Date of the newest year shown")] = None,
+        as_of: AsOfQuery = None,
         ecosystem: Annotated[str | None, Query(description="Ecosystem type code")] = None,
     ) -> HTMLResponse:
         page = restoration_map(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import EngineDep, Id, Offset, SettingsDep
 from geoservice.errors import BadRequest, InvalidInput
 from layers import catalog
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
@@ -115,7 +115,7 @@ def ogc_router() -> APIRouter:
 
     @router.get("/collections/{collection_id}", name="ogc_collection", summary="A collection")
     def collection(
-        collection_id: int, request: Request, engine: EngineDep, settings: SettingsDep
+        collection_id: Id, request: Request, engine: EngineDep, settings: SettingsDep
     ) -> dict[str, Any]:
         """Metadata of one collection."""
         layer = catalog.published_layers(engine, collection_id)[0]
@@ -128,12 +128,12 @@ def ogc_router() -> APIRouter:
         response_class=JSONResponse,
     )
     def items(
-        collection_id: int,
+        collection_id: Id,
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
         bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy")] = None,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
         crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
@@ -211,7 +211,7 @@ def ogc_router() -> APIRouter:
         response_class=JSONResponse,
     )
     def item(
-        collection_id: int,
+        collection_id: Id,
         feature_id: str,
         request: Request,
         engine: EngineDep,

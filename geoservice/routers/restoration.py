@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +12,17 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from analyses import restoration
-from geoservice.dependencies import EngineDep, SettingsDep, page
+from geoservice.dependencies import (
+    EARLIEST,
+    LATEST,
+    AsOfQuery,
+    EngineDep,
+    Id,
+    Limit,
+    Offset,
+    SettingsDep,
+    page,
+)
 from geoservice.routers.layers import save_upload
 from geoservice.security import EcologistDep, ReaderDep, audit_note
 from layers.reader import features_from_file
@@ -36,7 +46,7 @@ class AreaIn(BaseModel):
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon/MultiPolygon/Feature")
     crs: str = Field(default="EPSG:4326")
     ecosystem: str | None = None
-    as_of: date | None = None
+    as_of: date | None = Field(default=None, ge=EARLIEST, le=LATEST)
 
 
 def restoration_router() -> APIRouter:
@@ -84,7 +94,12 @@ def restoration_router() -> APIRouter:
         with tempfile.TemporaryDirectory(dir=uploads) as workdir:
             path = save_upload(file, settings, Path(workdir))
             features, crs_label = features_from_file(
-                path, Path(workdir), layer=layer or None, crs=crs or None
+                path,
+                Path(workdir),
+                layer=layer or None,
+                crs=crs or None,
+                max_unzipped_bytes=settings.max_upload_bytes * 4,
+                max_features=settings.max_upload_features,
             )
         ids = restoration.import_projects(
             engine, features, crs=crs_label, srid=settings.storage_srid, user=who.user
@@ -97,10 +112,14 @@ def restoration_router() -> APIRouter:
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
-        limit: Annotated[int, Query(ge=1)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
         recorded_as_of: Annotated[
-            str | None, Query(description="ISO timestamp: the registry as it stood then")
+            datetime | None,
+            Query(
+                description="ISO 8601 time, e.g. 2025-06-01T12:00:00+02:00: the registry "
+                "as it stood then"
+            ),
         ] = None,
     ) -> Any:
         """Projects, paged."""
@@ -111,14 +130,14 @@ def restoration_router() -> APIRouter:
         return page(request, items, total, limit, offset)
 
     @router.get("/projects/{project_id}", summary="One project")
-    def read(project_id: int, engine: EngineDep) -> Any:
+    def read(project_id: Id, engine: EngineDep) -> Any:
         """The current state of a project."""
         return restoration.get_project(engine, project_id)
 
     @router.put("/projects/{project_id}", summary="Change a project (a new version)")
     def update(
         request: Request,
-        project_id: int,
+        project_id: Id,
         body: ProjectIn,
         engine: EngineDep,
         settings: SettingsDep,
@@ -143,14 +162,14 @@ def restoration_router() -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Delete a project (kept in history)",
     )
-    def delete(request: Request, project_id: int, engine: EngineDep, who: EcologistDep) -> None:
+    def delete(request: Request, project_id: Id, engine: EngineDep, who: EcologistDep) -> None:
         """Mark the project deleted."""
         before = restoration.get_project(engine, project_id)["version"]
         restoration.delete_project(engine, project_id, user=who.user)
         audit_note(request, version_before=before, version_after=before + 1)
 
     @router.get("/projects/{project_id}/history", summary="Every version of a project")
-    def history(project_id: int, engine: EngineDep) -> Any:
+    def history(project_id: Id, engine: EngineDep) -> Any:
         """Who changed what, when."""
         return {"id": project_id, "versions": restoration.project_history(engine, project_id)}
 
@@ -159,7 +178,7 @@ def restoration_router() -> APIRouter:
         engine: EngineDep,
         region: Annotated[str, Query(description="kommunenummer, fylkesnummer or NO")] = "NO",
         ecosystem: Annotated[str | None, Query(description="ecosystem type code")] = None,
-        as_of: Annotated[date | None, Query(description="Date (default today)")] = None,
+        as_of: AsOfQuery = None,
     ) -> Any:
         """Baseline, area under restoration, share, pace and projection for each target."""
         return restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=as_of)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Query, Request, Response
-
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import EngineDep, Id, SettingsDep, VersionQuery
 from layers import catalog
 from layers.tiles import MVT_LAYER, Tile, TileCache, get_tile
 
@@ -28,13 +26,13 @@ def tiles_router() -> APIRouter:
     )
     def tile(
         request: Request,
-        layer_id: int,
+        layer_id: Id,
         z: int,
         x: int,
         y: int,
         engine: EngineDep,
         settings: SettingsDep,
-        version: Annotated[int | None, Query(description="Layer version; default active")] = None,
+        version: VersionQuery = None,
     ) -> Response:
         with engine.connect() as conn:
             version_id = catalog.version_id_of(conn, layer_id, version)
