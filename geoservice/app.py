@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 
 from analyses.jobs import fail_interrupted
 from geoservice import __version__, migrate
@@ -47,7 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate.upgrade, url)
         app.state.engine = create_db_engine(url, settings)
-        await run_in_threadpool(fail_interrupted, app.state.engine)
+        try:
+            await run_in_threadpool(fail_interrupted, app.state.engine)
+        except SQLAlchemyError as exc:  # not migrated or not reachable: /healthz will say so
+            log.warning("could not check for interrupted analyses: %s", exc.__class__.__name__)
         try:
             yield
         finally:

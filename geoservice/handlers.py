@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -116,8 +117,26 @@ def add_exception_handlers(app: FastAPI) -> None:
                 ),
                 status.HTTP_503_SERVICE_UNAVAILABLE,
             )
+        nul_refused = sqlstate is None and isinstance(exc.orig, psycopg.DataError)
+        if nul_refused or (sqlstate or "").startswith("22"):
+            # A value from the request that PostgreSQL cannot take (class 22: data exception,
+            # or a NUL character psycopg refuses to send).
+            log.warning("bad value reached the database: %s", exc.orig)
+            return JSONResponse(
+                error_body(
+                    "bad_value",
+                    f"A value in the request cannot be used: {_first_line(exc.orig)}",
+                ),
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
         log.exception("database error")
         return JSONResponse(
             error_body("internal_error", "An unexpected database error occurred."),
             status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
+
+
+def _first_line(exc: BaseException | None) -> str:
+    """The first line of a database message (the rest is context for developers)."""
+    text = str(exc or "").strip().splitlines()
+    return text[0] if text else "invalid value"

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -141,12 +142,12 @@ def live_server_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-def live_server(settings: Settings, live_server_env: dict[str, str]) -> Iterator[str]:
-    """The service run by its own CLI in a separate process, for real clients.
+@contextlib.contextmanager
+def running_server(settings: Settings, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """The service run by its own CLI in a separate process; yields (process, base URL).
 
     A separate process matters: GDAL holds the GIL while it fetches, so a server thread in the
-    test process would never answer it.
+    test process would never answer it; and only a process can be killed mid-request.
     """
     import subprocess
     import sys
@@ -157,17 +158,17 @@ def live_server(settings: Settings, live_server_env: dict[str, str]) -> Iterator
     from geoservice.embedded import free_port
 
     port = free_port()
-    env = {
+    full_env = {
         **os.environ,
         "GEOSERVICE_DATABASE_URL": str(settings.database_url),
         "GEOSERVICE_DATA_DIR": str(settings.data_dir),
         "GEOSERVICE_MAP_BASEMAP": "none",  # nothing leaves the machine in tests
         "GEOSERVICE_PUBLIC_READS": "true",
-        **live_server_env,
+        **(env or {}),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "geoservice", "serve", "--no-migrate", "--port", str(port)],
-        env=env,
+        env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -184,10 +185,19 @@ def live_server(settings: Settings, live_server_env: dict[str, str]) -> Iterator
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 raise RuntimeError(f"the test server did not start: {err[-2000:]}")
             time.sleep(0.1)
-        yield base
+        yield proc, base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def live_server(settings: Settings, live_server_env: dict[str, str]) -> Iterator[str]:
+    """The service in its own process (see :func:`running_server`); yields its base URL."""
+    with running_server(settings, live_server_env) as (_, base):
+        yield base

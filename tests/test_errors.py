@@ -80,3 +80,16 @@ def test_cors_only_for_configured_origins(settings: Settings) -> None:
         other = client.get("/healthz", headers={"Origin": "https://evil.example"})
     assert ok.headers["access-control-allow-origin"] == origin
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_values_postgresql_cannot_take_are_the_callers_error(client: TestClient) -> None:
+    from tests.test_layers import N50, upload
+
+    layer = upload(client, N50, kind="land_cover", name="n50").json()["layer_id"]
+    nul = client.get(f"/ogc/collections/{layer}/items", params={"n50_klasse": "\x00"})
+    assert nul.status_code == 422, nul.text
+    assert nul.json()["error"] == "bad_value" and "NUL" in nul.json()["detail"]
+    huge = client.get(f"/api/layers/{2**31}")
+    assert huge.status_code == 422, "ids beyond PostgreSQL's integer are wrong addresses"
+    ancient = client.get("/api/restoration/progress", params={"as_of": "0999-01-01"})
+    assert ancient.status_code == 422
