@@ -8,6 +8,7 @@ tables, presets, users and old versions.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import secrets
@@ -168,3 +169,20 @@ def audit_entries(
             params,
         ).all()
     return [{**dict(r._mapping), "at": r.at.isoformat()} for r in rows], int(total)
+
+
+def command_line_user() -> str:
+    """Who runs a command-line write: the operating-system user (the CLI has no token)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        name = "unknown"
+    return f"{name} (command line)"
+
+
+def record_command(engine: Engine, command: str, objects: dict[str, Any]) -> None:
+    """Audit a write made from the command line, which talks to the database directly.
+
+    Logged like an API write: method ``CLI``, the command as the path, status 0 (success).
+    """
+    record(engine, Principal(command_line_user(), "cli"), "CLI", command, 0, objects)

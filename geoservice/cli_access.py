@@ -38,7 +38,12 @@ def _run(action: Callable[[Engine], T]) -> T:
 @users_app.command("add")
 def add_user(name: str) -> None:
     """Add a user (then create tokens for it)."""
-    _run(lambda engine: access.add_user(engine, name))
+
+    def add(engine: Engine) -> None:
+        access.add_user(engine, name)
+        access.record_command(engine, "users add", {"user": name})
+
+    _run(add)
     console.print(f"user {name} added")
 
 
@@ -48,7 +53,15 @@ def create_token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(access.ROLES)}")],
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-    token_id, token = _run(lambda engine: access.create_token(engine, user, role))
+
+    def create(engine: Engine) -> tuple[int, str]:
+        made = access.create_token(engine, user, role)
+        access.record_command(
+            engine, "tokens create", {"token_id": made[0], "user": user, "role": role}
+        )
+        return made
+
+    token_id, token = _run(create)
     err_console.print(f"token {token_id} for {user} ({role}); keep it now, it is not shown again:")
     print(token)
 
@@ -56,7 +69,12 @@ def create_token(
 @tokens_app.command("revoke")
 def revoke_token(token_id: int) -> None:
     """Revoke a token by its id (see `geoservice tokens list`)."""
-    _run(lambda engine: access.revoke_token(engine, token_id))
+
+    def revoke(engine: Engine) -> None:
+        access.revoke_token(engine, token_id)
+        access.record_command(engine, "tokens revoke", {"token_id": token_id})
+
+    _run(revoke)
     console.print(f"token {token_id} revoked")
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from analyses.assessment import ProposalRequest, assess
 from analyses.presets import DEFAULT_PRESET
 from analyses.tables import to_csv
+from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError, InvalidInput
 from geoservice.settings import Settings
@@ -69,6 +70,7 @@ def assess_cmd(
             ),
             storage_srid=settings.storage_srid,
         )
+        access.record_command(engine, f"assess {proposal_file.name}", {"proposal_id": result["id"]})
         engine.dispose()
     except GeoServiceError as exc:
         err_console.print(f"[bold red]error[/]: {exc.detail}")

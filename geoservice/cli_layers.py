@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
@@ -83,7 +84,7 @@ def import_cmd(
                     layer=layer,
                     field_map=_parse_field_map(field or []),
                     licence=licence,
-                    uploader="cli",
+                    uploader=access.command_line_user(),
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
                     pools=parse_pools(pools),
@@ -92,6 +93,11 @@ def import_cmd(
                 progress=report,
                 data_dir=settings.data_path,
             )
+        access.record_command(
+            engine,
+            f"layers import {path.name}",
+            {"layer_id": result.layer_id, "version_after": result.version},
+        )
         engine.dispose()
     except GeoServiceError as exc:
         err_console.print(f"[bold red]error[/]: {exc.detail}")

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from analyses import restoration
+from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
@@ -39,8 +40,9 @@ def import_cmd(
             features,
             crs=crs_label,
             srid=settings.storage_srid,
-            user="cli",
+            user=access.command_line_user(),
         )
+        access.record_command(engine, f"restoration import {path.name}", {"project_ids": ids})
         engine.dispose()
     except GeoServiceError as exc:
         err_console.print(f"[bold red]error[/]: {exc.detail}")

@@ -17,7 +17,7 @@ from geoservice.app import create_app
 from geoservice.cli import app as cli
 from geoservice.settings import Settings
 from tests.conftest import authorize
-from tests.test_layers import upload
+from tests.test_layers import KOMMUNER, upload
 
 # Who may call each write endpoint. A new write endpoint must be added here, or the
 # matrix test fails: nothing is writable by accident.
@@ -176,3 +176,16 @@ def test_tokens_from_the_cli_are_hashed_and_revocable(
     assert runner.invoke(cli, ["tokens", "revoke", token_id]).exit_code == 0
     revoked = client.get("/api/layers", headers=headers)
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    # Command-line writes are audited like API writes, under the operating-system user.
+    layer = runner.invoke(
+        cli, ["layers", "import", str(KOMMUNER), "--kind", "boundaries", "--name", "k"]
+    )
+    assert layer.exit_code == 0, layer.output
+    audit = client.get("/api/audit", params={"limit": 100}).json()["items"]
+    commands = [(e["method"], e["path"], e["objects"]) for e in audit if e["method"] == "CLI"]
+    assert ("CLI", "users add", {"user": "eva"}) in commands
+    assert ("CLI", "tokens revoke", {"token_id": int(token_id)}) in commands
+    assert ("CLI", "layers import Kommuner-M.geojson", {"layer_id": 1, "version_after": 1}) in (
+        commands
+    )
+    assert all(e["user"].endswith("(command line)") for e in audit if e["method"] == "CLI")
