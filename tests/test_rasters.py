@@ -182,3 +182,40 @@ def test_cli_imports_a_raster_with_its_pools(
             "SELECT raster->'pools' FROM geoservice.layer_version WHERE raster IS NOT NULL"
         ).fetchone()
     assert row is not None and row[0] == ["c_above", "c_below"]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "POLYGON ((1003 1503, 1017 1503, 1017 1988, 1003 1988, 1003 1503))",
+        "circle",
+        "ring with a hole",
+        "MULTIPOLYGON (((1100 1600, 1155 1600, 1155 1633, 1100 1633, 1100 1600)), "
+        "((1200 1600, 1255 1600, 1255 1633, 1200 1633, 1200 1600)))",
+        "half outside the grid",
+        "bow-tie repaired",
+    ],
+)
+def test_pixel_coverage_equals_clipping_every_pixel(shape: str) -> None:
+    import shapely
+
+    from analyses.raster_sums import covered_m2
+
+    shapes = {
+        "circle": shapely.Point(1400, 1700).buffer(173, quad_segs=7),
+        "ring with a hole": shapely.Point(1400, 1700)
+        .buffer(220)
+        .difference(shapely.Point(1390, 1710).buffer(90)),
+        "half outside the grid": shapely.Point(1000, 2000).buffer(300),
+        "bow-tie repaired": shapely.make_valid(
+            shapely.Polygon([(1010, 1510), (1510, 1990), (1510, 1510), (1010, 1990)])
+        ),
+    }
+    geom = shapes.get(shape) or shapely.from_wkt(shape)
+    transform = from_origin(1000, 2000, 10, 10)  # 60 rows × 80 columns of 10 m pixels
+    ours = covered_m2(geom, transform, 60, 80)
+    i, j = np.mgrid[0:60, 0:80]
+    pixels = shapely.box(1000 + 10 * j, 1990 - 10 * i, 1010 + 10 * j, 2000 - 10 * i)
+    expected = shapely.area(shapely.intersection(pixels, geom))
+    assert np.abs(ours - expected).max() < 1e-6
+    assert ours.sum() == pytest.approx(geom.intersection(shapely.box(1000, 1400, 1800, 2000)).area)
