@@ -125,4 +125,5 @@ def covered_m2(geom: Any, transform: Any, rows: int, cols: int) -> np.ndarray:
     # Outer rings run counter-clockwise in x/y; north-up grids flip that in column/row space.
     sign = 1.0 if transform.a * transform.e < 0 else -1.0
     pixel_m2 = abs(transform.a * transform.e)
-    return np.clip(sign * np.diff(below_top, axis=1).T * pixel_m2, 0.0, pixel_m2)
+    covered: np.ndarray = np.clip(sign * np.diff(below_top, axis=1).T * pixel_m2, 0.0, pixel_m2)
+    return covered
