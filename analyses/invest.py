@@ -3,7 +3,9 @@
 A zip with ``carbon_pools.csv`` (the factor table the assessment used, InVEST columns
 ``lucode,c_above,c_below,c_soil,c_dead`` plus name and source) and ``lulc.tif``: an integer
 land-use raster in the storage CRS, on a grid aligned to the resolution, coded with the same
-lucodes (AR5 class, bonitet, grunnforhold, mire depth class) the assessment used.
+lucodes (AR5 class, bonitet, grunnforhold, mire depth class) the assessment used. Mire valued
+from measured depth gets a lucode of its own per footprint (600 900 + index) carrying the stock
+per hectare the assessment derived there.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from sqlalchemy import Engine, text
 
-from analyses.assessment import load_proposal
+from analyses.assessment import MEASURED, load_proposal
 from analyses.factors import PEAT_CLASS_OFFSET, POOLS, get_table, lucode_for
 from geoservice.errors import InvalidInput
 
 NODATA = 0
 MARGIN_M = 50.0
 MAX_PIXELS = 25_000_000
+# Mire whose stock came from measured depth: this + the footprint's index.
+MEASURED_LUCODE = 600_900
 
 
 def invest_export(
@@ -104,11 +108,38 @@ def invest_export(
             dtype="uint8",
         ).astype(bool)
         lulc[mask & (lulc == 6000)] = code
+    # Mire valued from measured depth: one lucode per footprint, with the stock per hectare
+    # the assessment derived there (depth × NINA density), on that footprint's mire pixels.
+    rows: dict[int, list[object]] = {}
+    by_name = {fp["name"]: fp for fp in result["footprints"]}
+    mire_pixels = (lulc >= 6000) & (lulc < 6010)
+    for i, ((name, _), geom) in enumerate(zip(footprints, geoms, strict=True)):
+        entry = next(
+            (
+                c
+                for c in by_name.get(name, {}).get("classes", [])
+                if c.get("peat_depth_class") == MEASURED and c.get("factor") and c["area_ha"]
+            ),
+            None,
+        )
+        if entry is None:
+            continue
+        code = MEASURED_LUCODE + i
+        inside = rasterize(
+            [(geom, 1)], out_shape=(height, width), transform=transform, fill=0, dtype="uint8"
+        ).astype(bool)
+        lulc[inside & mire_pixels] = code
+        per_ha = [entry["stock_t_c"][p]["central"] / entry["area_ha"] for p in POOLS]
+        f = entry["factor"]
+        rows[code] = [code, *per_ha, f"{f['name']} ({name})", f["status"], f["source"]]
     used = sorted(int(c) for c in np.unique(lulc) if c != NODATA)
     pools = io.StringIO()
     writer = csv.writer(pools, lineterminator="\n")
     writer.writerow(["lucode", *POOLS, "name", "status", "source"])
     for code in used:
+        if code in rows:
+            writer.writerow(rows[code])
+            continue
         f = table.factors[code]
         writer.writerow([code, *(getattr(f, p) for p in POOLS), f.name, f.status, f.source])
     tif = io.BytesIO()
@@ -142,6 +173,8 @@ def invest_export(
         f"lulc.tif: lucodes on a {resolution:g} m grid in EPSG:{storage_srid} (0 = no data).\n"
         "carbon_pools.csv: t C/ha per pool from factor table "
         f"{table.name} version {table.version} (sha256 {table.sha256}).\n"
+        f"lucodes {MEASURED_LUCODE} + n: mire whose stock the assessment derived from measured "
+        "peat depth in footprint n (0 = the proposal).\n"
         "footprints.geojson: the footprints, in the same CRS; sum the stock over them to "
         "compare with the assessment's stock_t_c.\n"
     )

@@ -382,43 +382,56 @@ def test_printable_report(client: TestClient, landscape: None, tmp_path: Path) -
     (tmp_path / "report.html").write_text(page, encoding="utf-8")
 
 
-def test_invest_export_reproduces_the_stock(
-    client: TestClient, landscape: None, tmp_path: Path
-) -> None:
+def _invest_export(client: TestClient, proposal_id: int) -> Any:
     import io
     import zipfile
+
+    response = client.get(f"/api/proposals/{proposal_id}/invest", params={"resolution": 10})
+    assert response.status_code == 200, response.text
+    return zipfile.ZipFile(io.BytesIO(response.content))
+
+
+def _invest_stock(
+    client: TestClient, proposal_id: int, geom: Any
+) -> tuple[float, dict[int, float]]:
+    """What InVEST Carbon would sum over ``geom`` from the export, and t C/ha per lucode."""
+    import io
 
     import numpy as np
     import rasterio
     from rasterio.features import geometry_mask
 
+    archive = _invest_export(client, proposal_id)
+    pools = {
+        int(r["lucode"]): sum(float(r[p]) for p in ("c_above", "c_below", "c_soil", "c_dead"))
+        for r in csv.DictReader(io.StringIO(archive.read("carbon_pools.csv").decode()))
+    }
+    with rasterio.MemoryFile(archive.read("lulc.tif")) as mem, mem.open() as src:
+        assert src.crs.to_epsg() == 25833
+        assert src.transform.c % 10 == 0 and src.transform.f % 10 == 0  # aligned grid
+        lulc = src.read(1)
+        transform = src.transform
+    inside = ~geometry_mask([geom], out_shape=lulc.shape, transform=transform)
+    codes, counts = np.unique(lulc[inside], return_counts=True)
+    stock = sum(pools[int(c)] * n * 100 / 10_000 for c, n in zip(codes, counts, strict=True))
+    return stock, pools
+
+
+def test_invest_export_reproduces_the_stock(client: TestClient, landscape: None) -> None:
     result = assess(client, utm(FOREST), built_share=1.0, alternatives={"Myra": utm(MIRE)})
-    response = client.get(f"/api/proposals/{result['id']}/invest", params={"resolution": 10})
-    assert response.status_code == 200
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = _invest_export(client, result["id"])
     assert set(archive.namelist()) == {
         "carbon_pools.csv",
         "lulc.tif",
         "footprints.geojson",
         "README.txt",
     }
-    pools = {
-        int(r["lucode"]): sum(float(r[p]) for p in ("c_above", "c_below", "c_soil", "c_dead"))
-        for r in csv.DictReader(io.StringIO(archive.read("carbon_pools.csv").decode()))
-    }
-    assert pools[3014] == 232 and pools[6002] == 948
-    with rasterio.MemoryFile(archive.read("lulc.tif")) as mem, mem.open() as src:
-        assert src.crs.to_epsg() == 25833
-        assert src.transform.c % 10 == 0 and src.transform.f % 10 == 0  # aligned grid
-        lulc = src.read(1)
-        transform = src.transform
     # InVEST's sum over each footprint = the assessment's stock: exact for the forest square,
     # which sits on the grid; the 2 237 m mire ends 7 m into its last column of pixels.
     for geom, fp, rel in zip((FOREST, MIRE), result["footprints"], (1e-6, 2e-3), strict=True):
-        inside = ~geometry_mask([geom], out_shape=lulc.shape, transform=transform)
-        codes, counts = np.unique(lulc[inside], return_counts=True)
-        stock = sum(pools[int(c)] * n * 100 / 10_000 for c, n in zip(codes, counts, strict=True))
+        stock, pools = _invest_stock(client, result["id"], geom)
         assert stock == pytest.approx(fp["stock_t_c"]["central"], rel=rel)
+    assert pools[3014] == 232 and pools[6002] == 948
     bad = client.get(f"/api/proposals/{result['id']}/invest", params={"resolution": 0.01})
     assert bad.status_code == 422
 
@@ -436,7 +449,8 @@ def _probes(client: TestClient, tmp_path: Path, depths: list[tuple[float, float,
 def test_mire_stock_from_depth_probes(client: TestClient, landscape: None, tmp_path: Path) -> None:
     # Probes of 2 m all over the mire: the IDW surface is 2 m everywhere.
     _probes(client, tmp_path, [(X0 + x, Y0 + 1050, 200) for x in range(100, 2237, 400)])
-    fp = assess(client, utm(MIRE), built_share=1.0, preset="svv-stock")["footprints"][0]
+    result = assess(client, utm(MIRE), built_share=1.0, preset="svv-stock")
+    fp = result["footprints"][0]
     density = nina_density()
     assert fp["peat_depth"]["mean_m"] == pytest.approx(2.0, abs=1e-9)
     [mire] = fp["classes"]
@@ -447,6 +461,10 @@ def test_mire_stock_from_depth_probes(client: TestClient, landscape: None, tmp_p
     low = 22.37 * (4 + soil) * density.low_kg_m3 / density.central_kg_m3
     assert fp["stock_t_c"]["low"] == pytest.approx(low, rel=1e-4)
     assert "NINA" in mire["factor"]["source"]
+    # The InVEST export carries that measured stock, so InVEST's sum over the site agrees.
+    stock, pools = _invest_stock(client, result["id"], MIRE)
+    assert pools[600_900] == pytest.approx(4 + soil, rel=1e-6)
+    assert stock == pytest.approx(fp["stock_t_c"]["central"], rel=2e-3)
 
 
 def test_idw_mean_depth_between_probes() -> None:
