@@ -61,19 +61,28 @@ def _where(q: FeatureQuery, params: dict[str, Any]) -> str:
     return " AND ".join(clauses)
 
 
-def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[list[Any], int]:
-    """One page of features and the number matched (stored count when nothing filters)."""
+def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[str, int, int]:
+    """One page of features as a GeoJSON array, how many it holds, and how many matched
+    (the stored count when nothing filters).
+
+    PostgreSQL writes the array: geometry and properties go from the database to the client
+    as text, never parsed into Python objects and serialised again.
+    """
     params: dict[str, Any] = {"out_srid": q.out_crs.srid, "limit": q.limit, "offset": q.offset}
     where = _where(q, params)
     with engine.connect() as conn:
-        rows = conn.execute(
+        features, returned = conn.execute(
             text(
-                f"SELECT fid, attrs || props AS properties, {_geometry_sql(q.out_crs)} AS geometry"
+                "SELECT coalesce(json_agg(json_build_object('type', 'Feature', 'id', fid, "
+                "'geometry', geometry, 'properties', properties) ORDER BY fid), '[]')::text, "
+                "count(*) "
+                f"FROM (SELECT fid, attrs || props AS properties, "
+                f"{_geometry_sql(q.out_crs)} AS geometry"
                 f"  FROM geoservice.feature WHERE {where}"
-                "  ORDER BY fid LIMIT :limit OFFSET :offset"
+                "  ORDER BY fid LIMIT :limit OFFSET :offset) page"
             ),
             params,
-        ).all()
+        ).one()
         if q.bbox is None and not q.properties:
             matched = total_hint
         else:
@@ -82,7 +91,7 @@ def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[li
                     text(f"SELECT count(*) FROM geoservice.feature WHERE {where}"), params
                 ).scalar_one()
             )
-    return list(rows), matched
+    return str(features), int(returned), matched
 
 
 def get_feature(engine: Engine, version_id: int, fid: int, out_crs: OgcCrs) -> Any:
