@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,34 @@ def list_tokens(engine: Engine) -> list[dict[str, Any]]:
             )
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+class TokenCache:
+    """Tokens confirmed recently, so a burst of reads does not ask the database each time.
+
+    Only confirmations are kept, for ``ttl`` seconds (0 = no cache): a revoked token stops
+    working within that time; an unknown token is looked up every time.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        """The principal confirmed for ``token`` less than ``ttl`` ago, else None."""
+        hit = self._entries.get(_digest(token)) if self.ttl > 0 else None
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember a confirmation (the cache is emptied when full: simple and bounded)."""
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[_digest(token)] = (principal, time.monotonic() + self.ttl)
 
 
 def authenticate(engine: Engine, token: str) -> Principal | None:

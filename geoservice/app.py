@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analyses.jobs import fail_interrupted
 from geoservice import __version__, migrate
+from geoservice.access import TokenCache
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
 from geoservice.middleware import add_middleware
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.token_cache = TokenCache(settings.token_cache_s)
     add_exception_handlers(app)
     add_middleware(app, settings)
     app.include_router(health_router())

@@ -7,13 +7,12 @@ requests) and lets reads through when they are public. ``require(role)`` guards 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from geoservice.access import Principal, authenticate, record
+from geoservice.access import Principal, TokenCache, authenticate
 from geoservice.errors import Forbidden, Unauthorized
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -40,9 +39,13 @@ async def identify(request: Request) -> None:
     token = _token(request)
     principal = None
     if token is not None:
-        principal = await run_in_threadpool(authenticate, request.app.state.engine, token)
+        cache: TokenCache = request.app.state.token_cache
+        principal = cache.get(token)
         if principal is None:
-            raise Unauthorized("The token is unknown or has been revoked.")
+            principal = await run_in_threadpool(authenticate, request.app.state.engine, token)
+            if principal is None:
+                raise Unauthorized("The token is unknown or has been revoked.")
+            cache.put(token, principal)
     request.state.principal = principal
     if (
         principal is None
@@ -81,28 +84,6 @@ def audit_note(request: Request, **objects: Any) -> None:
     """What a write changed (ids, versions before and after), for the audit log."""
     current: dict[str, Any] = getattr(request.state, "audit", {})
     request.state.audit = {**current, **objects}
-
-
-async def audit_writes(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Record every write under /api: who, when, the endpoint, its status and objects."""
-    response = await call_next(request)
-    if request.method not in READ_METHODS and request.url.path.startswith("/api/"):
-        objects = {
-            **{k: int(v) if str(v).isdigit() else v for k, v in request.path_params.items()},
-            **getattr(request.state, "audit", {}),
-        }
-        await run_in_threadpool(
-            record,
-            request.app.state.engine,
-            getattr(request.state, "principal", None),
-            request.method,
-            request.url.path,
-            response.status_code,
-            objects,
-        )
-    return response
 
 
 PlannerDep = Annotated[Principal, require("planner")]

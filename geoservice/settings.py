@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="Let anyone read (layers, maps, tiles, results) without a token. Writes "
         "always need a token with the right role.",
     )
+    token_cache_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a confirmed token is trusted without asking the database again; "
+        "a revoked token stops working within this time (0 = ask every time).",
+    )
     request_timeout_s: float = Field(
         default=300.0, ge=0, description="Longest a request may run before a 503 (0 = none)."
     )

@@ -112,6 +112,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         migrate_on_start=False,
         public_reads=True,  # readers such as GDAL and Chromium send no token
+        token_cache_s=0,  # a revoked token is refused at once (the cache has its own test)
     )
 
 

@@ -189,3 +189,24 @@ def test_tokens_from_the_cli_are_hashed_and_revocable(
         commands
     )
     assert all(e["user"].endswith("(command line)") for e in audit if e["method"] == "CLI")
+
+
+def test_confirmed_tokens_are_cached_for_a_short_while(settings: Settings) -> None:
+    import time
+
+    from geoservice import access
+
+    cached = settings.model_copy(update={"token_cache_s": 0.5, "public_reads": False})
+    with TestClient(create_app(cached)) as client:
+        token = authorize(client, "viewer")
+        assert client.get("/api/layers").status_code == 200  # asks the database, then caches
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        [row] = [t for t in access.list_tokens(engine) if t["user"] == "test-viewer"]
+        access.revoke_token(engine, row["id"])
+        assert client.get("/api/layers").status_code == 200, "still trusted within the TTL"
+        time.sleep(0.6)
+        late = client.get("/api/layers")
+        assert late.status_code == 401 and "revoked" in late.json()["detail"]
+        # An unknown token is never cached: refused every time.
+        client.headers["Authorization"] = f"Bearer {token}x"
+        assert client.get("/api/layers").status_code == 401
