@@ -299,6 +299,9 @@ def run() -> list[dict[str, Any]]:
                     reads(base, tipg_tile, "/collections/bench.n50/items", {}),
                 )
             )
+    for tally in (reads_ours, reads_cold, reads_tipg):
+        for example in tally.examples:
+            print("  error:", example, flush=True)
     peer = {r["requests"]: r for r in _rows("tipg", reads_tipg, tipg_s)}
     for name, tally, elapsed in (
         ("ours, reads (tile cache on)", reads_ours, ours_s),
