@@ -25,6 +25,7 @@ import numpy as np
 import shapely
 
 from bench.common import throwaway_postgis
+from bench.servers import bench_token
 from geoservice.embedded import free_port
 from geoservice.settings import libpq_url
 
@@ -79,6 +80,7 @@ class _Service:
             stderr=subprocess.DEVNULL,
         )
         self.base = f"http://127.0.0.1:{self.port}"
+        self.headers = {"Authorization": f"Bearer {bench_token(url, 'gis')}"}
         for _ in range(300):
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
@@ -94,6 +96,7 @@ class _Service:
                 self.base + "/api/layers",
                 files={"file": (path.name, fh)},
                 data={"kind": kind, "name": name},
+                headers=self.headers,
                 timeout=600,
             )
         response.raise_for_status()

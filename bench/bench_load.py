@@ -30,8 +30,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from bench.common import throwaway_postgis
-from bench.servers import OUR_CMD, http_server, our_env, peer_python
-from geoservice import access
+from bench.servers import OUR_CMD, bench_token, http_server, our_env, peer_python
 from geoservice.database import create_db_engine
 from geoservice.demo import (
     DEMO_DATA,
@@ -149,10 +148,7 @@ def run() -> list[dict[str, Any]]:
         load_demo_restoration(engine, settings, say=say)
         proposals = load_demo_proposals(engine, settings, say=say)
         load_demo_plan_analysis(engine, by_kind["land_use_plan"], say=say)
-        tokens = {}
-        for role in ("viewer", "planner", "gis"):
-            access.add_user(engine, f"load-{role}")
-            tokens[role] = access.create_token(engine, f"load-{role}", role)[1]
+        tokens = {role: bench_token(url, role) for role in ("viewer", "planner", "gis")}
         n50 = by_kind["land_cover"]
         with engine.begin() as conn:  # the same rows as a plain table, the way tipg reads
             conn.execute(text("CREATE SCHEMA bench"))

@@ -68,9 +68,29 @@ OUR_CMD = [sys.executable, "-m", "geoservice", "serve", "--no-migrate", "--port"
 
 
 def our_env(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
-    """Environment for our service: the database, a data dir and GEOSERVICE_* settings."""
+    """Environment for our service: the database, a data dir and GEOSERVICE_* settings.
+
+    Reads are public unless a benchmark says otherwise, as peers such as tipg serve them.
+    """
+    settings = {"public_reads": "true", **settings}
     return {
         "GEOSERVICE_DATABASE_URL": database_url,
         "GEOSERVICE_DATA_DIR": str(data_dir),
         **{f"GEOSERVICE_{k.upper()}": v for k, v in settings.items()},
     }
+
+
+def bench_token(database_url: str, role: str) -> str:
+    """A fresh API token of ``role`` for a benchmark's requests."""
+    from geoservice import access
+    from geoservice.database import create_db_engine
+    from geoservice.settings import Settings
+
+    engine = create_db_engine(database_url, Settings(database_url=database_url))
+    try:
+        name = f"bench-{role}"
+        if not any(t["user"] == name for t in access.list_tokens(engine)):
+            access.add_user(engine, name)
+        return access.create_token(engine, name, role)[1]
+    finally:
+        engine.dispose()
