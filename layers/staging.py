@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from queue import Empty, Queue
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -24,6 +27,7 @@ from layers.reader import FID_COLUMN, GEOM_COLUMN
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -140,16 +144,63 @@ class Stager:
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
             self.table, sql.SQL(", ").join(names)
         )
-        with cur.copy(statement) as copy:
-            for batch in batches:
-                arrays = [batch.column(FID_COLUMN), hex_wkb(batch.column(GEOM_COLUMN))]
-                arrays += [_as_csv_column(batch.column(c.source), c.pg_type) for c in self.columns]
-                for source in self.lowered:
-                    text = _as_csv_column(batch.column(source), "text")
-                    arrays.append(pc.utf8_lower(pc.utf8_trim_whitespace(text)))
-                table = pa.Table.from_arrays(arrays, names=[f"x{i}" for i in range(len(arrays))])
-                buffer = io.BytesIO()
-                pacsv.write_csv(table, buffer, _CSV)
-                copy.write(buffer.getbuffer())
-                self.rows += batch.num_rows
+        with cur.copy(statement) as copy, read_ahead(map(self._csv, batches)) as encoded:
+            for data, rows in encoded:
+                copy.write(data)
+                self.rows += rows
                 yield self.rows
+
+    def _csv(self, batch: pa.RecordBatch) -> tuple[memoryview, int]:
+        """One batch as the CSV rows COPY reads, and how many features it holds."""
+        arrays = [batch.column(FID_COLUMN), hex_wkb(batch.column(GEOM_COLUMN))]
+        arrays += [_as_csv_column(batch.column(c.source), c.pg_type) for c in self.columns]
+        for source in self.lowered:
+            text = _as_csv_column(batch.column(source), "text")
+            arrays.append(pc.utf8_lower(pc.utf8_trim_whitespace(text)))
+        table = pa.Table.from_arrays(arrays, names=[f"x{i}" for i in range(len(arrays))])
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, _CSV)
+        return buffer.getbuffer(), batch.num_rows
+
+
+_DONE = object()
+
+
+@contextmanager
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[Iterator[T]]:
+    """Produce ``items`` in a thread, at most ``depth`` ahead of the consumer.
+
+    Reading and encoding the next batch (GDAL and Arrow, which release the GIL) overlaps with
+    sending this one to PostgreSQL. Errors reach the consumer; leaving early stops the thread
+    before the source is closed, so the file is never read after its reader is gone.
+    """
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put(item)
+            queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+
+    def consume() -> Iterator[T]:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with suppress(Empty):
+                queue.get(timeout=0.05)
+        worker.join()
