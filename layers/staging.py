@@ -7,12 +7,14 @@ COPY. Source fields keep their types (numbers stay numbers) in positional stagin
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import cache
 from queue import Empty, Queue
 from typing import Any, TypeVar
 
@@ -148,6 +150,7 @@ class Stager:
             for data, rows in encoded:
                 copy.write(data)
                 self.rows += rows
+                release_freed_memory()
                 yield self.rows
 
     def _csv(self, batch: pa.RecordBatch) -> tuple[memoryview, int]:
@@ -164,6 +167,29 @@ class Stager:
 
 
 _DONE = object()
+
+
+@cache
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018  (glibc only)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def release_freed_memory() -> None:
+    """Give memory freed by the last batch back to the system (glibc keeps it otherwise).
+
+    Without this the allocators keep what every batch freed and the peak creeps up with the
+    file: importing 1 M features peaked at 356 MB without it, 319 MB with it (100 000: 271,
+    300 000: 294; the steps up to ~300 000 are the read-ahead pipeline filling).
+    """
+    pa.default_memory_pool().release_unused()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 @contextmanager
