@@ -29,7 +29,7 @@ import httpx
 from pyproj import Transformer
 from sqlalchemy import text
 
-from bench.common import throwaway_postgis
+from bench.common import peer_table, throwaway_postgis
 from bench.servers import OUR_CMD, bench_token, http_server, our_env, peer_python
 from geoservice.database import create_db_engine
 from geoservice.demo import (
@@ -150,26 +150,11 @@ def run() -> list[dict[str, Any]]:
         load_demo_plan_analysis(engine, by_kind["land_use_plan"], say=say)
         tokens = {role: bench_token(url, role) for role in ("viewer", "planner", "gis")}
         n50 = by_kind["land_cover"]
-        with engine.begin() as conn:  # the same rows as a plain table, the way tipg reads
-            conn.execute(text("CREATE SCHEMA bench"))
-            conn.execute(
-                text(
-                    "CREATE TABLE bench.n50 AS SELECT fid, (attrs->>'arealtype')::int AS "
-                    "arealtype, geom::geometry(MultiPolygon, 25833) AS geom "
-                    "FROM geoservice.feature f JOIN geoservice.layer l "
-                    "ON l.active_version_id = f.version_id WHERE l.id = :l"
-                ),
-                {"l": n50},
-            )
-            conn.execute(text("ALTER TABLE bench.n50 ADD PRIMARY KEY (fid)"))
-            conn.execute(text("CREATE INDEX ON bench.n50 USING gist (geom)"))
-            conn.execute(text("ANALYZE bench.n50"))
-            box = conn.execute(
-                text(
-                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                    "FROM (SELECT ST_Extent(geom) AS e FROM bench.n50) t"
-                )
-            ).one()
+        with engine.begin() as conn:
+            version = conn.execute(
+                text("SELECT active_version_id FROM geoservice.layer WHERE id = :l"), {"l": n50}
+            ).scalar_one()
+            box = peer_table(conn, "n50", version)
             # Proposal sites on land cover (the extent's corners are outside Ås).
             sites = conn.execute(
                 text(

@@ -22,10 +22,9 @@ from typing import Any
 
 import httpx
 from pyproj import Transformer
-from sqlalchemy import text
 
 from bench.bench_ingest import synthetic_land_cover
-from bench.common import throwaway_postgis
+from bench.common import peer_table, throwaway_postgis
 from bench.servers import OUR_CMD, http_server, our_env, peer_python
 from geoservice.database import create_db_engine
 from geoservice.settings import Settings
@@ -95,25 +94,8 @@ def run() -> list[dict[str, Any]]:
             engine, path, ImportOptions(kind="land_cover", name="lc"), storage_srid=25833
         )
         path.unlink()
-        with engine.begin() as conn:  # the same rows as a plain table, the way tipg reads
-            conn.execute(text("CREATE SCHEMA bench"))
-            conn.execute(
-                text(
-                    "CREATE TABLE bench.lc AS SELECT fid, (attrs->>'arealtype')::int AS "
-                    "arealtype, geom::geometry(MultiPolygon, 25833) AS geom "
-                    "FROM geoservice.feature WHERE version_id = :v"
-                ),
-                {"v": result.version_id},
-            )
-            conn.execute(text("ALTER TABLE bench.lc ADD PRIMARY KEY (fid)"))
-            conn.execute(text("CREATE INDEX ON bench.lc USING gist (geom)"))
-            conn.execute(text("ANALYZE bench.lc"))
-            bbox = conn.execute(
-                text(
-                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                    "(SELECT ST_Extent(geom) AS e FROM bench.lc) t"
-                )
-            ).one()
+        with engine.begin() as conn:
+            bbox = peer_table(conn, "lc", result.version_id)
         engine.dispose()
         to_wgs = Transformer.from_crs(25833, 4326, always_xy=True)
         lon0, lat0 = to_wgs.transform(bbox[0], bbox[1])

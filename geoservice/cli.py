@@ -115,7 +115,12 @@ def serve(
                 console.print(
                     "reads are public in the demo (GEOSERVICE_PUBLIC_READS=false to close)"
                 )
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            timeout_keep_alive=settings.keep_alive_s,
+        )
     except GeoServiceError as exc:
         raise _fail(exc) from exc
     finally:

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         description="How long a confirmed token is trusted without asking the database again; "
         "a revoked token stops working within this time (0 = ask every time).",
     )
+    keep_alive_s: int = Field(
+        default=65,
+        ge=1,
+        description="How long an idle HTTP connection stays open. Longer than clients' and "
+        "proxies' own limits (5-60 s), so they close first and never send on a connection the "
+        "service is closing.",
+    )
     request_timeout_s: float = Field(
         default=300.0, ge=0, description="Longest a request may run before a 503 (0 = none)."
     )

@@ -99,6 +99,18 @@ def post_in_background(url: str, **kwargs: Any) -> threading.Thread:
     return thread
 
 
+def send_layer(base: str, path: Path, headers: dict[str, str]) -> httpx.Response:
+    """Upload ``path`` as the next version of the land-cover layer 'ar5'."""
+    with path.open("rb") as fh:
+        return httpx.post(
+            f"{base}/api/layers",
+            files={"file": (path.name, fh)},
+            data={"kind": "land_cover", "name": "ar5"},
+            headers=headers,
+            timeout=300,
+        )
+
+
 def kill(proc: Any) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -144,14 +156,7 @@ def test_killed_mid_upload_and_mid_assessment_leaves_nothing(
     auth = {"Authorization": f"Bearer {token}"}
 
     with running_server(settings) as (proc, base):
-        with small.open("rb") as fh:
-            ok = httpx.post(
-                f"{base}/api/layers",
-                files={"file": ("small.gpkg", fh)},
-                data={"kind": "land_cover", "name": "ar5"},
-                headers=auth,
-                timeout=60,
-            )
+        ok = send_layer(base, small, auth)
         assert ok.status_code == 201, ok.text
         layer = ok.json()["layer_id"]
         post_in_background(
@@ -179,14 +184,7 @@ def test_killed_mid_upload_and_mid_assessment_leaves_nothing(
     # then an assessment of all of it is killed while PostGIS works on it.
     with running_server(settings) as (proc, base):
         assert httpx.get(f"{base}/api/layers/{layer}").json()["active_version"]["version"] == 1
-        with big.open("rb") as fh:
-            done = httpx.post(
-                f"{base}/api/layers",
-                files={"file": ("big.gpkg", fh)},
-                data={"kind": "land_cover", "name": "ar5"},
-                headers=auth,
-                timeout=300,
-            )
+        done = send_layer(base, big, auth)
         assert done.status_code == 201 and done.json()["version"] == 2, done.text
         footprint = mapping(box(X0 - 10, Y0 - 10, X0 + 4_000, Y0 + 4_000))
         post_in_background(
