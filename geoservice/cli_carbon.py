@@ -10,9 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analyses.assessment import ProposalRequest, assess
 from analyses.presets import DEFAULT_PRESET
-from analyses.tables import to_csv
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError, InvalidInput
@@ -56,6 +54,8 @@ def assess_cmd(
         for alt in alternative or []:
             alternatives[alt.stem], _ = _footprint(alt, None)
         engine = create_db_engine(resolve_database_url(settings), settings)
+        from analyses.assessment import ProposalRequest, assess
+
         result = assess(
             engine,
             ProposalRequest(
@@ -76,6 +76,8 @@ def assess_cmd(
         err_console.print(f"[bold red]error[/]: {exc.detail}")
         raise typer.Exit(code=1) from exc
     if csv_out:
+        from analyses.tables import to_csv
+
         csv_out.write_text(to_csv(result), encoding="utf-8")
     if report:
         from maps.report import proposal_report

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,11 +19,9 @@ from sqlalchemy import Engine
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
-from maps.layer_map import layer_map
-from maps.page import MapOptions, MapPage
-from maps.plan_map import plan_map
-from maps.proposal_map import proposal_map
-from maps.restoration_map import restoration_map
+
+if TYPE_CHECKING:  # the map builders (folium) are imported by the commands that use them
+    from maps.page import MapOptions, MapPage
 
 app = typer.Typer(help="Write map pages as standalone HTML files.", no_args_is_help=True)
 console = Console()
@@ -37,6 +35,8 @@ ServerOption = Annotated[
 
 
 def _write(out: Path, server: str | None, build: Callable[[Engine, MapOptions], MapPage]) -> None:
+    from maps.page import MapOptions
+
     settings = Settings()
     options = replace(
         MapOptions.from_settings(settings, tile_base_url=server or ""), standalone=True
@@ -70,6 +70,8 @@ def layer_cmd(
     server: ServerOption = None,
 ) -> None:
     """Map of a layer version, styled by its kind."""
+    from maps.layer_map import layer_map
+
     _write(out, server, lambda e, o: layer_map(e, layer_id, version, o))
 
 
@@ -77,12 +79,16 @@ def layer_cmd(
 def proposal_cmd(proposal_id: int, out: OutOption) -> None:
     """Map of an assessed proposal and its alternatives."""
     srid = Settings().storage_srid
+    from maps.proposal_map import proposal_map
+
     _write(out, None, lambda e, o: proposal_map(e, proposal_id, o, srid))
 
 
 @app.command("plan")
 def plan_cmd(layer_id: int, out: OutOption) -> None:
     """Emissions map of a plan's building zones."""
+    from maps.plan_map import plan_map
+
     _write(out, None, lambda e, o: plan_map(e, layer_id, o))
 
 
@@ -94,6 +100,8 @@ def restoration_cmd(
     ecosystem: Annotated[str | None, typer.Option(help="Ecosystem type code")] = None,
 ) -> None:
     """Restoration progress per kommune or fylke, one layer per year."""
+    from maps.restoration_map import restoration_map
+
     when = date.fromisoformat(as_of) if as_of else None
     _write(
         out,
