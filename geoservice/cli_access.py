@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,15 +35,23 @@ def _run(action: Callable[[Engine], T]) -> T:
         engine.dispose()
 
 
+def _write(
+    command: str, action: Callable[[Engine], T], objects: Callable[[T], dict[str, Any]]
+) -> T:
+    """Run a write and record it in the audit log, as the API's writes are."""
+
+    def audited(engine: Engine) -> T:
+        result = action(engine)
+        access.record_command(engine, command, objects(result))
+        return result
+
+    return _run(audited)
+
+
 @users_app.command("add")
 def add_user(name: str) -> None:
     """Add a user (then create tokens for it)."""
-
-    def add(engine: Engine) -> None:
-        access.add_user(engine, name)
-        access.record_command(engine, "users add", {"user": name})
-
-    _run(add)
+    _write("users add", lambda e: access.add_user(e, name), lambda _: {"user": name})
     console.print(f"user {name} added")
 
 
@@ -53,15 +61,11 @@ def create_token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(access.ROLES)}")],
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-
-    def create(engine: Engine) -> tuple[int, str]:
-        made = access.create_token(engine, user, role)
-        access.record_command(
-            engine, "tokens create", {"token_id": made[0], "user": user, "role": role}
-        )
-        return made
-
-    token_id, token = _run(create)
+    token_id, token = _write(
+        "tokens create",
+        lambda e: access.create_token(e, user, role),
+        lambda made: {"token_id": made[0], "user": user, "role": role},
+    )
     err_console.print(f"token {token_id} for {user} ({role}); keep it now, it is not shown again:")
     print(token)
 
@@ -69,12 +73,11 @@ def create_token(
 @tokens_app.command("revoke")
 def revoke_token(token_id: int) -> None:
     """Revoke a token by its id (see `geoservice tokens list`)."""
-
-    def revoke(engine: Engine) -> None:
-        access.revoke_token(engine, token_id)
-        access.record_command(engine, "tokens revoke", {"token_id": token_id})
-
-    _run(revoke)
+    _write(
+        "tokens revoke",
+        lambda e: access.revoke_token(e, token_id),
+        lambda _: {"token_id": token_id},
+    )
     console.print(f"token {token_id} revoked")
 
 
