@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,91 +113,101 @@ class _Service:
         self.proc.wait(timeout=30)
 
 
-def _case(
-    label: str, path: Path, kind: str, url: str, features: int, service: _Service
-) -> list[dict[str, Any]]:
-    api_s = service.upload(path, kind, f"api {label}")
-    api_row = {
-        "benchmark": "ingest",
-        "subject": f"geoservice POST /api/layers, running service ({label})",
-        "features": features,
-        "seconds": round(api_s, 2),
-        "features_per_s": round(features / api_s),
-        "peak_rss_mb": round(service.peak_rss_mb()),
-    }
-    env = {**os.environ, "GEOSERVICE_DATABASE_URL": url}
-    ours_s, ours_mb = _timed(
-        [
-            sys.executable,
-            "-m",
-            "geoservice",
-            "layers",
-            "import",
-            str(path),
-            "--kind",
-            kind,
-            "--name",
-            f"bench {label}",
-            "--json",
-        ],
-        env,
-    )
-    rows = [
-        api_row,
-        {
-            "benchmark": "ingest",
-            "subject": f"geoservice CLI import, new process ({label})",
-            "features": features,
-            "seconds": round(ours_s, 2),
-            "features_per_s": round(features / ours_s),
-            "peak_rss_mb": round(ours_mb) if ours_mb else None,
-        },
+def _ogr2ogr_cmd(ogr2ogr: str, url: str, path: Path, table: str) -> list[str]:
+    return [
+        ogr2ogr,
+        "-f",
+        "PostgreSQL",
+        f"PG:{libpq_url(url)}",
+        str(path),
+        "-nln",
+        table,
+        "-nlt",
+        "PROMOTE_TO_MULTI",
+        "-t_srs",
+        "EPSG:25833",
+        "-lco",
+        "GEOMETRY_NAME=geom",
+        "-lco",
+        "SPATIAL_INDEX=GIST",
+        "-overwrite",
+        "--config",
+        "PG_USE_COPY",
+        "YES",
+        "-gt",
+        "100000",
     ]
+
+
+def _row(subject: str, features: int, seconds: list[float], mb: float | None) -> dict[str, Any]:
+    mid = statistics.median(seconds)
+    return {
+        "benchmark": "ingest",
+        "subject": subject,
+        "features": features,
+        "runs": len(seconds),
+        "seconds": round(mid, 3 if mid < 10 else 2),
+        "range_s": f"{min(seconds):.3g}–{max(seconds):.3g}",
+        "features_per_s": round(features / mid),
+        "peak_rss_mb": round(mb) if mb else None,
+    }
+
+
+def _case(
+    label: str,
+    path: Path,
+    kind: str,
+    url: str,
+    features: int,
+    service: _Service,
+    repeats: int,
+) -> list[dict[str, Any]]:
+    """Each side ``repeats`` times, interleaved so that drift on the machine hits all three;
+    medians are compared."""
     ogr2ogr = shutil.which("ogr2ogr")
-    if ogr2ogr is None:
+    env = {**os.environ, "GEOSERVICE_DATABASE_URL": url}
+    slug = label.replace(" ", "_")
+    api: list[float] = []
+    cli: list[float] = []
+    ogr: list[float] = []
+    cli_mb: list[float] = []
+    ogr_mb: list[float] = []
+    for _ in range(repeats):
+        api.append(service.upload(path, kind, f"api {label}"))
+        cmd = [sys.executable, "-m", "geoservice", "layers", "import", str(path)]
+        seconds, mb = _timed([*cmd, "--kind", kind, "--name", f"bench {label}", "--json"], env)
+        cli.append(seconds)
+        cli_mb += [mb] if mb else []
+        if ogr2ogr is not None:
+            seconds, mb = _timed(_ogr2ogr_cmd(ogr2ogr, url, path, f"bench_ogr_{slug}"), env)
+            ogr.append(seconds)
+            ogr_mb += [mb] if mb else []
+    rows = [
+        _row(
+            f"geoservice POST /api/layers, running service ({label})",
+            features,
+            api,
+            service.peak_rss_mb(),
+        ),
+        _row(
+            f"geoservice CLI import, new process ({label})",
+            features,
+            cli,
+            max(cli_mb) if cli_mb else None,
+        ),
+    ]
+    if not ogr:
         rows.append({"benchmark": "ingest", "subject": "ogr2ogr missing (apt install gdal-bin)"})
         return rows
-    ogr_s, ogr_mb = _timed(
-        [
-            ogr2ogr,
-            "-f",
-            "PostgreSQL",
-            f"PG:{libpq_url(url)}",
-            str(path),
-            "-nln",
-            f"bench_ogr_{label.replace(' ', '_')}",
-            "-nlt",
-            "PROMOTE_TO_MULTI",
-            "-t_srs",
-            "EPSG:25833",
-            "-lco",
-            "GEOMETRY_NAME=geom",
-            "-lco",
-            "SPATIAL_INDEX=GIST",
-            "-overwrite",
-            "--config",
-            "PG_USE_COPY",
-            "YES",
-            "-gt",
-            "100000",
-        ],
-        env,
+    rows.append(
+        _row(f"peer: ogr2ogr COPY ({label})", features, ogr, max(ogr_mb) if ogr_mb else None)
     )
+    peer = statistics.median(ogr)
     rows.append(
         {
             "benchmark": "ingest",
-            "subject": f"peer: ogr2ogr COPY ({label})",
-            "features": features,
-            "seconds": round(ogr_s, 2),
-            "features_per_s": round(features / ogr_s),
-            "peak_rss_mb": round(ogr_mb) if ogr_mb else None,
-        }
-    )
-    rows.append(
-        {
-            "benchmark": "ingest",
-            "subject": f"ratio CLI/ogr2ogr and API/ogr2ogr time ({label})",
-            "ratio": f"{ours_s / ogr_s:.2f} / {api_s / ogr_s:.2f}",
+            "subject": f"ratio of medians CLI/ogr2ogr and API/ogr2ogr time ({label})",
+            "ratio": f"{statistics.median(cli) / peer:.2f} / {statistics.median(api) / peer:.2f}",
         }
     )
     return rows
@@ -209,10 +220,11 @@ def run() -> list[dict[str, Any]]:
     with throwaway_postgis() as url, tempfile.TemporaryDirectory() as tmp:
         service = _Service(url, Path(tmp) / "data")
         try:
-            rows += _case("N50 Ås", N50, "land_cover", url, 1286, service)
+            rows += _case("N50 Ås", N50, "land_cover", url, 1286, service, repeats=7)
             for n in sizes:
                 path = synthetic_land_cover(n, Path(tmp) / f"ar5_{n}.gpkg")
-                rows += _case(f"synthetic {n}", path, "land_cover", url, n, service)
+                repeats = 5 if n <= 100_000 else 2
+                rows += _case(f"synthetic {n}", path, "land_cover", url, n, service, repeats)
                 path.unlink()
         finally:
             service.stop()

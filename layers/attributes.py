@@ -125,8 +125,14 @@ def attrs_expression(kind: LayerKind, attrs: list[AttrSql]) -> sql.Composable:
     return _json_object(pairs)
 
 
-def props_expression(stager: Stager, attrs: list[AttrSql]) -> sql.Composable:
-    """The ``props`` jsonb: every unmapped field as typed in the file, plus kept bad values."""
+def props_expression(
+    stager: Stager, attrs: list[AttrSql], report: dict[str, Any]
+) -> sql.Composable:
+    """The ``props`` jsonb: every unmapped field as typed in the file, plus kept bad values.
+
+    ``report`` (from :func:`unknown_codes`) says which attributes have bad values at all;
+    the others add nothing, and building a JSON object per feature is what costs.
+    """
     mapped = {a.source for a in attrs}
     pairs: list[tuple[sql.Composable, sql.Composable]] = [
         (sql.Literal(c.source), sql.SQL("s.{}").format(sql.Identifier(c.column)))
@@ -141,6 +147,7 @@ def props_expression(stager: Stager, attrs: list[AttrSql]) -> sql.Composable:
             ),
         )
         for a in attrs
+        if a.attr.name in report
     ]
     return _json_object(pairs)
 

@@ -182,6 +182,7 @@ def _publish(
     cur.execute("SET LOCAL jit = off")
     # A big upload legitimately takes minutes; the service's per-query limit is for reads.
     cur.execute("SET LOCAL statement_timeout = 0")
+    _fast_compression(cur)
     stage = sql.Identifier("geoservice", f"stage_v{version_id}")
     stager = Stager(stage, info.arrow_fields, lowered)
     stager.create(cur)
@@ -199,6 +200,7 @@ def _publish(
         ) from exc
     if stager.rows == 0:
         raise InvalidInput(f"{filename} contains no features.", code="empty_file")
+    linearised = _linearise_curves(cur, stage) if stager.unread else 0
     attrs = attribute_sqls(kind, field_map, stager)
     report = unknown_codes(cur, stage, attrs)
     if not options.keep_unknown:
@@ -207,8 +209,9 @@ def _publish(
     table = sql.Identifier("geoservice", f"feature_v{version_id}")
     family = _family(cur, stage, kind)
     repairs, bbox = _load(
-        cur, table, version_id, kind, attrs, stager, family, source.srid, storage_srid
+        cur, table, version_id, kind, attrs, report, stager, family, source.srid, storage_srid
     )
+    repairs["linearised"] = linearised
     if repairs["kept"] == 0:
         raise InvalidInput(
             f"None of the {stager.rows} features of {filename} has usable "
@@ -259,7 +262,9 @@ def _publish(
     cur.execute(
         "UPDATE geoservice.layer SET active_version_id = %s WHERE id = %s", (version_id, layer_id)
     )
-    cur.execute(sql.SQL("ANALYZE {}").format(table))
+    # Statistics for what queries filter and join on; the planner uses none of a jsonb
+    # column's (no query filters with @>), and they were half of ANALYZE's time.
+    cur.execute(sql.SQL("ANALYZE {} (version_id, fid, geom, repaired)").format(table))
     if kind.name in OVERLAP_CHECKED_KINDS:
         # Sums of areas equal the area of the union only without overlaps; restoration
         # progress takes its fast path when the baseline is known to be overlap-free.
@@ -288,6 +293,19 @@ def _publish(
         unknown_codes=report,
         geometry_type=geometry_type,
     )
+
+
+def _fast_compression(cur: psycopg.Cursor[Any]) -> None:
+    """Compress the version's large geometries with lz4 where PostgreSQL was built with it.
+
+    pglz, the default, took 43 ms of a 50 ms load of N50's 1 286 polygons; lz4 takes 9 ms,
+    and decompresses faster for every later read too.
+    """
+    row = cur.execute(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    ).fetchone()
+    if row and row[0]:
+        cur.execute("SET LOCAL default_toast_compression = lz4")
 
 
 def _new_version(
@@ -355,6 +373,22 @@ def _family(cur: psycopg.Cursor[Any], stage: sql.Composable, kind: LayerKind) ->
     return (next(iter(found)) + 1) if found else 3
 
 
+CURVED_TYPES = ("CIRCULARSTRING", "COMPOUNDCURVE", "CURVEPOLYGON", "MULTICURVE", "MULTISURFACE")
+
+
+def _linearise_curves(cur: psycopg.Cursor[Any], stage: sql.Composable) -> int:
+    """Turn arcs (GML and GeoPackage may hold them) into straight segments, 32 per quarter
+    circle, so that a curved plan area is kept as the polygon it is; returns how many."""
+    done = cur.execute(
+        sql.SQL(
+            "UPDATE {} SET wkb = ST_CurveToLine(wkb) WHERE valid IS NULL AND wkb IS NOT NULL "
+            "AND (ST_HasArc(wkb) OR GeometryType(wkb) = ANY(%s))"
+        ).format(stage),
+        (list(CURVED_TYPES),),
+    )
+    return done.rowcount
+
+
 def _refuse_non_finite(cur: psycopg.Cursor[Any], table: sql.Composable) -> None:
     """Refuse coordinates that are NaN or infinite: no repair can say where such a point is.
 
@@ -386,6 +420,7 @@ def _load(
     version_id: int,
     kind: LayerKind,
     attrs: list[AttrSql],
+    report: dict[str, Any],
     stager: Stager,
     family: int,
     src_srid: int,
@@ -403,14 +438,17 @@ def _load(
     flat = sql.SQL("CASE WHEN ST_NDims(s.wkb) > 2 THEN ST_Force2D(s.wkb) ELSE s.wkb END")
     projected: sql.Composable
     valid: sql.Composable
+    # Validity and emptiness were found while staging; PostGIS decides where GEOS could not
+    # read the geometry (s.valid is NULL there).
+    valid_source = sql.SQL("coalesce(s.valid, ST_IsValid(s.wkb))")
     if src_srid == srid:
         projected = sql.SQL("ST_SetSRID({}, {})").format(flat, sql.Literal(srid))
-        valid = sql.SQL("ST_IsValid(s.wkb)")
+        valid = valid_source
     else:
         projected = sql.SQL("ST_Transform(ST_SetSRID({}, {}), {})").format(
             flat, sql.Literal(src_srid), sql.Literal(srid)
         )
-        valid = sql.SQL("ST_IsValid(s.wkb) AND ST_IsValid(ST_Multi({}))").format(projected)
+        valid = sql.SQL("{} AND ST_IsValid(ST_Multi({}))").format(valid_source, projected)
     statement = sql.SQL(
         """
         CREATE TABLE {table} AS
@@ -419,12 +457,12 @@ def _load(
                NOT (e.empty OR ({valid})) AS repaired,
                e.empty AS x_empty, false AS x_trimmed
           FROM {stage} s
-          CROSS JOIN LATERAL (SELECT s.wkb IS NULL OR ST_IsEmpty(s.wkb)
-                                     OR ST_NPoints(s.wkb) = 0 AS empty) e
+          CROSS JOIN LATERAL (SELECT coalesce(s.empty, s.wkb IS NULL OR ST_IsEmpty(s.wkb)
+                                              OR ST_NPoints(s.wkb) = 0) AS empty) e
         """
     ).format(
         attrs=attrs_expression(kind, attrs),
-        props=props_expression(stager, attrs),
+        props=props_expression(stager, attrs, report),
         projected=projected,
         valid=valid,
         table=table,
@@ -447,14 +485,15 @@ def _load(
                count(*) FILTER (WHERE x_empty),
                count(*) FILTER (WHERE NOT x_empty AND geom IS NULL),
                count(*) FILTER (WHERE x_trimmed),
-               min(ST_XMin(geom)), min(ST_YMin(geom)), max(ST_XMax(geom)), max(ST_YMax(geom)),
-               count(*) FILTER (WHERE repaired OR ST_GeometryType(geom) <> {multi})
+               count(*) FILTER (WHERE repaired OR ST_GeometryType(geom) <> {multi}),
+               ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)),
+               ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))
           FROM {table}
         """
     ).format(table=table, multi=sql.Literal(MULTI[family]))
     row = cur.execute(count_sql).fetchone()
     assert row is not None
-    if row[9]:
+    if row[5]:
         _refuse_non_finite(cur, table)
         # Step 2, only the invalid or mixed features: repair, keep the family's parts.
         try:
@@ -489,7 +528,7 @@ def _load(
         row = cur.execute(count_sql).fetchone()
     assert row is not None
     kept, repaired, empty, wrong, trimmed = (int(v) for v in row[:5])
-    bbox = [float(v) for v in row[5:9]] if kept else []
+    bbox = [float(v) for v in row[6:10]] if kept else []
     if empty or wrong:
         cur.execute(sql.SQL("DELETE FROM {} WHERE geom IS NULL").format(table))
     # Same columns and NOT NULLs as the parent: what ATTACH PARTITION requires.
@@ -518,13 +557,17 @@ def _check_extent(
     source: crs.SourceCrs,
     srid: int,
 ) -> None:
-    """Refuse data that does not lie in Norway, and say what probably went wrong."""
+    """Refuse data that does not lie in Norway, and say what probably went wrong.
+
+    The sample is the first features as stored (file order, unless the load ran in
+    parallel): taking them in fid order would sort the whole layer first.
+    """
     extent = crs.norway_extent_wkt()
     row = cur.execute(
         sql.SQL(
             """
             WITH ext AS (SELECT ST_Transform(ST_GeomFromText(%s, 25833), %s) AS g),
-                 sample AS (SELECT geom FROM {} ORDER BY fid LIMIT %s)
+                 sample AS (SELECT geom FROM {} LIMIT %s)
             SELECT count(*),
                    count(*) FILTER (WHERE NOT ST_Intersects(ext.g, ST_PointOnSurface(geom)))
               FROM sample, ext

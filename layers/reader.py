@@ -31,6 +31,7 @@ VECTOR_SUFFIXES = {
 # CSV: the geometry column may be called any of these (GDAL open option).
 CSV_OPTIONS = {"GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom", "KEEP_GEOM_COLUMNS": "NO"}
 MAX_ZIP_MEMBERS = 1000
+MIN_BATCH, MAX_BATCH = 256, 50_000
 GEOM_COLUMN = "__geom"
 FID_COLUMN = "__fid"
 MAX_ZIP_RATIO = 200
@@ -214,9 +215,16 @@ def inspect(path: Path, layer: str | None = None) -> SourceInfo:
 
 @contextmanager
 def record_batches(
-    info: SourceInfo, batch_size: int = 50_000
+    info: SourceInfo, batch_size: int | None = None
 ) -> Iterator[Iterator[pa.RecordBatch]]:
-    """Stream the layer as Arrow batches; geometry (WKB) and feature id under fixed names."""
+    """Stream the layer as Arrow batches; geometry (WKB) and feature id under fixed names.
+
+    By default a layer comes in at least four batches (of 256 to 50 000 features), so that
+    reading the next batch overlaps with loading this one even for a small file.
+    """
+    if batch_size is None:
+        quarter = -(-info.feature_count // 4) if info.feature_count > 0 else MAX_BATCH
+        batch_size = min(MAX_BATCH, max(MIN_BATCH, quarter))
     try:
         with pyogrio.open_arrow(
             info.path,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import struct
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 
 import geopandas as gpd
 import psycopg
+import pyarrow as pa
+import pyogrio
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -142,6 +146,7 @@ def test_invalid_geometries_are_repaired_and_strays_dropped(
         "dropped_empty": 1,
         "dropped_wrong_type": 1,
         "trimmed": 1,
+        "linearised": 0,
     }
     assert result["geometry_type"] == "MultiPolygon"
     with psycopg.connect(database_url) as conn:
@@ -152,6 +157,57 @@ def test_invalid_geometries_are_repaired_and_strays_dropped(
         ).fetchall()
     # The bowtie becomes two triangles of 2 500 m² each; the collection keeps its polygon.
     assert [(round(a, 6), n, r) for _, a, n, r in rows] == [(5000.0, 2, True), (10000.0, 1, False)]
+
+
+def circle_wkb(cx: float, cy: float, r: float) -> bytes:
+    """A CurvePolygon whose ring is one full circle (ISO WKB; shapely cannot build it)."""
+    points = [(cx - r, cy), (cx + r, cy), (cx - r, cy)]
+    ring = struct.pack("<BII", 1, 8, len(points)) + b"".join(struct.pack("<dd", *p) for p in points)
+    return struct.pack("<BII", 1, 10, 1) + ring
+
+
+def test_curves_are_linearised_next_to_invalid_polygons(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    """GEOS cannot read arcs, so the batch holding one is checked feature by feature: the
+    bowtie beside it is still found invalid and repaired, the circle kept as a polygon."""
+    bowtie = Polygon([(X0, Y0), (X0 + 100, Y0 + 100), (X0 + 100, Y0), (X0, Y0 + 100), (X0, Y0)])
+    table = pa.table(
+        {
+            "geom": pa.array(
+                [circle_wkb(X0 + 300, Y0 + 50, 50), shapely.to_wkb(bowtie), SQUARES[1].wkb],
+                pa.binary(),
+            ),
+            "arealformal": [1110, 1110, 1110],
+        }
+    )
+    path = tmp_path / "arcs.gpkg"
+    pyogrio.write_arrow(
+        table, path, layer="arcs", driver="GPKG", geometry_name="geom",
+        geometry_type="Unknown", crs="EPSG:25833",
+    )  # fmt: skip
+    response = upload(client, path, kind="land_use_plan", name="arcs")
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["repairs"] == {
+        "kept": 3,
+        "repaired": 1,
+        "dropped_empty": 0,
+        "dropped_wrong_type": 0,
+        "trimmed": 0,
+        "linearised": 1,
+    }
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT ST_Area(geom), ST_NPoints(geom), repaired FROM geoservice.feature "
+            "WHERE version_id = %s ORDER BY fid",
+            (result["version_id"],),
+        ).fetchall()
+    # About 32 segments per quarter circle: inscribed in the circle, within 0.1 % of its area.
+    circle = math.pi * 50**2
+    assert 0.999 * circle < rows[0][0] < circle
+    assert rows[0][1] > 120 and rows[0][2] is False
+    assert [(round(a, 6), r) for a, _, r in rows[1:]] == [(5000.0, True), (10000.0, False)]
 
 
 def test_unknown_codes_name_field_values_and_features(
