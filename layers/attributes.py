@@ -89,6 +89,12 @@ def attribute_sqls(kind: LayerKind, field_map: dict[str, str], stager: Stager) -
     return [attribute_sql(kind.attribute(a), src, stager) for a, src in field_map.items()]
 
 
+def attribute_columns(attrs: list[AttrSql], stager: Stager) -> list[str]:
+    """The staging columns the attribute expressions read."""
+    columns = [stager.column(a.source).column for a in attrs]
+    return columns + [stager.lowered[a.source] for a in attrs if a.source in stager.lowered]
+
+
 def _json_object(pairs: list[tuple[sql.Composable, sql.Composable]]) -> sql.Composable:
     """jsonb_build_object takes at most 50 pairs; chain several with ||."""
     if not pairs:
@@ -155,9 +161,24 @@ def props_expression(
 def unknown_codes(
     cur: psycopg.Cursor[Any], stage: sql.Composable, attrs: list[AttrSql]
 ) -> dict[str, Any]:
-    """Bad values per attribute: the field, each value with its count, the first feature ids."""
+    """Bad values per attribute: the field, each value with its count, the first feature ids.
+
+    One scan finds which attributes have bad values at all (usually none); only those are
+    looked at in detail.
+    """
     report: dict[str, Any] = {}
-    for a in attrs:
+    if not attrs:
+        return report
+    counts = cur.execute(
+        sql.SQL("SELECT {} FROM {} s").format(
+            sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {})").format(a.bad) for a in attrs),
+            stage,
+        )
+    ).fetchone()
+    assert counts is not None
+    for a, bad_count in zip(attrs, counts, strict=True):
+        if not bad_count:
+            continue
         rows = cur.execute(
             sql.SQL(
                 "SELECT {raw}, count(*) FROM {stage} s WHERE {bad} GROUP BY 1 ORDER BY 2 DESC, 1 "

@@ -219,12 +219,12 @@ def record_batches(
 ) -> Iterator[Iterator[pa.RecordBatch]]:
     """Stream the layer as Arrow batches; geometry (WKB) and feature id under fixed names.
 
-    By default a layer comes in at least four batches (of 256 to 50 000 features), so that
+    By default a layer comes in at least eight batches (of 256 to 50 000 features), so that
     reading the next batch overlaps with loading this one even for a small file.
     """
     if batch_size is None:
-        quarter = -(-info.feature_count // 4) if info.feature_count > 0 else MAX_BATCH
-        batch_size = min(MAX_BATCH, max(MIN_BATCH, quarter))
+        eighth = -(-info.feature_count // 8) if info.feature_count > 0 else MAX_BATCH
+        batch_size = min(MAX_BATCH, max(MIN_BATCH, eighth))
     try:
         with pyogrio.open_arrow(
             info.path,
