@@ -61,6 +61,7 @@ class ImportOptions:
     keep_unknown: bool = False
     check_extent: bool = True
     source_filename: str | None = None
+    source_sha256: str | None = None  # when the caller hashed the file while receiving it
     pools: tuple[str, ...] = ()  # carbon_density rasters: the carbon pools the values cover
 
 
@@ -113,7 +114,7 @@ def import_file(
             licence=options.licence,
             uploader=options.uploader,
             check_extent=options.check_extent,
-            checksum=sha256_of(path),
+            checksum=options.source_sha256 or sha256_of(path),
             filename=options.source_filename or path.name,
             storage_srid=storage_srid,
             data_dir=data_dir,
@@ -133,7 +134,7 @@ def import_file(
         reader.check_feature_count(info.feature_count, max_features, filename)
         source = crs.resolve_source_crs(info.crs, options.crs)
         field_map = resolve_field_map(kind, info.fields, options.field_map)
-        checksum = sha256_of(path)
+        checksum = options.source_sha256 or sha256_of(path)
         with psycopg_transaction(engine) as conn:
             return _publish(
                 conn,

@@ -31,7 +31,7 @@ VECTOR_SUFFIXES = {
 # CSV: the geometry column may be called any of these (GDAL open option).
 CSV_OPTIONS = {"GEOM_POSSIBLE_NAMES": "wkt,WKT,geometry,geom,the_geom", "KEEP_GEOM_COLUMNS": "NO"}
 MAX_ZIP_MEMBERS = 1000
-MIN_BATCH, MAX_BATCH = 256, 50_000
+MIN_BATCH, MAX_BATCH = 256, 16384
 GEOM_COLUMN = "__geom"
 FID_COLUMN = "__fid"
 MAX_ZIP_RATIO = 200
@@ -219,8 +219,11 @@ def record_batches(
 ) -> Iterator[Iterator[pa.RecordBatch]]:
     """Stream the layer as Arrow batches; geometry (WKB) and feature id under fixed names.
 
-    By default a layer comes in at least eight batches (of 256 to 50 000 features), so that
-    reading the next batch overlaps with loading this one even for a small file.
+    By default a layer comes in at least eight batches, so that reading the next batch
+    overlaps with loading this one even for a small file, and in batches of at most 16 384
+    features, so that the memory an import needs stops growing with the file early (the
+    geometry checks hold each batch as GEOS objects: 50 000-feature batches made a 1 M import
+    peak 85 MB above a 100 000 one, 16 384-feature batches 20 MB; equally fast).
     """
     if batch_size is None:
         eighth = -(-info.feature_count // 8) if info.feature_count > 0 else MAX_BATCH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,8 @@ def test_versions_activation_and_round_trip(
     assert [(v["version"], v["active"]) for v in versions] == [(2, True), (1, False)]
     assert versions[1]["source_filename"] == "ArealdekkeN50.gpkg"
     assert versions[1]["licence"] is None
-    assert len(versions[1]["source_sha256"]) == 64
+    assert versions[1]["source_sha256"] == hashlib.sha256(N50.read_bytes()).hexdigest()
+    assert versions[0]["source_sha256"] == hashlib.sha256(gpkg.read_bytes()).hexdigest()
 
     activated = client.post(f"/api/layers/{layer_id}/versions/1/activate")
     assert activated.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -28,12 +29,14 @@ MEDIA_TYPES = {
 }
 
 
-def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
-    """Copy the upload to disk, refusing it as soon as it passes the size limit."""
+def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> tuple[Path, str]:
+    """Copy the upload to disk, refusing it as soon as it passes the size limit; returns the
+    file and its SHA-256 (hashed on the way, not read again: 1 M polygons are 250 MB)."""
     name = Path(upload.filename or "upload").name or "upload"
     target = workdir / name
     limit = settings.max_upload_bytes
     size = 0
+    digest = hashlib.sha256()
     with target.open("wb") as out:
         while chunk := upload.file.read(1 << 20):
             size += len(chunk)
@@ -42,8 +45,9 @@ def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> Path:
                     f"{name} is larger than the upload limit of {settings.max_upload_mb} MB.",
                     code="upload_too_large",
                 )
+            digest.update(chunk)
             out.write(chunk)
-    return target
+    return target, digest.hexdigest()
 
 
 def layers_router() -> APIRouter:
@@ -109,7 +113,7 @@ def layers_router() -> APIRouter:
         uploads = settings.data_path / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=uploads) as workdir:
-            path = save_upload(file, settings, Path(workdir))
+            path, sha256 = save_upload(file, settings, Path(workdir))
             result = import_file(
                 engine,
                 path,
@@ -123,6 +127,7 @@ def layers_router() -> APIRouter:
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
                     source_filename=path.name,
+                    source_sha256=sha256,
                     pools=parse_pools(pools),
                     uploader=who.user,
                 ),

@@ -92,7 +92,7 @@ def restoration_router() -> APIRouter:
         uploads = settings.data_path / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=uploads) as workdir:
-            path = save_upload(file, settings, Path(workdir))
+            path, _ = save_upload(file, settings, Path(workdir))
             features, crs_label = features_from_file(
                 path,
                 Path(workdir),
