@@ -19,7 +19,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from queue import Empty, Queue
 from typing import Any, TypeVar
@@ -124,7 +124,7 @@ class Stager:
         # (PostgreSQL's lower() only folds ASCII under the C locale).
         self.lowered = {name: f"l{i}" for i, name in enumerate(lower)}
         self.rows = 0
-        self.unread = 0  # geometries GEOS could not read (curved types): PostGIS checks them
+        self.geometries = GeometrySummary()
 
     def column(self, source: str) -> StageColumn:
         """The staging column of a source field."""
@@ -164,8 +164,8 @@ class Stager:
         )
         unreleased = 0
         with cur.copy(statement) as copy, read_ahead(map(self._csv, batches)) as encoded:
-            for data, rows, unread in encoded:
-                self.unread += unread
+            for data, rows, summary in encoded:
+                self.geometries.add(summary)
                 copy.write(data)
                 self.rows += rows
                 unreleased += len(data)
@@ -174,11 +174,11 @@ class Stager:
                     unreleased = 0
                 yield self.rows
 
-    def _csv(self, batch: pa.RecordBatch) -> tuple[memoryview, int, int]:
-        """One batch as the CSV rows COPY reads, how many features it holds and how many of
-        their geometries GEOS could not read."""
+    def _csv(self, batch: pa.RecordBatch) -> tuple[memoryview, int, GeometrySummary]:
+        """One batch as the CSV rows COPY reads, how many features it holds and what the
+        geometry checks saw."""
         wkb = batch.column(GEOM_COLUMN)
-        valid, empty = geometry_checks(wkb)
+        valid, empty, summary = geometry_checks(wkb)
         arrays = [batch.column(FID_COLUMN), hex_wkb(wkb), valid, empty]
         arrays += [_as_csv_column(batch.column(c.source), c.pg_type) for c in self.columns]
         for source in self.lowered:
@@ -187,11 +187,33 @@ class Stager:
         table = pa.Table.from_arrays(arrays, names=[f"x{i}" for i in range(len(arrays))])
         buffer = io.BytesIO()
         pacsv.write_csv(table, buffer, _CSV)
-        return buffer.getbuffer(), batch.num_rows, valid.null_count
+        return buffer.getbuffer(), batch.num_rows, summary
 
 
-def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Per feature: is the geometry valid, is it empty (no coordinates at all)?
+@dataclass
+class GeometrySummary:
+    """What the checks saw over the staged geometries, so that a clean upload in the storage
+    CRS needs no second pass over the loaded table to count and bound it."""
+
+    unread: int = 0  # GEOS could not read them (curved types): PostGIS checks these
+    invalid: int = 0
+    empty: int = 0  # missing, or without coordinates
+    types: set[int] = field(default_factory=set)  # shapely type ids of the others
+    bounds: list[float] | None = None  # xmin, ymin, xmax, ymax of the others
+
+    def add(self, other: GeometrySummary) -> None:
+        """Fold in the summary of the next batch."""
+        self.unread += other.unread
+        self.invalid += other.invalid
+        self.empty += other.empty
+        self.types |= other.types
+        if other.bounds is not None:
+            b, o = self.bounds, other.bounds
+            self.bounds = o if b is None else [*map(min, b[:2], o[:2]), *map(max, b[2:], o[2:])]
+
+
+def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array, GeometrySummary]:
+    """Per feature: is the geometry valid, is it empty (no coordinates at all)? And a summary.
 
     NULL where GEOS cannot read the WKB (curved types, say): PostGIS then decides, as it does
     for everything else. A missing geometry counts as empty.
@@ -206,9 +228,19 @@ def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array]:
     unread = shapely.is_missing(shapes)
     if wkb.null_count:
         unread &= ~np.asarray(wkb.is_null())
-    valid = pa.array(shapely.is_valid(shapes), mask=unread)
+    is_valid = shapely.is_valid(shapes)
     empty = shapely.get_num_coordinates(shapes) == 0  # also collections of empty parts
-    return valid, pa.array(empty | np.asarray(wkb.is_null()), mask=unread)
+    if wkb.null_count:
+        empty |= np.asarray(wkb.is_null())
+    summary = GeometrySummary(unread=int(unread.sum()), empty=int((empty & ~unread).sum()))
+    seen = shapes[~empty & ~unread]
+    if len(seen):
+        summary.invalid = int(len(seen) - is_valid[~empty & ~unread].sum())
+        summary.types = {int(t) for t in np.unique(shapely.get_type_id(seen))}
+        box = shapely.bounds(seen)
+        summary.bounds = [*map(float, box[:, :2].min(axis=0)), *map(float, box[:, 2:].max(axis=0))]
+    valid = pa.array(is_valid, mask=unread)
+    return valid, pa.array(empty, mask=unread), summary
 
 
 def _one_shape(value: bytes | None) -> Any:

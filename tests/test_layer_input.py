@@ -159,6 +159,34 @@ def test_invalid_geometries_are_repaired_and_strays_dropped(
     assert [(round(a, 6), n, r) for _, a, n, r in rows] == [(5000.0, 2, True), (10000.0, 1, False)]
 
 
+def test_clean_file_with_empties_drops_only_them(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    frame = gpd.GeoDataFrame(
+        {"arealformal": [1110, 1110, 1110, 1110]},
+        geometry=[SQUARES[0], None, Polygon(), SQUARES[1]],
+        crs=25833,
+    )
+    path = tmp_path / "gaps.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    result = upload(client, path, kind="land_use_plan", name="gaps").json()
+    assert result["repairs"] == {
+        "kept": 2,
+        "repaired": 0,
+        "dropped_empty": 2,
+        "dropped_wrong_type": 0,
+        "trimmed": 0,
+        "linearised": 0,
+    }
+    assert result["bbox"] == [X0, Y0, X0 + 550, Y0 + 200]
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT fid, ST_Area(geom) FROM geoservice.feature WHERE version_id = %s ORDER BY fid",
+            (result["version_id"],),
+        ).fetchall()
+    assert [round(a, 6) for _, a in rows] == [10_000.0, 10_000.0]
+
+
 def circle_wkb(cx: float, cy: float, r: float) -> bytes:
     """A CurvePolygon whose ring is one full circle (ISO WKB; shapely cannot build it)."""
     points = [(cx - r, cy), (cx + r, cy), (cx - r, cy)]

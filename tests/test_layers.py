@@ -47,6 +47,16 @@ def test_n50_upload_keeps_every_polygon_and_area(client: TestClient, database_ur
     assert result["repairs"]["repaired"] == 0
     source = gpd.read_file(N50)
     assert result["bbox"] == pytest.approx(list(source.total_bounds), abs=1e-6)
+    # A clean file is counted and bounded while staging; the stored rows must agree exactly.
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            "SELECT count(*), ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), "
+            "ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom)) FROM geoservice.feature "
+            "WHERE version_id = %s",
+            (result["version_id"],),
+        ).fetchone()
+    assert stored is not None and stored[0] == 1286
+    assert result["bbox"] == list(stored[1:])
 
     areas = area_by(database_url, result["version_id"], "n50_klasse")
     with N50_AREAS.open() as fh:

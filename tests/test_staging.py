@@ -26,12 +26,18 @@ def test_hex_wkb_matches_python_for_slices_and_nulls() -> None:
 
 
 def test_geometry_checks_leave_unreadable_geometries_to_postgis() -> None:
-    wkb = pa.array([SQUARE, BOWTIE, EMPTY, None, b"\x01\x03garbage"], pa.binary())
-    valid, empty = geometry_checks(wkb)
-    assert valid.to_pylist() == [True, False, True, False, None]
-    assert empty.to_pylist() == [False, False, True, True, None]
+    line = shapely.LineString([(-5, 2), (3, 20)]).wkb
+    wkb = pa.array([SQUARE, BOWTIE, EMPTY, None, b"\x01\x03garbage", line], pa.binary())
+    valid, empty, seen = geometry_checks(wkb)
+    assert valid.to_pylist() == [True, False, True, False, None, True]
+    assert empty.to_pylist() == [False, False, True, True, None, False]
+    assert (seen.unread, seen.invalid, seen.empty, seen.types) == (1, 1, 2, {1, 3})
+    assert seen.bounds == [-5.0, 0.0, 10.0, 20.0]
     # An arc makes GEOS refuse the whole array; the others are still checked one by one.
     with_arc = pa.array([circle_wkb(0, 0, 5), BOWTIE, SQUARE], pa.binary())
-    valid, empty = geometry_checks(with_arc)
+    valid, empty, seen = geometry_checks(with_arc)
     assert valid.to_pylist() == [None, False, True]
     assert empty.to_pylist() == [None, False, False]
+    # Batches fold into one summary.
+    seen.add(geometry_checks(pa.array([line], pa.binary()))[2])
+    assert (seen.unread, seen.invalid, seen.types, seen.bounds) == (1, 1, {1, 3}, [-5, 0, 10, 20])
