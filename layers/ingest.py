@@ -454,12 +454,20 @@ def _load(
     # keeps it there) the planner can memoize it per distinct combination, which it does
     # when the statistics of the staged columns show few of them (1 M AR5 features: 3.5 s
     # -> 2.1 s). Without statistics it never memoizes.
-    read_by_attrs = attribute_columns(attrs, stager)
+    read_by_attrs = [sql.Identifier(c) for c in attribute_columns(attrs, stager)]
     if read_by_attrs:
+        # A count of distinct values is all the planner needs here: a 3 000-row sample
+        # (statistics target 10) gives it in a tenth of the default's time.
         cur.execute(
-            sql.SQL("ANALYZE {} ({})").format(
-                stager.table, sql.SQL(", ").join(map(sql.Identifier, read_by_attrs))
+            sql.SQL("ALTER TABLE {} {}").format(
+                stager.table,
+                sql.SQL(", ").join(
+                    sql.SQL("ALTER COLUMN {} SET STATISTICS 10").format(c) for c in read_by_attrs
+                ),
             )
+        )
+        cur.execute(
+            sql.SQL("ANALYZE {} ({})").format(stager.table, sql.SQL(", ").join(read_by_attrs))
         )
     statement = sql.SQL(
         """
