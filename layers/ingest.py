@@ -2,8 +2,9 @@
 
 The whole import runs in one database transaction. Features are streamed from the file in
 Arrow batches and COPYed (as CSV written by Arrow) into a staging table created inside the
-transaction. SQL then checks attribute codes against the code lists, and PostGIS reprojects,
-validates, repairs and type-filters the geometries into a fresh table, checks that the data
+transaction; the thread that encodes a batch also checks its geometries with GEOS (valid,
+empty, type, bounds). SQL then checks attribute codes against the code lists, and PostGIS
+reprojects, repairs and type-filters the geometries into a fresh table, checks that the data
 lies in Norway, and attaches the table as the version's partition (indexes are built then).
 A failure anywhere rolls everything back, staging table included.
 """
