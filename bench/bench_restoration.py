@@ -7,7 +7,8 @@ project is a 60 m square near a random baseline square (so projects overlap each
 baseline and unbaselined land), initiated on a random date 2016–2025.
 
 Set ``BENCH_RESTORATION_BASELINE`` / ``BENCH_RESTORATION_PROJECTS`` to change the sizes and
-``BENCH_NAIVE_TIMEOUT_S`` (default 600) for how long the naive query may run.
+``BENCH_NAIVE_TIMEOUT_S`` (default 600) for how long the naive query may run,
+``BENCH_TIMESERIES_YEARS`` (default 3) for the years of the time series compared.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import shapely
 from sqlalchemy import text
 
-from analyses.restoration import progress, shares_by_region_over
+from analyses.restoration import progress, shares_by_region_over, timeseries
 from bench.common import throwaway_postgis
 from geoservice.database import create_db_engine
 from geoservice.settings import Settings
@@ -132,6 +133,21 @@ def run() -> list[dict[str, Any]]:
         ours_kommuner = time.perf_counter() - t0
         regions = per_kommune[AS_OF.isoformat()]["features"]
 
+        # The yearly series over the last years, all ecosystems: ours measures each
+        # ecosystem once for all year ends; the peer asks progress() for every year and
+        # ecosystem, as the series used to. The numbers must agree.
+        years = int(os.environ.get("BENCH_TIMESERIES_YEARS", "3"))
+        t0 = time.perf_counter()
+        series = timeseries(engine, start_year=AS_OF.year - years + 1, end=AS_OF)
+        ours_series = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for row in series:
+            eco = None if row["ecosystem"] == "all" else row["ecosystem"]
+            day = progress(engine, ecosystem=eco, as_of=date.fromisoformat(row["as_of"]))
+            if day["under_restoration_ha"] != row["under_restoration_ha"]:
+                raise AssertionError(f"timeseries differs from progress: {row} vs {day}")
+        per_call_series = time.perf_counter() - t0
+
         naive_s: float | None = None
         naive: Any = None
         with engine.connect() as conn:
@@ -156,6 +172,16 @@ def run() -> list[dict[str, Any]]:
             "restored_ha": round(national["under_restoration_ha"], 1),
             "naive_restored_ha": round(float(naive[1]), 1) if naive is not None else "n/a",
             "kommuner_with_baseline": len(regions),
+        }
+    )
+    rows.append(
+        {
+            "bench": "restoration",
+            "case": f"timeseries, {years} year ends x (all + {len(ECOSYSTEMS)} ecosystems)",
+            "ours_timeseries_s": round(ours_series, 2),
+            "progress_per_year_and_ecosystem_s": round(per_call_series, 2),
+            "ratio": round(per_call_series / ours_series, 1),
+            "rows_equal": True,
         }
     )
     return rows

@@ -235,6 +235,17 @@ def test_timeseries_per_year_and_ecosystem(client: TestClient, baseline: None) -
     ).text
     assert text.splitlines()[0].startswith("year,as_of,region,ecosystem")
     assert "2022,2022-12-31,NO,all,2.0,1.5,0.75" in text
+    # The series measures all year ends at once; each row must equal progress on that day.
+    for row in series["series"]:
+        eco = None if row["ecosystem"] == "all" else row["ecosystem"]
+        day = client.get(
+            "/api/restoration/progress", params={"as_of": row["as_of"], "ecosystem": eco or ""}
+        ).json()
+        assert (row["baseline_degraded_ha"], row["under_restoration_ha"], row["share"]) == (
+            day["baseline_degraded_ha"],
+            day["under_restoration_ha"],
+            day["share"],
+        ), row
 
 
 def test_bulk_import_and_cli_progress(
