@@ -111,6 +111,7 @@ def import_cmd(
         f"{result.feature_count} features ({result.geometry_type}), "
         f"{result.source_crs} -> {result.storage_crs}; repaired {repairs['repaired']}, "
         f"dropped {repairs['dropped_empty'] + repairs['dropped_wrong_type']}"
+        + (f", arcs linearised {repairs['linearised']}" if repairs.get("linearised") else "")
     )
 
 

@@ -225,13 +225,10 @@ def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array, GeometrySummary]
         except (NotImplementedError, shapely.errors.ShapelyError):
             # Curved types make GEOS refuse the whole array; read one by one instead.
             shapes = np.array([_one_shape(v) for v in values], dtype=object)
-    unread = shapely.is_missing(shapes)
-    if wkb.null_count:
-        unread &= ~np.asarray(wkb.is_null())
+    missing = np.asarray(wkb.is_null())
+    unread = shapely.is_missing(shapes) & ~missing
     is_valid = shapely.is_valid(shapes)
-    empty = shapely.get_num_coordinates(shapes) == 0  # also collections of empty parts
-    if wkb.null_count:
-        empty |= np.asarray(wkb.is_null())
+    empty = (shapely.get_num_coordinates(shapes) == 0) | missing  # also empty collections
     summary = GeometrySummary(unread=int(unread.sum()), empty=int((empty & ~unread).sum()))
     seen = shapes[~empty & ~unread]
     if len(seen):

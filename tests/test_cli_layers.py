@@ -1,10 +1,13 @@
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
+import pyogrio
 import pytest
 from typer.testing import CliRunner
 
 from geoservice.cli import app
+from tests.test_layer_input import circle_wkb
 from tests.test_layers import KOMMUNER, N50
 
 runner = CliRunner()
@@ -57,3 +60,29 @@ def test_cli_reports_bad_input_without_traceback(
     assert result.exit_code == 1
     assert "do not lie in Norway" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_cli_says_when_arcs_were_linearised(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    monkeypatch.setenv("GEOSERVICE_DATA_DIR", str(tmp_path))
+    path = tmp_path / "arcs.gpkg"
+    table = pa.table(
+        {"geom": pa.array([circle_wkb(262_300, 6_620_050, 50)]), "arealformal": [1110]}
+    )
+    pyogrio.write_arrow(
+        table, path, layer="arcs", driver="GPKG", geometry_name="geom",
+        geometry_type="Unknown", crs="EPSG:25833",
+    )  # fmt: skip
+    result = runner.invoke(
+        app, ["layers", "import", str(path), "--kind", "land_use_plan", "--name", "arcs"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 features" in result.output and "arcs linearised 1" in result.output
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT ST_GeometryType(f.geom) FROM geoservice.feature f JOIN geoservice.layer l "
+            "ON l.active_version_id = f.version_id WHERE l.name = 'arcs'"
+        ).fetchone()
+    assert row is not None and row[0] == "ST_MultiPolygon"

@@ -57,6 +57,17 @@ def test_n50_upload_keeps_every_polygon_and_area(client: TestClient, database_ur
         ).fetchone()
     assert stored is not None and stored[0] == 1286
     assert result["bbox"] == list(stored[1:])
+    # Large geometries are compressed with lz4 where the server has it (pglz was 6x slower).
+    with psycopg.connect(database_url) as conn:
+        methods = conn.execute(
+            "SELECT array_agg(DISTINCT pg_column_compression(geom)), "
+            "(SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+            " WHERE name = 'default_toast_compression') "
+            "FROM geoservice.feature WHERE version_id = %s",
+            (result["version_id"],),
+        ).fetchone()
+    assert methods is not None
+    assert methods[0] == (["lz4", None] if methods[1] else ["pglz", None])
 
     areas = area_by(database_url, result["version_id"], "n50_klasse")
     with N50_AREAS.open() as fh:
