@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -15,17 +16,18 @@ from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.errors import GeoServiceError, InvalidInput
 from geoservice.settings import Settings
-from layers.reader import read_geometries
+from layers.reader import read_vector_file
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def _footprint(path: Path, layer: str | None) -> tuple[dict[str, object], str | None]:
-    geometries, file_crs = read_geometries(path, layer)
-    if not geometries:
+    with tempfile.TemporaryDirectory() as workdir:
+        read, file_crs = read_vector_file(path, Path(workdir), layer=layer)
+    if not read:
         raise InvalidInput(f"{path.name} holds no geometry.", code="footprint_empty")
-    features = [{"type": "Feature", "geometry": g, "properties": {}} for g in geometries]
+    features = [{"type": "Feature", "geometry": g, "properties": {}} for g, _ in read]
     return {"type": "FeatureCollection", "features": features}, file_crs
 
 

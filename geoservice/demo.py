@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,7 @@ def load_demo_restoration(
 ) -> int:
     """Register the example restoration projects once; returns how many the registry holds."""
     from analyses.restoration import import_projects
-    from layers.reader import read_features
+    from layers.reader import read_vector_file
 
     with engine.connect() as conn:
         existing = conn.execute(
@@ -133,7 +134,8 @@ def load_demo_restoration(
     if existing:
         return int(existing)
     path = DEMO_DATA / "demo" / "restaureringsprosjekter_aas_eksempel.geojson"
-    features, crs = read_features(path)
+    with tempfile.TemporaryDirectory() as workdir:
+        features, crs = read_vector_file(path, Path(workdir))
     ids = import_projects(
         engine, features, crs=crs or "EPSG:25833", srid=settings.storage_srid, user="demo"
     )

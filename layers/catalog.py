@@ -166,14 +166,36 @@ def published_layers(engine: Engine, layer_id: int | None = None) -> list[dict[s
     return [dict(r._mapping) for r in rows]
 
 
+MAX_NAME_LENGTH = 200
+
+
+def check_layer_name(name: str) -> str:
+    """The layer name, trimmed; refused (422) when empty, too long or holding control
+    characters, before any work is done."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A layer needs a name.", code="missing_name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"The layer name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are "
+            "accepted. Choose a shorter name.",
+            code="bad_layer_name",
+        )
+    if not name.isprintable():
+        raise InvalidInput(
+            "The layer name holds control characters (such as a NUL byte or a line break); "
+            "use letters, digits, spaces and punctuation only.",
+            code="bad_layer_name",
+        )
+    return name
+
+
 def lock_layer(cur: Any, kind: LayerKind, name: str) -> tuple[int, int]:
     """Create (or lock) the layer ``name`` and return its id and next version number.
 
     The row lock serialises concurrent uploads to one layer: each gets its own version.
     """
-    name = name.strip()
-    if not name:
-        raise InvalidInput("A layer needs a name.", code="missing_name")
+    name = check_layer_name(name)
     cur.execute(
         "INSERT INTO geoservice.layer (name, kind) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
         (name, kind.name),

@@ -6,6 +6,7 @@ identifies CRSs and explains extent failures.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,17 +30,50 @@ class SourceCrs:
     origin: str  # "file" or "request"
 
 
+_EPSG_FORMS = (
+    re.compile(r"^(?:EPSG:)?(\d{4,6})$", re.IGNORECASE),
+    re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]*:(\d{4,6})$", re.IGNORECASE),
+    re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d{4,6})$", re.IGNORECASE),
+)
+_CRS84_FORMS = (
+    "ogc:crs84",
+    "crs84",
+    "urn:ogc:def:crs:ogc:1.3:crs84",
+    "http://www.opengis.net/def/crs/ogc/1.3/crs84",
+    "https://www.opengis.net/def/crs/ogc/1.3/crs84",
+)
+
+
 def parse_crs(text: str) -> CRS:
-    """Accept ``EPSG:25833``, ``25833``, URNs, OGC URLs, WKT or PROJ strings."""
+    """A CRS someone typed: ``EPSG:25833``, ``25833``, an EPSG URN or OGC URL, or CRS84.
+
+    Only codes are accepted: a PROJ string or a path could make PROJ open files, and a
+    request's words never reach a file name.
+    """
     value = text.strip()
-    if value.isdigit():
-        value = f"EPSG:{value}"
+    code = next((m.group(1) for f in _EPSG_FORMS if (m := f.match(value))), None)
     try:
-        return CRS.from_user_input(value)
+        if code is not None:
+            return CRS.from_epsg(int(code))
+        if value.casefold() in _CRS84_FORMS:
+            return CRS.from_epsg(4326)  # PostGIS keeps x = longitude for 4326 either way
+    except CRSError:
+        pass
+    raise InvalidInput(
+        f"{text[:80]!r} is not a coordinate reference system I recognise; write it as an EPSG "
+        "code, e.g. EPSG:25833 (EUREF89 UTM 33) or EPSG:25832 (UTM 32).",
+        code="bad_crs",
+    )
+
+
+def parse_file_crs(definition: str) -> CRS:
+    """The CRS a file declares (WKT or PROJJSON as GDAL reports it)."""
+    try:
+        return CRS.from_user_input(definition)
     except CRSError as exc:
         raise InvalidInput(
-            f"{text!r} is not a coordinate reference system I recognise; write it as an EPSG "
-            "code, e.g. EPSG:25833 (EUREF89 UTM 33) or EPSG:25832 (UTM 32).",
+            "The file's coordinate reference system could not be understood; say which one "
+            "the data is in, e.g. crs=EPSG:25833 (or --crs EPSG:25833).",
             code="bad_crs",
         ) from exc
 
@@ -67,8 +101,8 @@ def resolve_source_crs(file_crs: str | None, requested: str | None) -> SourceCrs
             "CRS definition). Tell me which one, e.g. crs=EPSG:25833 (or --crs EPSG:25833).",
             code="missing_crs",
         )
-    crs = parse_crs(file_crs)
-    srid = epsg_of(crs, file_crs)
+    crs = parse_file_crs(file_crs)
+    srid = epsg_of(crs, "of the file")
     return SourceCrs(srid, f"EPSG:{srid}", "file")
 
 

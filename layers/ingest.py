@@ -35,10 +35,11 @@ from layers.attributes import (
     raise_for_unknown,
     unknown_codes,
 )
-from layers.catalog import lock_layer
+from layers.catalog import check_layer_name, lock_layer
 from layers.kinds import KINDS, LayerKind, get_kind, resolve_field_map
 from layers.rasters import RASTER_SUFFIXES, import_raster
 from layers.result import ImportResult
+from layers.signatures import check_signature
 from layers.staging import Stager
 
 ProgressFn = Callable[[int, int], None]
@@ -94,18 +95,21 @@ def import_file(
 ) -> ImportResult:
     """Validate and publish ``path`` as the next version of layer ``options.name``."""
     kind = get_kind(options.kind)
+    check_layer_name(options.name)
+    filename = options.source_filename or path.name
     is_tif = path.suffix.lower() in RASTER_SUFFIXES
     if is_tif != kind.is_raster:
         raster_kinds = ", ".join(k.name for k in KINDS.values() if k.is_raster)
         raise InvalidInput(
-            f"{path.name} is a raster; upload it as kind {raster_kinds}."
+            f"{filename} is a raster; upload it as kind {raster_kinds}."
             if is_tif
-            else f"A {kind.name} layer is a raster (GeoTIFF); {path.name} is not one.",
+            else f"A {kind.name} layer is a raster (GeoTIFF); {filename} is not one.",
             code="kind_format_mismatch",
         )
     if kind.is_raster:
         if path.stat().st_size == 0:
-            raise InvalidInput(f"{path.name} is empty (0 bytes).", code="empty_file")
+            raise InvalidInput(f"{filename} is empty (0 bytes).", code="empty_file")
+        check_signature(path, path.suffix.lower(), display_name=filename)
         if data_dir is None:
             raise ValueError("raster uploads need the data directory")
         return import_raster(
@@ -118,22 +122,23 @@ def import_file(
             uploader=options.uploader,
             check_extent=options.check_extent,
             checksum=options.source_sha256 or sha256_of(path),
-            filename=options.source_filename or path.name,
+            filename=filename,
             storage_srid=storage_srid,
             data_dir=data_dir,
             pools=options.pools,
         )
     with tempfile.TemporaryDirectory(prefix="geoservice-upload-") as workdir:
-        dataset = reader.dataset_path(path, Path(workdir), max_unzipped_bytes=max_unzipped_bytes)
+        dataset = reader.dataset_path(
+            path, Path(workdir), max_unzipped_bytes=max_unzipped_bytes, display_name=filename
+        )
         if dataset.suffix.lower() == ".shp" and not options.crs and not reader.has_prj(dataset):
             raise InvalidInput(
-                f"{path.name}: the Shapefile has no .prj file, so its coordinate reference "
+                f"{filename}: the Shapefile has no .prj file, so its coordinate reference "
                 "system is unknown. Add the .prj to the zip, or say which CRS it uses "
                 "(crs=EPSG:25833).",
                 code="missing_crs",
             )
-        info = reader.inspect(dataset, options.layer)
-        filename = options.source_filename or path.name
+        info = reader.inspect(dataset, options.layer, display_name=filename)
         reader.check_feature_count(info.feature_count, max_features, filename)
         source = crs.resolve_source_crs(info.crs, options.crs)
         field_map = resolve_field_map(kind, info.fields, options.field_map)

@@ -26,8 +26,11 @@ from geoservice.database import psycopg_transaction
 from geoservice.errors import InvalidInput
 from layers import crs
 from layers.catalog import lock_layer
+from layers.gdal_env import RASTER_DRIVER, gdal_message, harden
 from layers.kinds import LayerKind
 from layers.result import ImportResult
+
+harden()
 
 RASTER_SUFFIXES = {".tif", ".tiff"}
 CARBON_POOLS = ("c_above", "c_below", "c_dead", "c_soil")
@@ -80,10 +83,11 @@ def import_raster(
                 code="bad_pools",
             )
     try:
-        src = rasterio.open(path)
+        src = rasterio.open(path, driver=RASTER_DRIVER)  # the GTiff reader, nothing else
     except (RasterioIOError, RasterioError) as exc:
         raise InvalidInput(
-            f"{filename} could not be read as a GeoTIFF ({exc}). The file may be truncated "
+            f"{filename} could not be read as a GeoTIFF ({gdal_message(exc, path, filename)}). "
+            "The file may be truncated "
             "or corrupt.",
             code="corrupt_file",
         ) from exc
@@ -98,7 +102,8 @@ def import_raster(
             stats = _stats(src)  # reads every block: a truncated file fails here
         except (RasterioIOError, RasterioError) as exc:
             raise InvalidInput(
-                f"{filename} could not be read to the end ({exc}); it may be truncated.",
+                f"{filename} could not be read to the end "
+                f"({gdal_message(exc, path, filename)}); it may be truncated.",
                 code="corrupt_file",
             ) from exc
         file_crs = src.crs.to_wkt() if src.crs else None

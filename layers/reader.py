@@ -18,6 +18,10 @@ import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from geoservice.errors import InvalidInput, PayloadTooLarge
+from layers.gdal_env import gdal_message, harden
+from layers.signatures import check_signature
+
+harden()
 
 VECTOR_SUFFIXES = {
     ".geojson": "GeoJSON",
@@ -34,7 +38,8 @@ MAX_ZIP_MEMBERS = 1000
 MIN_BATCH, MAX_BATCH = 256, 16384
 GEOM_COLUMN = "__geom"
 FID_COLUMN = "__fid"
-MAX_ZIP_RATIO = 200
+# The parts of a Shapefile GDAL reads; nothing else in a zip is extracted.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
 @dataclass(frozen=True)
@@ -50,101 +55,144 @@ class SourceInfo:
     feature_count: int
     layers: list[str]
     arrow_fields: list[tuple[str, pa.DataType]]
+    display_name: str = ""
+
+    @property
+    def shown(self) -> str:
+        """The name a person gave the file (never the path it is kept under)."""
+        return self.display_name or self.path.name
 
 
 def _open_options(path: Path) -> dict[str, str]:
     return CSV_OPTIONS if path.suffix.lower() == ".csv" else {}
 
 
-def safe_extract(archive: Path, target: Path, *, max_bytes: int) -> list[Path]:
-    """Unzip, refusing paths that escape ``target`` and archives that inflate beyond reason."""
+def _shapefile_members(archive: str, infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The one Shapefile's parts in a zip, chosen by name before anything is extracted."""
+    shps = [
+        m
+        for m in infos
+        if PurePosixPath(m.filename).suffix.lower() == ".shp"
+        and not PurePosixPath(m.filename).name.startswith("._")
+    ]
+    if not shps:
+        inside = ", ".join(sorted(PurePosixPath(m.filename).name for m in infos)[:10])
+        raise InvalidInput(
+            f"{archive} holds no Shapefile (.shp); it contains: {inside or 'nothing'}.",
+            code="zip_without_shp",
+        )
+    if len(shps) > 1:
+        names = ", ".join(PurePosixPath(s.filename).name for s in shps)
+        raise InvalidInput(
+            f"{archive} holds several Shapefiles ({names}); upload one per zip.",
+            code="zip_many_shp",
+        )
+    stem = PurePosixPath(shps[0].filename).with_suffix("")
+    parts = [
+        m
+        for m in infos
+        if PurePosixPath(m.filename).with_suffix("") == stem
+        and PurePosixPath(m.filename).suffix.lower() in SHAPEFILE_PARTS
+    ]
+    for sidecar in (".shx", ".dbf"):
+        if not any(PurePosixPath(m.filename).suffix.lower() == sidecar for m in parts):
+            raise InvalidInput(
+                f"{archive}: {stem.name}.shp comes without its {sidecar} file; zip all the "
+                "Shapefile's parts (.shp, .shx, .dbf, .prj).",
+                code="zip_incomplete_shp",
+            )
+    return parts
+
+
+def extract_shapefile(
+    archive: Path, target: Path, *, max_bytes: int, display_name: str | None = None
+) -> Path:
+    """Unzip only the Shapefile's parts, under fixed names, counting the bytes written.
+
+    Member names never become paths (the parts are written as ``layer.shp`` etc.), so a
+    zip cannot write outside ``target``; the bytes actually written, not the headers, are
+    held against ``max_bytes``.
+    """
+    shown = display_name or archive.name
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
         raise InvalidInput(
-            f"{archive.name} is not a readable zip archive (it may be truncated or corrupt).",
+            f"{shown} is not a readable zip archive (it may be truncated or corrupt).",
             code="corrupt_file",
         ) from exc
     with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        if len(members) > MAX_ZIP_MEMBERS:
+        infos = [m for m in zf.infolist() if not m.is_dir()]
+        if len(infos) > MAX_ZIP_MEMBERS:
             raise InvalidInput(
-                f"{archive.name} holds {len(members)} files; "
-                f"at most {MAX_ZIP_MEMBERS} are accepted.",
+                f"{shown} holds {len(infos)} files; at most {MAX_ZIP_MEMBERS} are accepted.",
                 code="zip_too_many_files",
             )
-        total = sum(m.file_size for m in members)
-        packed = max(1, sum(m.compress_size for m in members))
-        if total > max_bytes or (total > 50_000_000 and total / packed > MAX_ZIP_RATIO):
+        parts = _shapefile_members(shown, infos)
+        declared = sum(m.file_size for m in parts)
+        if declared > max_bytes:
             raise PayloadTooLarge(
-                f"{archive.name} would unpack to {total / 1e6:.0f} MB "
-                f"({total / packed:.0f}× its packed size); that looks like a zip bomb or exceeds "
-                f"the {max_bytes / 1e6:.0f} MB limit.",
+                f"The Shapefile in {shown} would unpack to {declared / 1e6:.0f} MB, more than "
+                f"the {max_bytes / 1e6:.0f} MB limit (GEOSERVICE_MAX_UPLOAD_MB).",
                 code="zip_bomb",
             )
-        extracted: list[Path] = []
-        root = target.resolve()
-        for member in members:
-            name = PurePosixPath(member.filename.replace("\\", "/"))
-            dest = (root / name).resolve()
-            if name.is_absolute() or ".." in name.parts or not dest.is_relative_to(root):
+        written = 0
+        shp = target / "layer.shp"
+        for member in parts:
+            dest = target / ("layer" + PurePosixPath(member.filename).suffix.lower())
+            try:
+                with zf.open(member) as src, dest.open("wb") as out:
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise PayloadTooLarge(
+                                f"The Shapefile in {shown} unpacks to more than the "
+                                f"{max_bytes / 1e6:.0f} MB limit (GEOSERVICE_MAX_UPLOAD_MB).",
+                                code="zip_bomb",
+                            )
+                        out.write(chunk)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
                 raise InvalidInput(
-                    f"{archive.name} contains the path {member.filename!r}, which points outside "
-                    "the archive (zip-slip). Re-create the zip with plain relative paths.",
-                    code="zip_slip",
-                )
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, dest.open("wb") as out:
-                remaining = member.file_size + 1
-                while chunk := src.read(1 << 20):
-                    remaining -= len(chunk)
-                    if remaining < 0:  # header lied about the size
-                        raise PayloadTooLarge(
-                            f"{member.filename} in {archive.name} is larger than its header says.",
-                            code="zip_bomb",
-                        )
-                    out.write(chunk)
-            extracted.append(dest)
-        return extracted
+                    f"{member.filename} in {shown} cannot be unpacked ({exc}); re-create the "
+                    "zip without encryption, with the usual (deflate) compression.",
+                    code="corrupt_file",
+                ) from exc
+        check_signature(shp, ".shp", display_name=f"{stem_name(parts)} in {shown}")
+        check_signature(target / "layer.shx", ".shx", display_name=f"the .shx in {shown}")
+        return shp
 
 
-def dataset_path(path: Path, workdir: Path, *, max_unzipped_bytes: int) -> Path:
-    """The path GDAL should open: the file itself, or the Shapefile inside a zip."""
+def stem_name(parts: list[zipfile.ZipInfo]) -> str:
+    """The Shapefile's own name, for messages."""
+    shp = next(m for m in parts if m.filename.lower().endswith(".shp"))
+    return PurePosixPath(shp.filename).name
+
+
+def unsupported_format(shown: str, suffix: str, *, rasters: bool = False) -> InvalidInput:
+    """The error for a file ending we do not read, listing the ones we do."""
+    accepted = ", ".join(f"{v} ({k})" for k, v in VECTOR_SUFFIXES.items())
+    return InvalidInput(
+        f"{shown}: unsupported file type {suffix or '(none)'}. Accepted: {accepted}"
+        + (", GeoTIFF (.tif) for raster kinds." if rasters else "."),
+        code="unsupported_format",
+    )
+
+
+def dataset_path(
+    path: Path, workdir: Path, *, max_unzipped_bytes: int, display_name: str | None = None
+) -> Path:
+    """The path GDAL should open, after the content was checked against the file's ending:
+    the file itself, or the Shapefile unpacked from a zip."""
+    shown = display_name or path.name
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
-        raise InvalidInput(f"{path.name} is empty (0 bytes).", code="empty_file")
+        raise InvalidInput(f"{shown} is empty (0 bytes).", code="empty_file")
     if suffix not in VECTOR_SUFFIXES:
-        raise InvalidInput(
-            f"{path.name}: unsupported file type {suffix or '(none)'}. Accepted: "
-            + ", ".join(f"{v} ({k})" for k, v in VECTOR_SUFFIXES.items())
-            + ".",
-            code="unsupported_format",
-        )
+        raise unsupported_format(shown, suffix)
+    check_signature(path, suffix, display_name=shown)
     if suffix != ".zip":
         return path
-    files = safe_extract(path, workdir, max_bytes=max_unzipped_bytes)
-    shps = [f for f in files if f.suffix.lower() == ".shp" and not f.name.startswith("._")]
-    if not shps:
-        inside = ", ".join(sorted(f.name for f in files)[:10]) or "nothing"
-        raise InvalidInput(
-            f"{path.name} holds no Shapefile (.shp); it contains: {inside}.",
-            code="zip_without_shp",
-        )
-    if len(shps) > 1:
-        raise InvalidInput(
-            f"{path.name} holds several Shapefiles ({', '.join(s.name for s in shps)}); "
-            "upload one per zip.",
-            code="zip_many_shp",
-        )
-    shp = shps[0]
-    for sidecar in (".shx", ".dbf"):
-        if not any(f.suffix.lower() == sidecar and f.stem == shp.stem for f in files):
-            raise InvalidInput(
-                f"{path.name}: {shp.name} comes without its {sidecar} file; zip all the "
-                "Shapefile's parts (.shp, .shx, .dbf, .prj).",
-                code="zip_incomplete_shp",
-            )
-    return shp
+    return extract_shapefile(path, workdir, max_bytes=max_unzipped_bytes, display_name=shown)
 
 
 def has_prj(shp: Path) -> bool:
@@ -152,8 +200,9 @@ def has_prj(shp: Path) -> bool:
     return any(p.suffix.lower() == ".prj" and p.stem == shp.stem for p in shp.parent.iterdir())
 
 
-def inspect(path: Path, layer: str | None = None) -> SourceInfo:
+def inspect(path: Path, layer: str | None = None, *, display_name: str | None = None) -> SourceInfo:
     """Describe the (chosen) layer of a dataset; corrupt files become a clear 422."""
+    shown = display_name or path.name
     fmt = VECTOR_SUFFIXES.get(path.suffix.lower(), "Shapefile")
     if path.suffix.lower() == ".shp":
         fmt = "Shapefile"
@@ -161,16 +210,16 @@ def inspect(path: Path, layer: str | None = None) -> SourceInfo:
         layers = [str(row[0]) for row in pyogrio.list_layers(path)]
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise InvalidInput(
-            f"{path.name} could not be read as {fmt}: {_gdal_message(exc)}. The file may be "
-            "truncated, corrupt or of another format.",
+            f"{shown} could not be read as {fmt}: {gdal_message(exc, path, shown)}. The file "
+            "may be truncated, corrupt or of another format.",
             code="corrupt_file",
         ) from exc
     if not layers:
-        raise InvalidInput(f"{path.name} contains no layers.", code="empty_file")
+        raise InvalidInput(f"{shown} contains no layers.", code="empty_file")
     if layer is None:
         if len(layers) > 1:
             raise InvalidInput(
-                f"{path.name} has {len(layers)} layers: {', '.join(layers)}. Say which one to "
+                f"{shown} has {len(layers)} layers: {', '.join(layers)}. Say which one to "
                 "import (layer=<name>, or --layer on the command line).",
                 code="choose_layer",
                 layers=layers,
@@ -178,7 +227,7 @@ def inspect(path: Path, layer: str | None = None) -> SourceInfo:
         layer = layers[0]
     elif layer not in layers:
         raise InvalidInput(
-            f"{path.name} has no layer {layer!r}; it has: {', '.join(layers)}.",
+            f"{shown} has no layer {layer!r}; it has: {', '.join(layers)}.",
             code="unknown_layer",
             layers=layers,
         )
@@ -186,20 +235,42 @@ def inspect(path: Path, layer: str | None = None) -> SourceInfo:
         info: dict[str, Any] = pyogrio.read_info(path, layer=layer, **_open_options(path))
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise InvalidInput(
-            f"{path.name} could not be read as {fmt}: {_gdal_message(exc)}.",
+            f"{shown} could not be read as {fmt}: {gdal_message(exc, path, shown)}.",
             code="corrupt_file",
         ) from exc
     try:
         with pyogrio.open_arrow(
             path, layer=layer, batch_size=1, use_pyarrow=True, **_open_options(path)
         ) as (meta, stream):
-            skip = {meta.get("geometry_name") or "wkb_geometry"}
-            arrow_fields = [(f.name, f.type) for f in stream.schema if f.name not in skip]
+            geometry_name = meta.get("geometry_name") or "wkb_geometry"
+            fid_name = meta.get("fid_column") or "OGC_FID"
+            arrow_fields = [(f.name, f.type) for f in stream.schema]
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise InvalidInput(
-            f"{path.name} could not be read as {fmt}: {_gdal_message(exc)}.",
+            f"{shown} could not be read as {fmt}: {gdal_message(exc, path, shown)}.",
             code="corrupt_file",
         ) from exc
+    # The geometry and the feature id travel under names of their own; an attribute that
+    # bears one of them (or ours) would be mistaken for them.
+    reserved = {GEOM_COLUMN, FID_COLUMN, geometry_name, fid_name}
+    names = [name for name, _ in arrow_fields]
+    clashes = sorted(
+        {
+            n
+            for n in names
+            if n.casefold() in {r.casefold() for r in reserved} and n != geometry_name
+        }
+        | {n for n in names if names.count(n) > 1}
+    )
+    if clashes:
+        raise InvalidInput(
+            f"{shown} has an attribute named {', '.join(map(repr, clashes))}, a name used for "
+            "the geometry or the feature id. Rename the attribute (QGIS: Layer Properties > "
+            "Fields) and upload again.",
+            code="reserved_attribute_name",
+            attributes=clashes,
+        )
+    arrow_fields = [(name, dtype) for name, dtype in arrow_fields if name != geometry_name]
     return SourceInfo(
         arrow_fields=arrow_fields,
         path=path,
@@ -210,6 +281,7 @@ def inspect(path: Path, layer: str | None = None) -> SourceInfo:
         geometry_type=str(info.get("geometry_type")),
         feature_count=int(info.get("features") or 0),
         layers=layers,
+        display_name=shown,
     )
 
 
@@ -248,7 +320,8 @@ def record_batches(
                         yield batch.rename_columns([rename.get(n, n) for n in batch.schema.names])
                 except (DataSourceError, DataLayerError, OSError, pa.ArrowException) as exc:
                     raise InvalidInput(
-                        f"{info.path.name} could not be read to the end: {_gdal_message(exc)}. "
+                        f"{info.shown} could not be read to the end: "
+                        f"{gdal_message(exc, info.path, info.shown)}. "
                         "The file may be truncated or corrupt.",
                         code="corrupt_file",
                     ) from exc
@@ -256,13 +329,9 @@ def record_batches(
             yield batches()
     except (DataSourceError, DataLayerError) as exc:
         raise InvalidInput(
-            f"{info.path.name} could not be read: {_gdal_message(exc)}.", code="corrupt_file"
+            f"{info.shown} could not be read: {gdal_message(exc, info.path, info.shown)}.",
+            code="corrupt_file",
         ) from exc
-
-
-def _gdal_message(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def check_feature_count(count: int, limit: int | None, filename: str) -> None:
@@ -277,36 +346,41 @@ def check_feature_count(count: int, limit: int | None, filename: str) -> None:
         )
 
 
-def read_features(
-    path: Path, layer: str | None = None, *, max_features: int | None = None
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str | None]:
-    """All features of a (small) file as (GeoJSON geometry, properties), with the file's CRS.
-
-    For inputs that are read whole (footprints, restoration projects), not stored as layers.
-    """
+def _read_all(
+    info: SourceInfo, *, max_features: int | None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every feature of a checked dataset as (GeoJSON geometry, properties)."""
     import shapely
 
-    info = inspect(path, layer)
-    check_feature_count(info.feature_count, max_features, path.name)
+    check_feature_count(info.feature_count, max_features, info.shown)
     features: list[tuple[dict[str, Any], dict[str, Any]]] = []
     with record_batches(info) as batches:
         for batch in batches:
-            check_feature_count(len(features) + batch.num_rows, max_features, path.name)
+            check_feature_count(len(features) + batch.num_rows, max_features, info.shown)
             columns = {n: batch.column(n).to_pylist() for n in batch.schema.names}
             for i, wkb in enumerate(columns[GEOM_COLUMN]):
                 if wkb is None:
                     continue
                 props = {k: v[i] for k, v in columns.items() if k not in (GEOM_COLUMN, FID_COLUMN)}
                 features.append((shapely.geometry.mapping(shapely.from_wkb(wkb)), props))
-    return features, info.crs
+    return features
 
 
-def read_geometries(
-    path: Path, layer: str | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """All geometries of a (small) vector file as GeoJSON dicts, with the file's CRS."""
-    features, crs = read_features(path, layer)
-    return [geometry for geometry, _ in features], crs
+def read_vector_file(
+    path: Path,
+    workdir: Path,
+    *,
+    layer: str | None = None,
+    max_unzipped_bytes: int = 1_000_000_000,
+    max_features: int | None = None,
+    display_name: str | None = None,
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str | None]:
+    """Features of a (small) vector file read whole (footprints, restoration projects; zips
+    unpacked into ``workdir``), with the CRS the file declares (None if it says nothing)."""
+    shown = display_name or path.name
+    dataset = dataset_path(path, workdir, max_unzipped_bytes=max_unzipped_bytes, display_name=shown)
+    info = inspect(dataset, layer, display_name=shown)
+    return _read_all(info, max_features=max_features), info.crs
 
 
 def features_from_file(
@@ -317,11 +391,18 @@ def features_from_file(
     crs: str | None = None,
     max_unzipped_bytes: int = 1_000_000_000,
     max_features: int | None = None,
+    display_name: str | None = None,
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], str]:
-    """Features of any supported vector file (zips unpacked into ``workdir``) and the CRS to
-    read them in: the file's, or ``crs`` when given; no CRS at all is refused."""
+    """:func:`read_vector_file`, with the CRS to read the features in: ``crs`` when given,
+    else the file's; no CRS at all is refused."""
     from layers.crs import resolve_source_crs
 
-    dataset = dataset_path(path, workdir, max_unzipped_bytes=max_unzipped_bytes)
-    features, file_crs = read_features(dataset, layer, max_features=max_features)
+    features, file_crs = read_vector_file(
+        path,
+        workdir,
+        layer=layer,
+        max_unzipped_bytes=max_unzipped_bytes,
+        max_features=max_features,
+        display_name=display_name,
+    )
     return features, resolve_source_crs(file_crs, crs).label

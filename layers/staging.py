@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
+from geoservice.errors import InvalidInput
 from layers.reader import FID_COLUMN, GEOM_COLUMN
 
 RELEASE_EVERY = 16 << 20  # bytes of CSV sent between hand-backs of freed memory
@@ -179,6 +180,16 @@ class Stager:
         geometry checks saw."""
         wkb = batch.column(GEOM_COLUMN)
         valid, empty, summary = geometry_checks(wkb)
+        if summary.too_deep:
+            fids = batch.column(FID_COLUMN).to_pylist()
+            named = ", ".join(str(fids[i]) for i in summary.too_deep[:10])
+            raise InvalidInput(
+                f"Features {named} nest GeometryCollections more than {MAX_COLLECTION_DEPTH} "
+                "levels deep, which no layer can store. Flatten them (QGIS: Vector > Geometry "
+                "Tools > Multipart to Singleparts) and upload again.",
+                code="geometry_too_deep",
+                fids=[fids[i] for i in summary.too_deep[:10]],
+            )
         arrays = [batch.column(FID_COLUMN), hex_wkb(wkb), valid, empty]
         arrays += [_as_csv_column(batch.column(c.source), c.pg_type) for c in self.columns]
         for source in self.lowered:
@@ -200,6 +211,7 @@ class GeometrySummary:
     empty: int = 0  # missing, or without coordinates
     types: set[int] = field(default_factory=set)  # shapely type ids of the others
     bounds: list[float] | None = None  # xmin, ymin, xmax, ymax of the others
+    too_deep: list[int] = field(default_factory=list)  # positions in the batch
 
     def add(self, other: GeometrySummary) -> None:
         """Fold in the summary of the next batch."""
@@ -236,8 +248,28 @@ def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array, GeometrySummary]
         summary.types = {int(t) for t in np.unique(shapely.get_type_id(seen))}
         box = shapely.bounds(seen)
         summary.bounds = [*map(float, box[:, :2].min(axis=0)), *map(float, box[:, 2:].max(axis=0))]
+    collections = np.flatnonzero(shapely.get_type_id(shapes) == GEOMETRY_COLLECTION)
+    summary.too_deep = [int(i) for i in collections if _too_deep(shapes[i])]
     valid = pa.array(is_valid, mask=unread)
     return valid, pa.array(empty, mask=unread), summary
+
+
+GEOMETRY_COLLECTION = 7
+MAX_COLLECTION_DEPTH = 8  # PostGIS refuses deeper nesting outright; nobody needs it
+
+
+def _too_deep(geometry: Any) -> bool:
+    """Collections nested more than MAX_COLLECTION_DEPTH deep (walked level by level)."""
+    level, depth = [geometry], 0
+    while level:
+        nested = [g for g in level if shapely.get_type_id(g) == GEOMETRY_COLLECTION]
+        if not nested:
+            return False
+        depth += 1
+        if depth > MAX_COLLECTION_DEPTH:
+            return True
+        level = [part for g in nested for part in g.geoms]
+    return False
 
 
 def _one_shape(value: bytes | None) -> Any:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import geopandas as gpd
 import httpx
-import pyogrio
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import box
 
+from layers.gdal_env import SAFE_CONFIG
 from tests.test_layers import N50, upload
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
@@ -120,15 +124,31 @@ def test_single_item_and_errors(client: TestClient) -> None:
     assert _items(client, cid, bbox="1,2,3").status_code == 400
 
 
+def gdal_client(script: str) -> dict[str, Any]:
+    """Run GDAL as a client in its own process: the service's process keeps only the drivers
+    for uploads (no OAPIF), and the client must not inherit its locked-down settings."""
+    env = {k: v for k, v in os.environ.items() if k not in SAFE_CONFIG}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def test_gdal_oapif_driver_reads_the_collection(
     client: TestClient, live_server: str, n50_source: gpd.GeoDataFrame
 ) -> None:
     cid = _publish(client)
-    frame = pyogrio.read_dataframe(f"OAPIF:{live_server}/ogc", layer=str(cid))
-    assert len(frame) == 1286
-    area = float(frame.to_crs(25833).area.sum())
-    assert area == pytest.approx(float(n50_source.area.sum()), rel=1e-6)
-    assert set(frame.n50_klasse.astype(int)) == set(n50_source.klasse)
+    out = gdal_client(
+        "import json, sys, pyogrio\n"
+        f"f = pyogrio.read_dataframe('OAPIF:{live_server}/ogc', layer='{cid}')\n"
+        "print(json.dumps({'n': len(f), 'area': float(f.to_crs(25833).area.sum()),"
+        " 'classes': sorted(set(f.n50_klasse.astype(int).tolist()))}))"
+    )
+    assert out["n"] == 1286
+    assert out["area"] == pytest.approx(float(n50_source.area.sum()), rel=1e-6)
+    assert set(out["classes"]) == set(n50_source.klasse)
 
 
 def test_owslib_reads_the_collection(client: TestClient, live_server: str) -> None:
