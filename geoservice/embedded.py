@@ -1,8 +1,12 @@
 """A private PostGIS cluster under the data directory, for when no ``DATABASE_URL`` is given.
 
-The cluster listens on 127.0.0.1 only, on a port chosen when it starts, with a generated
-password kept in ``cluster.json`` (mode 0600). PostgreSQL refuses to run as root, so when this
-process is root (CI, containers) every server command runs as the ``postgres`` system user.
+The cluster listens on 127.0.0.1 only, on a port chosen when it starts. It has two roles:
+``geoservice_admin``, the superuser that creates the database and the PostGIS extension (the
+privileged set-up step), and ``geoservice``, the role the service connects as, which owns the
+database and its schema and nothing else (not a superuser: a leaked connection cannot read
+files or run programs). Both generated passwords are kept in ``cluster.json``, mode 0600,
+readable by the user that runs the service only. PostgreSQL refuses to run as root, so when
+this process is root (CI, containers) every server command runs as the ``postgres`` user.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from geoservice.errors import SetupError
 
 SERVER_USER = "postgres"
 DB_NAME = "geoservice"
-DB_USER = "geoservice"
+DB_USER = "geoservice"  # the service's role: owns its database, not a superuser
+ADMIN_USER = "geoservice_admin"  # the superuser, for set-up steps only
 _SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
 _START_TIMEOUT_S = 90
 
@@ -172,7 +178,10 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    # SO_REUSEADDR as PostgreSQL binds: connections the server just closed (TIME_WAIT) do
+    # not keep it from listening again on its own port.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -243,12 +252,20 @@ class EmbeddedCluster:
         return (self.pgdata / "PG_VERSION").is_file() and self.state_file.is_file()
 
     def url(self, dbname: str = DB_NAME) -> str:
-        """libpq URL of the cluster (it need not be running)."""
+        """libpq URL the service connects with (it need not be running)."""
         state = self._read_state()
         if not state:
             raise SetupError(f"the embedded database in {self.root} has not been created yet")
         password = quote(str(state["password"]), safe="")
         return f"postgresql://{DB_USER}:{password}@127.0.0.1:{state['port']}/{dbname}"
+
+    def admin_url(self, dbname: str = DB_NAME) -> str:
+        """libpq URL of the superuser, for set-up steps (creating databases, extensions)."""
+        state = self._read_state()
+        if "admin_password" not in state:
+            raise SetupError(f"the embedded database in {self.root} has not been created yet")
+        password = quote(str(state["admin_password"]), safe="")
+        return f"postgresql://{ADMIN_USER}:{password}@127.0.0.1:{state['port']}/{dbname}"
 
     # -- process plumbing ------------------------------------------------------------------
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -307,7 +324,7 @@ class EmbeddedCluster:
         if self.pgdata.exists():
             # A previous initdb was interrupted: start over rather than trust a half cluster.
             shutil.rmtree(self.pgdata)
-        password = secrets.token_urlsafe(24)
+        password = secrets.token_urlsafe(24)  # the superuser's
         pwfile = self.root / "initdb.pw"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -321,7 +338,7 @@ class EmbeddedCluster:
                     "-D",
                     str(self.pgdata),
                     "-U",
-                    DB_USER,
+                    ADMIN_USER,
                     f"--pwfile={pwfile}",
                     "--auth=scram-sha-256",
                     "--encoding=UTF8",
@@ -342,7 +359,12 @@ class EmbeddedCluster:
             fh.write("\n# geoservice embedded cluster\n")
             fh.writelines(f"{key} = {value}\n" for key, value in conf.items())
         self._write_state(
-            {"port": free_port(), "password": password, "postgres_bin": str(install.bin_dir)}
+            {
+                "port": free_port(),
+                "admin_password": password,
+                "password": secrets.token_urlsafe(24),
+                "postgres_bin": str(install.bin_dir),
+            }
         )
 
     def is_running(self) -> bool:
@@ -410,12 +432,36 @@ class EmbeddedCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _ensure_database(self) -> None:
-        """Create the service database and the PostGIS extension if they are missing."""
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+        """The privileged set-up step: the service role, its database and PostGIS."""
+        state = self._read_state()
+        if "admin_password" not in state:
+            # Made by a version whose service connected as the (bootstrap) superuser, which
+            # PostgreSQL does not let lose its rights: start such a cluster afresh.
+            raise SetupError(
+                f"The embedded database in {self.root} was made by an earlier version whose "
+                "service connected as a superuser. Keep your files, then start afresh: "
+                f"geoservice db stop; mv {self.root} {self.root}.old; geoservice db start "
+                "(and load your layers again, or `geoservice serve --demo` for the demo).",
+                code="embedded_db_outdated",
+            )
+        role, db = sql.Identifier(DB_USER), sql.Identifier(DB_NAME)
+        with psycopg.connect(self.admin_url("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (DB_USER,))
+            if exists.fetchone() is None:
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        role, sql.Literal(str(state["password"]))
+                    )
+                )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(
+                    role
+                )
+            )
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
             if exists.fetchone() is None:
-                conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-        with psycopg.connect(self.url(), autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, role))
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 

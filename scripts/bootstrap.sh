@@ -52,15 +52,19 @@ sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 
 # --- the project in its own virtual environment (reinstalled when pyproject.toml changes) ---
-stamp="$VENV/.pyproject.sha256"
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing the project into $VENV"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
-  echo "$want" > "$stamp"
-fi
+ensure_venv() {  # ensure_venv PYTHON VENV EXTRAS
+  local python=$1 venv=$2 extras=$3 stamp want
+  stamp="$venv/.pyproject.sha256"
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing the project into $venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -e ".$extras"
+    echo "$want" > "$stamp"
+  fi
+}
+ensure_venv "$PYTHON" "$VENV" "[dev]"
 
 # --- map libraries (Leaflet, VectorGrid) from the npm registry, served by the service itself --
 assets=maps/assets
@@ -84,8 +88,40 @@ fi
 
 case "$mode" in
   run)
-    say "starting the service on http://${GEOSERVICE_HOST:-127.0.0.1}:${GEOSERVICE_PORT:-8000}"
-    exec "$VENV/bin/geoservice" serve --demo "$@"
+    if [ "$(id -u)" -ne 0 ]; then
+      say "starting the service on http://${GEOSERVICE_HOST:-127.0.0.1}:${GEOSERVICE_PORT:-8000}"
+      exec "$VENV/bin/geoservice" serve --demo "$@"
+    fi
+    # Never as root: the service runs as the unprivileged system user 'geoservice', which
+    # owns its data folder and nothing else (its database role is no superuser either).
+    run_user=geoservice
+    id -u "$run_user" >/dev/null 2>&1 \
+      || useradd --system --user-group --home-dir /var/lib/geoservice --shell /usr/sbin/nologin "$run_user"
+    data=${GEOSERVICE_DATA_DIR:-/var/lib/geoservice}
+    mkdir -p "$data"
+    chown "$run_user": "$data"
+    chmod 700 "$data"
+    if ! runuser -u "$run_user" -- test -r "$PWD/pyproject.toml" -a -r "$PWD/maps/assets/package.json"; then
+      echo "The service runs as the unprivileged user '$run_user', which cannot read $PWD." >&2
+      echo "Put the checkout where other users can read it (e.g. /opt/geoservice)," >&2
+      echo "or run this command as a normal (non-root) user." >&2
+      exit 1
+    fi
+    run_venv=$VENV
+    if ! runuser -u "$run_user" -- "$VENV/bin/python" -c 'import geoservice' >/dev/null 2>&1; then
+      # The interpreter behind $VENV lives where '$run_user' cannot go (e.g. pyenv under
+      # /root): a second environment on the system's Python serves the service.
+      [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 \
+        || apt_install python3 python3-venv
+      run_venv=.venv-service
+      ensure_venv /usr/bin/python3 "$run_venv" ""
+      chmod -R o+rX "$run_venv"
+    fi
+    say "starting the service as '$run_user' on http://${GEOSERVICE_HOST:-127.0.0.1}:${GEOSERVICE_PORT:-8000}"
+    # setpriv execs in place: no process stays behind as root.
+    exec setpriv --reuid="$run_user" --regid="$run_user" --init-groups \
+      env GEOSERVICE_DATA_DIR="$data" HOME="$data" USER="$run_user" \
+      "$run_venv/bin/geoservice" serve --demo "$@"
     ;;
   test)
     # The map tests drive Debian's Chromium headless (Playwright, no browser download).

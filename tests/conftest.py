@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql
 
 from geoservice import migrate
 from geoservice.app import create_app
-from geoservice.embedded import EmbeddedCluster
+from geoservice.embedded import DB_USER, EmbeddedCluster
 from geoservice.errors import Conflict
 from geoservice.settings import Settings
 
@@ -48,60 +51,109 @@ def reachable_tmpdir(prefix: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Server:
+    """A PostGIS server: the superuser for set-up steps, and the role the service uses."""
+
+    admin_url: str
+    service_role: str | None  # None: an external server, used with the one role given
+    service_password: str | None
+
+    def service_url(self, dbname: str) -> str:
+        """The URL the service connects with: a role that owns its database, no superuser."""
+        if self.service_role is None:
+            return with_dbname(self.admin_url, dbname)
+        parts = urlsplit(self.admin_url)
+        netloc = f"{self.service_role}:{quote(str(self.service_password), safe='')}@"
+        netloc += f"{parts.hostname}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc, path="/" + dbname))
+
+
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    """URL of a PostGIS server the tests may create databases on."""
+def server() -> Iterator[Server]:
+    """A PostGIS server the tests may create databases on."""
     given = os.environ.get("GEOSERVICE_TEST_DATABASE_URL")
     if given:
-        yield given
+        yield Server(given, None, None)
         return
     root = reachable_tmpdir("geoservice-test-")
     cluster = EmbeddedCluster(root / "postgres", extra_conf=FAST_CONF)
     try:
-        yield cluster.start()
+        cluster.start()
+        state = json.loads(cluster.state_file.read_text())
+        yield Server(cluster.admin_url(), DB_USER, str(state["password"]))
     finally:
         cluster.destroy()
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def server_url(server: Server) -> str:
+    """The superuser's URL (creating and dropping databases)."""
+    return server.admin_url
+
+
 def create_database(server: str, name: str, template: str | None = None) -> str:
-    """Create a database (dropping a leftover of the same name) and return its URL."""
+    """Create a database owned by the service role, with PostGIS (the privileged set-up
+    step), dropping a leftover of the same name; returns the superuser's URL of it."""
     with psycopg.connect(with_dbname(server, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        suffix = f' TEMPLATE "{template}"' if template else ""
-        conn.execute(f'CREATE DATABASE "{name}"{suffix}')
-    return with_dbname(server, name)
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        has_role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (DB_USER,))
+        owner = (
+            sql.SQL(" OWNER {}").format(sql.Identifier(DB_USER))
+            if has_role.fetchone() and urlsplit(server).username != DB_USER
+            else sql.SQL("")
+        )
+        template_sql = (
+            sql.SQL(" TEMPLATE {}").format(sql.Identifier(template)) if template else sql.SQL("")
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {}{}{}").format(sql.Identifier(name), template_sql, owner)
+        )
+    url = with_dbname(server, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return url
 
 
 def drop_database(server: str, name: str) -> None:
     """Drop a test database, disconnecting anyone still on it."""
     with psycopg.connect(with_dbname(server, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")
-def template_url(server_url: str) -> Iterator[str]:
-    """A database migrated to head once per session, cloned for every test."""
-    url = create_database(server_url, TEMPLATE_DB)
+def template_url(server: Server) -> Iterator[str]:
+    """A database migrated to head once per session (by the service role), cloned for every
+    test."""
+    create_database(server.admin_url, TEMPLATE_DB)
+    url = server.service_url(TEMPLATE_DB)
     migrate.upgrade(url)
     yield url
-    drop_database(server_url, TEMPLATE_DB)
+    drop_database(server.admin_url, TEMPLATE_DB)
 
 
 @pytest.fixture
-def empty_database_url(server_url: str) -> Iterator[str]:
-    """A brand-new database with no extensions and no migrations."""
+def empty_database_url(server: Server) -> Iterator[str]:
+    """A brand-new database with PostGIS (made by the set-up step) and no migrations, as the
+    service role sees it."""
     name = f"geoservice_test_empty_{os.getpid()}_{next(_counter)}"
-    yield create_database(server_url, name)
-    drop_database(server_url, name)
+    create_database(server.admin_url, name)
+    yield server.service_url(name)
+    drop_database(server.admin_url, name)
 
 
 @pytest.fixture
-def database_url(server_url: str, template_url: str) -> Iterator[str]:
-    """A private, fully migrated database for one test."""
+def database_url(server: Server, template_url: str) -> Iterator[str]:
+    """A private, fully migrated database for one test, as the service role sees it."""
     name = f"geoservice_test_{os.getpid()}_{next(_counter)}"
-    yield create_database(server_url, name, template=TEMPLATE_DB)
-    drop_database(server_url, name)
+    create_database(server.admin_url, name, template=TEMPLATE_DB)
+    yield server.service_url(name)
+    drop_database(server.admin_url, name)
 
 
 @pytest.fixture
@@ -144,7 +196,9 @@ def live_server_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server(settings: Settings, env: dict[str, str] | None = None) -> Iterator[Any]:
+def running_server(
+    settings: Settings, env: dict[str, str] | None = None, stdout: Any = None
+) -> Iterator[Any]:
     """The service run by its own CLI in a separate process; yields (process, base URL).
 
     A separate process matters: GDAL holds the GIL while it fetches, so a server thread in the
@@ -170,7 +224,7 @@ def running_server(settings: Settings, env: dict[str, str] | None = None) -> Ite
     proc = subprocess.Popen(
         [sys.executable, "-m", "geoservice", "serve", "--no-migrate", "--port", str(port)],
         env=full_env,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout if stdout is not None else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"

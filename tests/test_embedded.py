@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -62,6 +63,30 @@ def test_start_stop_restart_keeps_data(data_dir: Path) -> None:
     # A second start while running is a no-op that reports the same database.
     assert runner.invoke(app, ["db", "start"]).exit_code == 0
     assert cluster.is_running()
+    # The service's role is no superuser; the set-up role is.
+    with psycopg.connect(cluster.url()) as conn:
+        assert conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (False,)
+    with psycopg.connect(cluster.admin_url()) as conn:
+        assert conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (True,)
+
+
+@pytest.mark.slow
+def test_a_cluster_of_an_earlier_version_is_refused_with_the_fix(data_dir: Path) -> None:
+    """Clusters made before had one role, the superuser; the service must not use it."""
+    cluster = EmbeddedCluster(data_dir / "postgres")
+    cluster.start()
+    state = json.loads(cluster.state_file.read_text())
+    del state["admin_password"]
+    cluster.state_file.write_text(json.dumps(state))
+    with pytest.raises(SetupError) as refused:
+        cluster.start()
+    assert refused.value.code == "embedded_db_outdated"
+    assert "mv " in refused.value.detail and "db start" in refused.value.detail
+    cluster.destroy()
 
 
 def test_password_file_is_private(data_dir: Path) -> None:

@@ -27,18 +27,19 @@ from geoservice.demo import (
     load_demo_restoration,
 )
 from geoservice.settings import Settings
-from tests.conftest import TEMPLATE_DB, create_database, drop_database
+from tests.conftest import TEMPLATE_DB, Server, create_database, drop_database
 
 EXAMPLES = int(os.environ.get("GEOSERVICE_FUZZ_EXAMPLES", "12"))
 
 
 @pytest.fixture(scope="module")
 def fuzz_service(
-    server_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory
+    server: Server, template_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, str]]:
     """Settings of a service on a database holding the demo, and an admin token for it."""
     name = f"geoservice_test_fuzz_{os.getpid()}"
-    url = create_database(server_url, name, template=TEMPLATE_DB)
+    create_database(server.admin_url, name, template=TEMPLATE_DB)
+    url = server.service_url(name)
     data_dir: Path = tmp_path_factory.mktemp("fuzz") / "data"
     service = Settings(
         database_url=url,
@@ -59,7 +60,7 @@ def fuzz_service(
     finally:
         engine.dispose()
     yield service, token
-    drop_database(server_url, name)
+    drop_database(server.admin_url, name)
 
 
 @pytest.fixture(scope="module")

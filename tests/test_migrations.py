@@ -1,4 +1,5 @@
 import psycopg
+import pytest
 
 from geoservice import migrate
 
@@ -22,7 +23,8 @@ def _state(url: str) -> tuple[bool, bool, str | None]:
 
 
 def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
-    assert _state(empty_database_url) == (False, False, None)
+    # PostGIS comes from the privileged set-up step; the service role migrates the rest.
+    assert _state(empty_database_url) == (True, False, None)
 
     migrate.upgrade(empty_database_url)
     assert _state(empty_database_url) == (True, True, migrate.head_revision())
@@ -47,3 +49,19 @@ def test_every_migration_steps_down_and_up(empty_database_url: str) -> None:
     assert _state(empty_database_url)[2] is None
     migrate.upgrade(empty_database_url)
     assert _state(empty_database_url)[2] == revisions[0]
+
+
+def test_the_service_role_is_not_a_superuser(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        assert row == (False, False, False)
+        owner = conn.execute(
+            "SELECT nspowner::regrole::text = current_user FROM pg_namespace "
+            "WHERE nspname = 'geoservice'"
+        ).fetchone()
+        assert owner == (True,)
+        # What a leaked superuser connection could do, this one cannot.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("COPY (SELECT 1) TO PROGRAM 'true'")
