@@ -363,7 +363,13 @@ def _overlaps(conn: Connection, wkb: bytes, srid: int, kind: str) -> list[dict[s
         {"wkb": wkb, "srid": srid, "versions": list(layers)},
     ).all()
     return [
-        {**dict(r._mapping), "area_m2": round(float(r.area_m2), 2)} for r in rows if r.area_m2 > 0
+        {
+            **dict(r._mapping),
+            "layer": layers[r.version_id].name,
+            "area_m2": round(float(r.area_m2), 2),
+        }
+        for r in rows
+        if r.area_m2 > 0
     ]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from geoservice.errors import InvalidInput, NotFound
+from geoservice.errors import Conflict, Forbidden, InvalidInput, NotFound
 from layers import codelists
 from layers.catalog import active_versions
 from layers.crs import epsg_of, parse_crs
@@ -123,6 +123,7 @@ def _save(
     srid: int,
     user: str | None,
     project_id: int | None,
+    may_change_any: bool = True,
 ) -> int:
     """Write one version of a project inside the caller's transaction; return its id."""
     if project_id is None:
@@ -133,23 +134,14 @@ def _save(
         )
         change = "create"
     else:
+        _lock(conn, project_id)
         if _current(conn, project_id) is None:
             raise NotFound(
                 f"There is no restoration project {project_id}.", code="project_not_found"
             )
+        _check_may_change(conn, project_id, user, may_change_any)
         change = "update"
-    # One writer per project at a time: versions never collide.
-    conn.execute(
-        text("SELECT id FROM geoservice.restoration_project WHERE id = :p FOR UPDATE"),
-        {"p": project_id},
-    )
-    version = conn.execute(
-        text(
-            "SELECT coalesce(max(version), 0) + 1 FROM "
-            "geoservice.restoration_project_history WHERE project_id = :p"
-        ),
-        {"p": project_id},
-    ).scalar_one()
+    version = _lock(conn, project_id)
     conn.execute(
         text(
             "INSERT INTO geoservice.restoration_project_history (project_id, version, "
@@ -179,12 +171,25 @@ def save_project(
     srid: int,
     user: str | None,
     project_id: int | None = None,
+    may_change_any: bool = True,
 ) -> dict[str, Any]:
-    """Create a project, or record a new version of one; the old versions stay."""
+    """Create a project, or record a new version of one; the old versions stay.
+
+    A project is changed by the user who registered it, or by anyone with
+    ``may_change_any`` (administrators, the command line).
+    """
     clean = _check(data)
     with engine.begin() as conn:
         wkb, repaired = _geometry(conn, geometry, crs, srid)
-        project_id = _save(conn, clean, wkb, srid=srid, user=user, project_id=project_id)
+        project_id = _save(
+            conn,
+            clean,
+            wkb,
+            srid=srid,
+            user=user,
+            project_id=project_id,
+            may_change_any=may_change_any,
+        )
         project = _current(conn, project_id)
     assert project is not None
     return {**project, "geometry_repaired": repaired}
@@ -242,24 +247,102 @@ def import_projects(
     return ids
 
 
-def delete_project(engine: Engine, project_id: int, *, user: str | None) -> None:
-    """Mark a project deleted (its history stays readable)."""
+def _lock(conn: Connection, project_id: int) -> int:
+    """Lock the project against other writers; its next version number."""
+    conn.execute(
+        text("SELECT id FROM geoservice.restoration_project WHERE id = :p FOR UPDATE"),
+        {"p": project_id},
+    )
+    return int(
+        conn.execute(
+            text(
+                "SELECT coalesce(max(version), 0) + 1 FROM "
+                "geoservice.restoration_project_history WHERE project_id = :p"
+            ),
+            {"p": project_id},
+        ).scalar_one()
+    )
+
+
+def _check_may_change(
+    conn: Connection, project_id: int, user: str | None, may_change_any: bool
+) -> None:
+    """Only the user who registered a project (or an administrator) changes it."""
+    if may_change_any:
+        return
+    creator = conn.execute(
+        text(
+            "SELECT recorded_by FROM geoservice.restoration_project_history "
+            "WHERE project_id = :p ORDER BY version LIMIT 1"
+        ),
+        {"p": project_id},
+    ).scalar()
+    if creator != user:
+        raise Forbidden(
+            f"Restoration project {project_id} was registered by {creator or 'an import'}; only "
+            "that user or an administrator may change, delete or restore it.",
+            code="not_your_project",
+        )
+
+
+def _append_state(conn: Connection, project_id: int, change: str, user: str | None) -> int:
+    """A new version repeating the latest one with another change mark (delete, restore)."""
+    version = _lock(conn, project_id)
+    conn.execute(
+        text(
+            "INSERT INTO geoservice.restoration_project_history (project_id, version, "
+            "recorded_by, change, ecosystem_type, data, geom) "
+            "SELECT project_id, :v, :u, :c, ecosystem_type, data, geom "
+            "FROM geoservice.restoration_project_history WHERE project_id = :p "
+            "ORDER BY version DESC LIMIT 1"
+        ),
+        {"p": project_id, "u": user, "v": version, "c": change},
+    )
+    return version
+
+
+def delete_project(
+    engine: Engine, project_id: int, *, user: str | None, may_change_any: bool = True
+) -> int:
+    """Mark a project deleted (its history stays readable; :func:`restore_project` brings it
+    back); returns the new version number."""
     with engine.begin() as conn:
-        current = _current(conn, project_id)
-        if current is None:
+        _lock(conn, project_id)
+        if _current(conn, project_id) is None:
             raise NotFound(
                 f"There is no restoration project {project_id}.", code="project_not_found"
             )
-        conn.execute(
+        _check_may_change(conn, project_id, user, may_change_any)
+        return _append_state(conn, project_id, "delete", user)
+
+
+def restore_project(
+    engine: Engine, project_id: int, *, user: str | None, may_change_any: bool = True
+) -> dict[str, Any]:
+    """Bring a deleted project back as it was before the delete (a new version)."""
+    with engine.begin() as conn:
+        _lock(conn, project_id)
+        last = conn.execute(
             text(
-                "INSERT INTO geoservice.restoration_project_history (project_id, version, "
-                "recorded_by, change, ecosystem_type, data, geom) "
-                "SELECT project_id, version + 1, :u, 'delete', ecosystem_type, data, geom "
-                "FROM geoservice.restoration_project_history WHERE project_id = :p "
-                "ORDER BY version DESC LIMIT 1"
+                "SELECT change FROM geoservice.restoration_project_history "
+                "WHERE project_id = :p ORDER BY version DESC LIMIT 1"
             ),
-            {"p": project_id, "u": user},
-        )
+            {"p": project_id},
+        ).scalar()
+        if last is None:
+            raise NotFound(
+                f"There is no restoration project {project_id}.", code="project_not_found"
+            )
+        if last != "delete":
+            raise Conflict(
+                f"Restoration project {project_id} is not deleted; there is nothing to restore.",
+                code="project_not_deleted",
+            )
+        _check_may_change(conn, project_id, user, may_change_any)
+        _append_state(conn, project_id, "restore", user)
+        project = _current(conn, project_id)
+    assert project is not None
+    return project
 
 
 _STATE = """
@@ -298,8 +381,26 @@ def get_project(engine: Engine, project_id: int) -> dict[str, Any]:
     """The current state of a project."""
     with engine.connect() as conn:
         project = _current(conn, project_id)
+        deleted = (
+            project is None
+            and conn.execute(
+                text(
+                    "SELECT change = 'delete' FROM geoservice.restoration_project_history "
+                    "WHERE project_id = :p ORDER BY version DESC LIMIT 1"
+                ),
+                {"p": project_id},
+            ).scalar()
+        )
     if project is None:
-        raise NotFound(f"There is no restoration project {project_id}.", code="project_not_found")
+        hint = (
+            f" It was deleted; POST /api/restoration/projects/{project_id}/restore brings it "
+            "back, and its history stays readable."
+            if deleted
+            else ""
+        )
+        raise NotFound(
+            f"There is no restoration project {project_id}.{hint}", code="project_not_found"
+        )
     return project
 
 

@@ -11,16 +11,22 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+import psycopg
+from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from geoservice.errors import Conflict, InvalidInput, NotFound
 
+log = logging.getLogger(__name__)
 ROLES = ("viewer", "planner", "gis", "ecologist", "admin")
 TOKEN_PREFIX = "gs_"
 
@@ -31,6 +37,7 @@ class Principal:
 
     user: str
     role: str
+    expires_in: float | None = None  # seconds left when the token was checked
 
     def may(self, role: str) -> bool:
         """Admins may do everything; any role may read; otherwise the role must match."""
@@ -60,8 +67,11 @@ def add_user(engine: Engine, name: str) -> int:
         ) from exc
 
 
-def create_token(engine: Engine, user: str, role: str) -> tuple[int, str]:
-    """A new token for a user and role: (token id, the token — shown this once)."""
+def create_token(
+    engine: Engine, user: str, role: str, *, expires_in: timedelta | None = None
+) -> tuple[int, str]:
+    """A new token for a user and role: (token id, the token — shown this once); with
+    ``expires_in`` it stops working after that long."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}.", code="bad_role")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -76,12 +86,32 @@ def create_token(engine: Engine, user: str, role: str) -> tuple[int, str]:
             )
         token_id = conn.execute(
             text(
-                "INSERT INTO geoservice.api_token (user_id, role, token_sha256, prefix) "
-                "VALUES (:u, :r, :h, :p) RETURNING id"
+                "INSERT INTO geoservice.api_token "
+                "(user_id, role, token_sha256, prefix, expires_at) "
+                "VALUES (:u, :r, :h, :p, now() + CAST(:e AS interval)) RETURNING id"
             ),
-            {"u": user_id, "r": role, "h": _digest(token), "p": token[:10]},
+            {
+                "u": user_id,
+                "r": role,
+                "h": _digest(token),
+                "p": token[:10],
+                "e": f"{int(expires_in.total_seconds())} seconds" if expires_in else None,
+            },
         ).scalar_one()
     return int(token_id), token
+
+
+def parse_duration(text_value: str) -> timedelta:
+    """``90d``, ``12h``, ``30m`` or ``2w``: how long a new token lasts."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    value = text_value.strip().lower()
+    if len(value) >= 2 and value[:-1].isdigit() and value[-1] in units and int(value[:-1]) > 0:
+        return timedelta(**{units[value[-1]]: int(value[:-1])})
+    raise InvalidInput(
+        f"{text_value!r} is not a duration; write a number and a unit: 90d (days), 12h (hours), "
+        "30m (minutes) or 2w (weeks).",
+        code="bad_duration",
+    )
 
 
 def revoke_token(engine: Engine, token_id: int) -> None:
@@ -103,7 +133,8 @@ def list_tokens(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT t.id, u.name AS user, t.role, t.prefix, t.created_at, t.revoked_at "
+                "SELECT t.id, u.name AS user, t.role, t.prefix, t.created_at, t.expires_at, "
+                "t.revoked_at "
                 "FROM geoservice.api_token t JOIN geoservice.app_user u ON u.id = t.user_id "
                 "ORDER BY t.id"
             )
@@ -114,43 +145,112 @@ def list_tokens(engine: Engine) -> list[dict[str, Any]]:
 class TokenCache:
     """Tokens confirmed recently, so a burst of reads does not ask the database each time.
 
-    Only confirmations are kept, for ``ttl`` seconds (0 = no cache): a revoked token stops
-    working within that time; an unknown token is looked up every time.
+    Only confirmations are kept, for ``ttl`` seconds (0 = no cache), never past a token's
+    expiry. The cache is trusted only while :class:`RevocationListener` is connected: every
+    change to a token makes PostgreSQL notify every service process, which empties its
+    cache, so a revocation takes effect at once everywhere.
     """
 
     def __init__(self, ttl: float, size: int = 10_000) -> None:
         self.ttl = ttl
         self.size = size
+        self.listening = False
         self._entries: dict[bytes, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
 
     def get(self, token: str) -> Principal | None:
         """The principal confirmed for ``token`` less than ``ttl`` ago, else None."""
-        hit = self._entries.get(_digest(token)) if self.ttl > 0 else None
+        if self.ttl <= 0 or not self.listening:
+            return None
+        hit = self._entries.get(_digest(token))
         if hit is None or hit[1] < time.monotonic():
             return None
         return hit[0]
 
     def put(self, token: str, principal: Principal) -> None:
         """Remember a confirmation (the cache is emptied when full: simple and bounded)."""
-        if self.ttl <= 0:
+        if self.ttl <= 0 or not self.listening:
             return
-        if len(self._entries) >= self.size:
+        until = time.monotonic() + self.ttl
+        if principal.expires_in is not None:
+            until = min(until, time.monotonic() + principal.expires_in)
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[_digest(token)] = (principal, until)
+
+    def clear(self) -> None:
+        """Forget every confirmation (a token changed somewhere)."""
+        with self._lock:
             self._entries.clear()
-        self._entries[_digest(token)] = (principal, time.monotonic() + self.ttl)
+
+
+class RevocationListener:
+    """A thread that LISTENs for token changes and empties the cache when one comes.
+
+    While it is not connected the cache is bypassed, so a lost connection can only make
+    requests slower, never let a revoked token through.
+    """
+
+    CHANNEL = "geoservice_tokens"
+
+    def __init__(self, url: str, cache: TokenCache) -> None:
+        self.url = url
+        self.cache = cache
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="token-listener", daemon=True)
+
+    def start(self) -> None:
+        """Start listening (returns at once)."""
+        if self.cache.ttl > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening and stop trusting the cache."""
+        self._stop.set()
+        self.cache.listening = False
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=5, application_name="geoservice"
+                ) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.CHANNEL)))
+                    self.cache.clear()
+                    self.cache.listening = True
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.cache.clear()
+                        conn.execute("SELECT 1")  # notices a dead connection
+            except psycopg.Error as exc:
+                log.warning("token listener disconnected (%s); cache off", type(exc).__name__)
+            finally:
+                self.cache.listening = False
+                self.cache.clear()
+            self._stop.wait(2.0)
 
 
 def authenticate(engine: Engine, token: str) -> Principal | None:
-    """The principal a token stands for, or None when it is unknown or revoked."""
+    """The principal a token stands for, or None when it is unknown, expired or revoked."""
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT u.name, t.role FROM geoservice.api_token t "
-                "JOIN geoservice.app_user u ON u.id = t.user_id "
-                "WHERE t.token_sha256 = :h AND t.revoked_at IS NULL"
+                "SELECT u.name, t.role, "
+                "       extract(epoch FROM t.expires_at - now()) AS expires_in "
+                "  FROM geoservice.api_token t "
+                "  JOIN geoservice.app_user u ON u.id = t.user_id "
+                " WHERE t.token_sha256 = :h AND t.revoked_at IS NULL "
+                "   AND (t.expires_at IS NULL OR t.expires_at > now())"
             ),
             {"h": _digest(token)},
         ).first()
-    return Principal(row.name, row.role) if row else None
+    if row is None:
+        return None
+    expires = float(row.expires_in) if row.expires_in is not None else None
+    return Principal(row.name, row.role, expires)
 
 
 def record(

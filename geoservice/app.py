@@ -12,8 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from analyses.jobs import fail_interrupted
-from geoservice import __version__, migrate
-from geoservice.access import TokenCache
+from geoservice import __version__, logs, migrate
+from geoservice.access import RevocationListener, TokenCache
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
 from geoservice.middleware import add_middleware
@@ -28,6 +28,8 @@ from geoservice.routers.restoration import restoration_router
 from geoservice.routers.tiles import tiles_router
 from geoservice.security import identify
 from geoservice.settings import Settings
+from layers.gdal_env import harden
+from layers.tiles import TileCache
 from maps.assets import URL_PREFIX, vendor_dir
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ restoration against the Kunming-Montreal Target 2 (30 % by 2030).
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database engine lives as long as the app's lifespan."""
     settings = settings or Settings()
+    harden()  # before any upload reaches GDAL (see layers.gdal_env)
+    logs.install()  # no token in any log line
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate.upgrade, url)
         app.state.engine = create_db_engine(url, settings)
+        listener = RevocationListener(url, app.state.token_cache)
+        listener.start()
         try:
             await run_in_threadpool(fail_interrupted, app.state.engine)
         except SQLAlchemyError as exc:  # not migrated or not reachable: /healthz will say so
@@ -56,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            listener.stop()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -67,6 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.token_cache_s)
+    app.state.tile_cache = (
+        TileCache(settings.data_path / "tiles", settings.tile_cache_mb * 1024 * 1024)
+        if settings.tile_cache
+        else None
+    )
     add_exception_handlers(app)
     add_middleware(app, settings)
     app.include_router(health_router())

@@ -74,6 +74,7 @@ def serve(
     import uvicorn
 
     from geoservice.app import create_app
+    from geoservice.logs import uvicorn_log_config
 
     settings = Settings()
     overrides: dict[str, object] = {"migrate_on_start": migrate_on_start}
@@ -120,6 +121,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             timeout_keep_alive=settings.keep_alive_s,
+            log_config=uvicorn_log_config(),
         )
     except GeoServiceError as exc:
         raise _fail(exc) from exc
@@ -140,7 +142,7 @@ class DemoShown:
 
 
 def _load_demo(settings: Settings) -> DemoShown:
-    from geoservice import migrate
+    from geoservice import access, migrate
     from geoservice.database import create_db_engine
     from geoservice.demo import (
         DEMO_LAYERS,
@@ -158,12 +160,22 @@ def _load_demo(settings: Settings) -> DemoShown:
         with console.status("loading demo data"):
             layer_ids = load_demo(engine, settings, say=console.print)
             by_kind = {item.kind: lid for item, lid in zip(DEMO_LAYERS, layer_ids, strict=True)}
-            load_demo_restoration(engine, settings, say=console.print)
+            projects = load_demo_restoration(engine, settings, say=console.print)
             proposals = load_demo_proposals(engine, settings, say=console.print)
             load_demo_plan_analysis(engine, by_kind["land_use_plan"], say=console.print)
-        return DemoShown(
-            proposals, by_kind["land_cover"], by_kind["land_use_plan"], demo_tokens(engine)
+        tokens = demo_tokens(engine)
+        # The demo's writes are audited like any other command-line write (never the tokens).
+        access.record_command(
+            engine,
+            "demo",
+            {
+                "layer_ids": layer_ids,
+                "restoration_projects": projects,
+                "proposal_ids": proposals,
+                "tokens_issued_for": sorted(tokens),
+            },
         )
+        return DemoShown(proposals, by_kind["land_cover"], by_kind["land_use_plan"], tokens)
     finally:
         engine.dispose()
 

@@ -59,14 +59,25 @@ def add_user(name: str) -> None:
 def create_token(
     user: Annotated[str, typer.Option(help="Existing user name")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(access.ROLES)}")],
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime, e.g. 90d, 12h, 2w; default: until revoked")
+    ] = None,
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
+    try:
+        lifetime = access.parse_duration(expires) if expires else None
+    except GeoServiceError as exc:
+        err_console.print(f"[red]--expires: {exc.detail}[/red]")
+        raise typer.Exit(2) from exc
     token_id, token = _write(
         "tokens create",
-        lambda e: access.create_token(e, user, role),
-        lambda made: {"token_id": made[0], "user": user, "role": role},
+        lambda e: access.create_token(e, user, role, expires_in=lifetime),
+        lambda made: {"token_id": made[0], "user": user, "role": role, "expires": expires},
     )
-    err_console.print(f"token {token_id} for {user} ({role}); keep it now, it is not shown again:")
+    until = f", valid for {expires}" if expires else ""
+    err_console.print(
+        f"token {token_id} for {user} ({role}{until}); keep it now, it is not shown again:"
+    )
     print(token)
 
 

@@ -74,7 +74,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.GeoServiceError)
     async def _domain(_: Request, exc: errors.GeoServiceError) -> JSONResponse:
         headers = (
-            {"WWW-Authenticate": 'Bearer realm="geoservice"'}
+            {"WWW-Authenticate": 'Bearer realm="geoservice", Basic realm="geoservice"'}
             if isinstance(exc, errors.Unauthorized)
             else None
         )

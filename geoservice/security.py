@@ -1,60 +1,88 @@
 """Bearer tokens in, a principal or 401/403 out; every write request lands in the audit log.
 
-``identify`` runs for every API router: it resolves the token (header ``Authorization:
-Bearer``, or ``access_token`` in the query of a GET, so map pages can hand it to their tile
-requests) and lets reads through when they are public. ``require(role)`` guards each write.
+The gatekeeper middleware resolves the token before any body byte is read (header
+``Authorization: Bearer``, HTTP Basic with the token as password, or ``access_token`` in the
+URL of OGC API, tile and map reads); ``identify`` runs for every data router and lets
+anonymous reads through only when they are public; ``require(role)`` guards each write.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from geoservice.access import Principal, TokenCache, authenticate
 from geoservice.errors import Forbidden, Unauthorized
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Clients that cannot send headers (QGIS, GDAL, a map page's tile requests) may put the token
+# in the URL, for reads of these paths only.
+URL_TOKEN_PATHS = ("/ogc", "/tiles/", "/maps/")
+# Reads sent as POST (a drawn polygon is too large for a URL): public when reads are.
+PUBLIC_READ_POSTS = frozenset({"/api/restoration/progress"})
 
 
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if request.method in READ_METHODS:
-        return request.query_params.get("access_token") or None
+def token_from(method: str, path: str, headers: Headers, query: str) -> str | None:
+    """The token of a request: ``Authorization: Bearer``, HTTP Basic with the token as the
+    password (what QGIS sends; any user name), or ``access_token`` in the URL of a read of
+    the OGC API, tiles or maps."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        password = decoded.partition(":")[2]
+        return password or None
+    if method in READ_METHODS and path.startswith(URL_TOKEN_PATHS):
+        for key, found in parse_qsl(query, keep_blank_values=False):
+            if key == "access_token" and found:
+                return found
     return None
 
 
+async def resolve_principal(app: Any, token: str | None) -> Principal | None:
+    """The principal behind a token (None without one); an unknown, revoked or expired token
+    is refused."""
+    if token is None:
+        return None
+    cache: TokenCache = app.state.token_cache
+    principal = cache.get(token)
+    if principal is None:
+        principal = await run_in_threadpool(authenticate, app.state.engine, token)
+        if principal is None:
+            raise Unauthorized("The token is unknown, has expired or has been revoked.")
+        cache.put(token, principal)
+    return principal
+
+
 def principal_of(request: Request) -> Principal | None:
-    """The caller identified by :func:`identify` (None: anonymous)."""
+    """The caller identified by :func:`geoservice.middleware.Gatekeeper` (None: anonymous)."""
     found: Principal | None = getattr(request.state, "principal", None)
     return found
 
 
 async def identify(request: Request) -> None:
-    """Resolve the token; refuse unknown tokens, and anonymous reads unless reads are public."""
-    token = _token(request)
-    principal = None
-    if token is not None:
-        cache: TokenCache = request.app.state.token_cache
-        principal = cache.get(token)
-        if principal is None:
-            principal = await run_in_threadpool(authenticate, request.app.state.engine, token)
-            if principal is None:
-                raise Unauthorized("The token is unknown or has been revoked.")
-            cache.put(token, principal)
-    request.state.principal = principal
+    """Refuse anonymous reads unless reads are public (the token was checked already,
+    before the body was read, by the gatekeeper middleware)."""
     if (
-        principal is None
+        principal_of(request) is None
         and request.method in READ_METHODS
         and not request.app.state.settings.public_reads
     ):
         raise Unauthorized(
-            "Reading needs a token (Authorization: Bearer <token>); ask an administrator for "
-            "one (geoservice tokens create --user NAME --role viewer)."
+            "Reading needs a token (Authorization: Bearer <token>, or HTTP Basic with the "
+            "token as password); ask an administrator for one "
+            "(geoservice tokens create --user NAME --role viewer)."
         )
 
 

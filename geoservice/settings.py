@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from layers.geometry_limits import GeometryLimits
+
 _ACCEPTED_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
@@ -43,6 +45,27 @@ class Settings(BaseSettings):
         ge=1,
         description="Most features one upload through the API may carry (413 beyond); the "
         "command line has no limit.",
+    )
+    max_json_mb: int = Field(
+        default=16,
+        ge=1,
+        description="Largest JSON (or other non-upload) request body; checked before it is "
+        "read (413 beyond).",
+    )
+    max_request_vertices: int = Field(
+        default=100_000, ge=4, description="Most vertices a geometry sent in a request may have."
+    )
+    max_request_parts: int = Field(
+        default=5_000, ge=1, description="Most polygons (or lines) in a request's geometry."
+    )
+    max_request_depth: int = Field(
+        default=3, ge=0, description="Deepest nesting of GeometryCollections in a request."
+    )
+    max_repair_vertices: int = Field(
+        default=5_000,
+        ge=4,
+        description="Most vertices of an invalid (self-crossing) geometry the service repairs; "
+        "repair costs the square of the vertex count and cannot be interrupted.",
     )
     max_page_size: int = Field(default=1000, ge=1, description="Most items on one page.")
     db_pool_size: int = Field(default=10, ge=1)
@@ -102,6 +125,12 @@ class Settings(BaseSettings):
         default=True,
         description="Keep vector tiles of (immutable) layer versions under data_dir/tiles.",
     )
+    tile_cache_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="Most disk the tile cache may take; the oldest tiles go beyond it (empty "
+        "tiles are never stored).",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -121,6 +150,21 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """Upload limit in bytes."""
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def geometry_limits(self) -> GeometryLimits:
+        """The bounds on request geometries, as the layer code takes them."""
+        return GeometryLimits(
+            vertices=self.max_request_vertices,
+            parts=self.max_request_parts,
+            depth=self.max_request_depth,
+            repair_vertices=self.max_repair_vertices,
+        )
+
+    @property
+    def max_json_bytes(self) -> int:
+        """Limit of other request bodies in bytes."""
+        return self.max_json_mb * 1024 * 1024
 
     @field_validator("map_basemap")
     @classmethod

@@ -7,9 +7,11 @@ the version id in the tile URL, never a cached tile.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,10 +124,18 @@ def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) 
 
 
 class TileCache:
-    """Tiles of immutable layer versions on disk; writes are atomic renames."""
+    """Tiles of immutable layer versions on disk; writes are atomic renames.
 
-    def __init__(self, root: Path) -> None:
+    Empty tiles are never stored (anyone can ask for any number of them), and the cache
+    keeps under ``max_bytes``: when a write would pass it, the least recently written tiles
+    go until it is at 80 %.
+    """
+
+    def __init__(self, root: Path, max_bytes: int = 1 << 30) -> None:
         self.root = root
+        self.max_bytes = max_bytes
+        self._used: int | None = None
+        self._lock = threading.Lock()
 
     def path(self, version_id: int, tile: Tile) -> Path:
         """Where a tile lives in the cache."""
@@ -140,12 +150,45 @@ class TileCache:
 
     def put(self, version_id: int, tile: Tile, data: bytes) -> None:
         """Store a tile; a concurrent writer of the same tile writes the same bytes."""
+        if not data or len(data) > self.max_bytes // 2:
+            return
+        with self._lock:
+            if self._used is None:
+                self._used = sum(size for _, size, _ in self._files())
+            if self._used + len(data) > self.max_bytes:
+                self._evict(int(self.max_bytes * 0.8) - len(data))
+            self._used += len(data)
         target = self.path(version_id, tile)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
+
+    def size(self) -> int:
+        """Bytes the cached tiles take now (walks the folder)."""
+        return sum(size for _, size, _ in self._files())
+
+    def _files(self) -> list[tuple[str, int, float]]:
+        found: list[tuple[str, int, float]] = []
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                path = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    stat = os.stat(path)
+                    found.append((path, stat.st_size, stat.st_mtime))
+        return found
+
+    def _evict(self, keep: int) -> None:
+        files = sorted(self._files(), key=lambda f: f[2])
+        used = sum(size for _, size, _ in files)
+        for path, size, _ in files:
+            if used <= keep:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+                used -= size
+        self._used = used
 
 
 def get_tile(

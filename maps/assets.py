@@ -9,6 +9,7 @@ rest, and refuses any it does not know, so nothing is ever loaded from the inter
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ UNUSED = frozenset(
     }
 )
 
+log = logging.getLogger(__name__)
+
 
 def vendor_dir(configured: Path | None) -> Path:
     """The node_modules folder holding the map libraries."""
@@ -48,10 +51,12 @@ def check_assets(root: Path) -> None:
     """Fail with the fix when set-up has not installed the map libraries."""
     missing = [rel for rel in VENDOR_FILES.values() if not (root / rel).is_file()]
     if missing:
+        # The folders are the operator's business (logged), not a visitor's.
+        log.error("map libraries missing under %s: %s", root, ", ".join(missing))
         raise ServiceUnavailable(
-            f"The map libraries are not installed ({', '.join(missing)} missing under "
-            f"{root}). Run `bash scripts/bootstrap.sh run` once, or "
-            f"`npm ci --prefix {PACKAGE_DIR}`.",
+            f"The map libraries are not installed ({', '.join(missing)} missing). An "
+            "administrator runs `bash scripts/bootstrap.sh run` once, or "
+            "`npm ci --prefix maps/assets` in the checkout.",
             code="map_assets_missing",
         )
 

@@ -224,7 +224,8 @@ class MapPage:
                 "dashArray": dash,
             }
 
-        fields = [f for f, _ in popup or []]
+        # Property keys were escaped with their values: the fields must name them escaped.
+        fields = [html.escape(str(f)) for f, _ in popup or []]
         layer = folium.GeoJson(
             data,
             name=html.escape(name),
@@ -236,7 +237,8 @@ class MapPage:
             if popup and features
             else None,
             tooltip=folium.GeoJsonTooltip(
-                fields=[f for f, _ in tooltip], aliases=[html.escape(a) for _, a in tooltip]
+                fields=[html.escape(str(f)) for f, _ in tooltip],
+                aliases=[html.escape(a) for _, a in tooltip],
             )
             if tooltip and features
             else None,

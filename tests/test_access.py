@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -32,6 +34,7 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("post", "/api/restoration/projects/import"): "ecologist",
     ("put", "/api/restoration/projects/{project_id}"): "ecologist",
     ("delete", "/api/restoration/projects/{project_id}"): "ecologist",
+    ("post", "/api/restoration/projects/{project_id}/restore"): "ecologist",
     ("post", "/api/restoration/progress"): "viewer",  # a read that takes a polygon
 }
 ROLES = ("viewer", "planner", "gis", "ecologist", "admin")
@@ -91,13 +94,26 @@ def test_reads_private_or_public(private: Any, settings: Settings) -> None:
         ).status_code
         == 200
     )
-    # browsers cannot send headers for map pages and tiles: a GET may carry access_token
-    assert client.get("/api/layers", params={"access_token": tokens["viewer"]}).status_code == 200
+    # Clients that cannot send headers (map pages, tiles, QGIS, GDAL) may put the token in
+    # the URL of a read of the OGC API, tiles or maps; nowhere else (it would land in logs).
+    url_token = {"access_token": tokens["viewer"]}
+    assert client.get("/ogc/collections", params=url_token).status_code == 200
+    assert client.get("/api/layers", params=url_token).status_code == 401
+    admin_url = {"access_token": tokens["admin"]}
+    assert client.get("/api/audit", params=admin_url).status_code == 401
+    # HTTP Basic with the token as the password, any user name: what QGIS sends
+    basic = httpx.BasicAuth("qgis", tokens["viewer"])
+    assert client.get("/api/layers", auth=basic).status_code == 200
+    assert client.get("/ogc/collections", auth=httpx.BasicAuth("x", "gs_wrong")).status_code == 401
     assert (
         client.post("/api/proposals", params={"access_token": tokens["admin"]}, json={}).status_code
         == 401
     )
-    assert client.get("/healthz").status_code == 200  # health stays open for monitoring
+    health = client.get("/healthz")  # health stays open for monitoring, without versions
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    full = client.get("/healthz", headers=viewer).json()
+    assert full["database"]["postgis"] and full["version"]
     with TestClient(create_app(settings)) as public:  # public_reads=True
         assert public.get("/api/layers").status_code == 200
         assert public.post("/api/proposals", json={}).status_code == 401
@@ -191,22 +207,123 @@ def test_tokens_from_the_cli_are_hashed_and_revocable(
     assert all(e["user"].endswith("(command line)") for e in audit if e["method"] == "CLI")
 
 
-def test_confirmed_tokens_are_cached_for_a_short_while(settings: Settings) -> None:
+def _wait(condition: Any, seconds: float = 5.0) -> float:
+    """Poll until ``condition()`` holds; return how long it took (fails after ``seconds``)."""
     import time
 
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, "condition not met in time"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def test_revocation_reaches_every_process_at_once(settings: Settings) -> None:
     from geoservice import access
 
-    cached = settings.model_copy(update={"token_cache_s": 0.5, "public_reads": False})
-    with TestClient(create_app(cached)) as client:
-        token = authorize(client, "viewer")
-        assert client.get("/api/layers").status_code == 200  # asks the database, then caches
-        engine = client.app.state.engine  # type: ignore[attr-defined]
+    cached = settings.model_copy(update={"token_cache_s": 60, "public_reads": False})
+    with TestClient(create_app(cached)) as one, TestClient(create_app(cached)) as two:
+        caches = [c.app.state.token_cache for c in (one, two)]  # type: ignore[attr-defined]
+        _wait(lambda: all(c.listening for c in caches))
+        token = authorize(one, "viewer")
+        two.headers["Authorization"] = f"Bearer {token}"
+        assert one.get("/api/layers").status_code == 200
+        assert two.get("/api/layers").status_code == 200
+        assert all(c.get(token) is not None for c in caches), "both processes cache it"
+        engine = one.app.state.engine  # type: ignore[attr-defined]
         [row] = [t for t in access.list_tokens(engine) if t["user"] == "test-viewer"]
-        access.revoke_token(engine, row["id"])
-        assert client.get("/api/layers").status_code == 200, "still trusted within the TTL"
-        time.sleep(0.6)
-        late = client.get("/api/layers")
-        assert late.status_code == 401 and "revoked" in late.json()["detail"]
+        access.revoke_token(engine, row["id"])  # as the CLI does, outside both apps
+        took = _wait(lambda: all(c.get(token) is None for c in caches))
+        assert took < 1.0, f"revocation took {took:.2f} s to reach the caches"
+        for client in (one, two):
+            late = client.get("/api/layers")
+            assert late.status_code == 401 and "revoked" in late.json()["detail"]
         # An unknown token is never cached: refused every time.
-        client.headers["Authorization"] = f"Bearer {token}x"
-        assert client.get("/api/layers").status_code == 401
+        one.headers["Authorization"] = f"Bearer {token}x"
+        assert one.get("/api/layers").status_code == 401
+        # A token with an expiry stops working then, though the cache would keep it 60 s.
+        _, short = access.create_token(
+            engine, "test-viewer", "viewer", expires_in=timedelta(seconds=2)
+        )
+        one.headers["Authorization"] = f"Bearer {short}"
+        assert one.get("/api/layers").status_code == 200
+        _wait(lambda: one.get("/api/layers").status_code == 401, seconds=6)
+        assert "expired" in one.get("/api/layers").json()["detail"]
+
+
+def test_tokens_create_expires(client: TestClient, settings: Settings) -> None:
+    env = {"GEOSERVICE_DATABASE_URL": str(settings.database_url)}
+    runner = CliRunner()
+    runner.invoke(cli, ["users", "add", "kari"], env=env)
+    made = runner.invoke(
+        cli, ["tokens", "create", "--user", "kari", "--role", "viewer", "--expires", "90d"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    listed = runner.invoke(cli, ["tokens", "list"], env=env)
+    assert "kari" in listed.output
+    from geoservice import access
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    [row] = [t for t in access.list_tokens(engine) if t["user"] == "kari"]
+    days = (row["expires_at"] - row["created_at"]).total_seconds() / 86400
+    assert days == pytest.approx(90, abs=0.01)
+    bad = runner.invoke(
+        cli,
+        ["tokens", "create", "--user", "kari", "--role", "viewer", "--expires", "soon"],
+        env=env,
+    )
+    assert bad.exit_code == 2 and "--expires" in bad.output
+
+
+def test_every_html_response_carries_security_headers(client: TestClient, tmp_path: Path) -> None:
+    from tests.test_carbon import FOREST
+
+    frame = gpd.GeoDataFrame({"ARTYPE": [30], "ARSKOGBON": [14]}, geometry=[FOREST], crs=25833)
+    frame.to_file(tmp_path / "ar5.gpkg")
+    layer = upload(client, tmp_path / "ar5.gpkg", kind="land_cover", name="AR5").json()
+    footprint = {"type": "Polygon", "coordinates": [list(FOREST.exterior.coords)]}
+    made = client.post(
+        "/api/proposals", json={"footprint": footprint, "crs": "EPSG:25833", "arealformal": 1110}
+    )
+    assert made.status_code == 201, made.text
+    pages = [
+        f"/api/proposals/{made.json()['id']}/report",
+        f"/maps/layers/{layer['layer_id']}",
+        f"/maps/proposals/{made.json()['id']}",
+        "/docs",
+    ]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        assert response.headers["content-type"].startswith("text/html")
+        policy = response.headers["content-security-policy"]
+        assert "frame-ancestors" in policy, path
+        assert "default-src 'none'" in policy, path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] in ("DENY", "SAMEORIGIN")
+    report = client.get(pages[0]).headers["content-security-policy"]
+    assert "script-src" not in report  # nothing runs in the printable report
+    assert client.get("/api/layers").headers["x-content-type-options"] == "nosniff"
+
+
+def test_tokens_never_reach_the_logs(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    from tests.conftest import running_server
+
+    token = authorize(client, "viewer")
+    log_file = tmp_path / "access.log"
+    with (
+        log_file.open("w") as out,
+        running_server(settings, {"GEOSERVICE_PUBLIC_READS": "false"}, stdout=out) as (proc, base),
+    ):
+        assert httpx.get(f"{base}/ogc/collections?access_token={token}").status_code == 200
+        assert httpx.get(f"{base}/ogc?access_token=gs_wrong").status_code == 401
+        listed = httpx.get(f"{base}/ogc/collections", params={"access_token": token}).json()
+        proc.terminate()
+        proc.wait(timeout=10)
+        errors = proc.stderr.read().decode() if proc.stderr else ""
+    logged = log_file.read_text() + errors
+    assert "/ogc/collections?access_token=***" in logged
+    assert token not in logged and "gs_wrong" not in logged
+    assert "collections" in listed

@@ -519,3 +519,23 @@ def test_presets_are_stored_versions(client: TestClient, landscape: None) -> Non
     assert bad.status_code == 422
     unsourced = client.post("/api/carbon/presets", json={**new, "source": ""})
     assert unsourced.status_code == 422
+
+
+def test_report_of_a_proposal_that_overlaps_nature_types(
+    client: TestClient, landscape: None, tmp_path: Path
+) -> None:
+    nature = gpd.GeoDataFrame(
+        {"naturtype": ["Kalkskog"], "lokalitetskvalitet": ["høy kvalitet"]},
+        geometry=[FOREST.buffer(-20)],
+        crs=25833,
+    )
+    nature.to_file(tmp_path / "nin.gpkg")
+    made = upload(client, tmp_path / "nin.gpkg", kind="nature_types", name="Naturtyper NiN")
+    assert made.status_code == 201, made.text
+    result = assess(client, utm(FOREST), built_share=1.0)
+    [overlap] = result["footprints"][0]["flags"]["nature_types"]
+    assert overlap["layer"] == "Naturtyper NiN"
+    assert overlap["area_m2"] == pytest.approx(60 * 60, rel=1e-6)
+    report = client.get(f"/api/proposals/{result['id']}/report")
+    assert report.status_code == 200, report.text
+    assert "Naturtyper NiN" in report.text and "Kalkskog" in report.text

@@ -86,3 +86,22 @@ def test_demo_restoration_progress(database_url: str, settings: Settings) -> Non
     assert result["baseline_degraded_ha"] == pytest.approx(base.area.sum() / 10_000, abs=1e-4)
     assert result["under_restoration_ha"] == pytest.approx(expected, abs=1e-4)  # 4 decimals
     assert len(counting) == 3  # the 2026 plan does not count yet
+
+
+def test_the_demo_start_up_is_audited(database_url: str, settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from geoservice.cli import app as cli
+
+    env = {"GEOSERVICE_DATABASE_URL": database_url, "GEOSERVICE_DATA_DIR": str(settings.data_dir)}
+    loaded = CliRunner().invoke(cli, ["demo"], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT method, path, objects FROM geoservice.audit_log WHERE path = 'demo'"
+        ).fetchall()
+    [(method, _, objects)] = rows
+    assert method == "CLI"
+    assert len(objects["layer_ids"]) == len(DEMO_LAYERS)
+    assert objects["restoration_projects"] == 4 and len(objects["proposal_ids"]) == 2
+    assert "gs_" not in str(objects)  # the tokens themselves are never recorded

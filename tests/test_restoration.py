@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping
 
+from tests.conftest import authorize
 from tests.test_layers import KOMMUNER, upload
 
 X0, Y0 = 262_000.0, 6_620_000.0  # Ås
@@ -177,6 +178,53 @@ def test_history_registry_as_of_and_delete(client: TestClient, baseline: None) -
     assert client.get(f"/api/restoration/projects/{pid}").status_code == 404
     assert client.get("/api/restoration/projects").json()["total"] == 0
     assert len(client.get(f"/api/restoration/projects/{pid}/history").json()["versions"]) == 3
+
+
+def test_only_the_registering_ecologist_or_an_admin_changes_a_project(
+    client: TestClient, baseline: None
+) -> None:
+    admin = client.headers["Authorization"]
+    authorize(client, "ecologist", user="kari")
+    pid = project(client, BASELINE, ("initiated", "2024-01-01")).json()["id"]
+    before = progress(client, ecosystem="wetland", as_of="2025-01-01")["under_restoration_ha"]
+    assert before == pytest.approx(1.0)
+    authorize(client, "ecologist", user="ola")
+    body = {
+        "geometry": mapping(BASELINE),
+        "crs": "EPSG:25833",
+        "properties": {
+            "name": "Ola's",
+            "ecosystem_type": "wetland",
+            "status_history": [{"status": "planned", "date": "2024-01-01"}],
+        },
+    }
+    for refused in (
+        client.put(f"/api/restoration/projects/{pid}", json=body),
+        client.delete(f"/api/restoration/projects/{pid}"),
+    ):
+        assert refused.status_code == 403, refused.text
+        assert "kari" in refused.json()["detail"]
+    authorize(client, "ecologist", user="kari")
+    assert client.delete(f"/api/restoration/projects/{pid}").status_code == 204
+    gone = client.get(f"/api/restoration/projects/{pid}")
+    assert gone.status_code == 404 and "/restore" in gone.json()["detail"]
+    assert progress(client, ecosystem="wetland", as_of="2025-01-01")["under_restoration_ha"] == 0
+    authorize(client, "ecologist", user="ola")
+    assert client.post(f"/api/restoration/projects/{pid}/restore").status_code == 403
+    client.headers["Authorization"] = admin  # an administrator may restore anyone's project
+    restored = client.post(f"/api/restoration/projects/{pid}/restore")
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["version"] == 3 and restored.json()["name"] == "Myr"
+    assert progress(client, ecosystem="wetland", as_of="2025-01-01")[
+        "under_restoration_ha"
+    ] == pytest.approx(1.0)
+    again = client.post(f"/api/restoration/projects/{pid}/restore")
+    assert again.status_code == 409
+    changes = [
+        v["change"]
+        for v in client.get(f"/api/restoration/projects/{pid}/history").json()["versions"]
+    ]
+    assert changes == ["create", "delete", "restore"]
 
 
 def test_bad_projects_are_refused_and_nothing_is_saved(

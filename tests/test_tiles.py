@@ -143,3 +143,25 @@ def test_cache_headers_versions_and_bad_addresses(
     assert client.get(f"/tiles/{cover}/23/0/0.pbf").status_code == 422
     assert client.get(f"/tiles/{cover}/3/0/0.pbf?version=9").status_code == 404
     assert client.get("/tiles/999/3/0/0.pbf").status_code == 404
+
+
+def test_the_cache_keeps_no_empty_tiles_and_stays_under_its_bound(
+    settings: Any, cover: int, client: TestClient
+) -> None:
+    cache = client.app.state.tile_cache  # type: ignore[attr-defined]
+    # 400 anonymous-style requests for empty tiles at z22 far outside Norway: nothing stored
+    for i in range(400):
+        response = client.get(f"/tiles/{cover}/22/{1000 + i}/{2000 + i}.pbf")
+        assert response.status_code == 200 and response.content == b""
+    assert cache.size() == 0
+    assert not any(p.is_file() for p in (settings.data_path / "tiles").rglob("*"))
+    # Tiles with data are kept, within the bound: a small cache evicts the oldest.
+    cache.max_bytes = 300
+    stored = []
+    for z in range(12, 20):
+        tx, ty = tile_of(X0 + 50, Y0 + 50, z)
+        data = client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf").content
+        assert data
+        stored.append(len(data))
+    assert sum(stored) > cache.max_bytes
+    assert 0 < cache.size() <= cache.max_bytes

@@ -29,6 +29,7 @@ from analyses.tables import to_csv
 from geoservice.dependencies import EngineDep, Id, SettingsDep
 from geoservice.errors import PayloadTooLarge
 from geoservice.security import AdminDep, PlannerDep, audit_note
+from layers.geometry_limits import check_request_geometry
 from maps.report import proposal_report
 
 MAX_TABLE_BYTES = 5 * 1024 * 1024
@@ -90,6 +91,9 @@ def carbon_router() -> APIRouter:
         who: PlannerDep,
     ) -> Any:
         """Carbon stock, emissions if built, what stays, flags and provenance; stored."""
+        check_request_geometry(body.footprint, settings.geometry_limits, "proposal")
+        for alt_name, alt in body.alternatives.items():
+            check_request_geometry(alt, settings.geometry_limits, f"alternative {alt_name!r}")
         result = assess(
             engine, ProposalRequest(**body.model_dump()), storage_srid=settings.storage_srid
         )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from geoservice import __version__
 from geoservice.database import database_info
-from geoservice.dependencies import EngineDep
+from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.migrate import head_revision
+from geoservice.security import principal_of
 
 
 class DatabaseHealth(BaseModel):
@@ -25,11 +26,12 @@ class DatabaseHealth(BaseModel):
 
 
 class Health(BaseModel):
-    """The whole health report."""
+    """The whole health report; versions only for callers who may read (with private reads
+    an anonymous monitor learns whether the service works, not what it runs on)."""
 
     status: str
-    version: str
-    database: DatabaseHealth
+    version: str | None = None
+    database: DatabaseHealth | None = None
 
 
 def health_router() -> APIRouter:
@@ -42,7 +44,7 @@ def health_router() -> APIRouter:
         responses={503: {"model": Health, "description": "The database is unreachable"}},
         summary="Service and database health",
     )
-    def healthz(engine: EngineDep) -> JSONResponse:
+    def healthz(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
         """Report database reachability, PostgreSQL/PostGIS versions and the schema revision."""
         info = database_info(engine)
         head = head_revision()
@@ -59,7 +61,13 @@ def health_router() -> APIRouter:
         status_text = (
             "ok" if healthy and db.schema_up_to_date else ("degraded" if healthy else "down")
         )
-        body = Health(status=status_text, version=__version__, database=db)
-        return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+        if principal_of(request) is None and not settings.public_reads:
+            body = Health(status=status_text)
+        else:
+            body = Health(status=status_text, version=__version__, database=db)
+        return JSONResponse(
+            body.model_dump(exclude_none=body.database is None),
+            status_code=200 if healthy else 503,
+        )
 
     return router

@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
@@ -20,8 +20,10 @@ from geoservice.settings import Settings
 from layers import catalog
 from layers.export import ExportFormat, export_layer
 from layers.ingest import ImportOptions, import_file
-from layers.rasters import parse_pools
+from layers.rasters import RASTER_SUFFIXES, parse_pools
+from layers.reader import VECTOR_SUFFIXES, unsupported_format
 
+UPLOAD_SUFFIXES = frozenset(VECTOR_SUFFIXES) | RASTER_SUFFIXES
 MEDIA_TYPES = {
     "geojson": "application/geo+json",
     "gpkg": "application/geopackage+sqlite3",
@@ -29,11 +31,28 @@ MEDIA_TYPES = {
 }
 
 
-def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> tuple[Path, str]:
-    """Copy the upload to disk, refusing it as soon as it passes the size limit; returns the
-    file and its SHA-256 (hashed on the way, not read again: 1 M polygons are 250 MB)."""
-    name = Path(upload.filename or "upload").name or "upload"
-    target = workdir / name
+def display_name(filename: str | None) -> str:
+    """The upload's name as the user gave it, fit for messages and provenance only: never a
+    path on this machine (control characters dropped, at most 120 characters)."""
+    name = PurePosixPath((filename or "").replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name) > 120:
+        suffix = PurePosixPath(name).suffix[:10]
+        name = name[: 120 - len(suffix) - 1] + "…" + suffix
+    return name
+
+
+def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> tuple[Path, str, str]:
+    """Copy the upload to disk under a name of our own, refusing it as soon as it passes the
+    size limit; returns the file, its SHA-256 (hashed on the way, not read again: 1 M
+    polygons are 250 MB) and the name the user gave it."""
+    shown = display_name(upload.filename)
+    suffix = PurePosixPath(shown).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise unsupported_format(shown, suffix, rasters=True)
+    target = workdir / f"upload{suffix}"
     limit = settings.max_upload_bytes
     size = 0
     digest = hashlib.sha256()
@@ -42,12 +61,12 @@ def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> tuple[
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(
-                    f"{name} is larger than the upload limit of {settings.max_upload_mb} MB.",
+                    f"{shown} is larger than the upload limit of {settings.max_upload_mb} MB.",
                     code="upload_too_large",
                 )
             digest.update(chunk)
             out.write(chunk)
-    return target, digest.hexdigest()
+    return target, digest.hexdigest(), shown
 
 
 def layers_router() -> APIRouter:
@@ -113,7 +132,7 @@ def layers_router() -> APIRouter:
         uploads = settings.data_path / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=uploads) as workdir:
-            path, sha256 = save_upload(file, settings, Path(workdir))
+            path, sha256, shown = save_upload(file, settings, Path(workdir))
             result = import_file(
                 engine,
                 path,
@@ -126,13 +145,13 @@ def layers_router() -> APIRouter:
                     licence=licence,
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
-                    source_filename=path.name,
+                    source_filename=shown,
                     source_sha256=sha256,
                     pools=parse_pools(pools),
                     uploader=who.user,
                 ),
                 storage_srid=settings.storage_srid,
-                max_unzipped_bytes=settings.max_upload_bytes * 4,
+                max_unzipped_bytes=settings.max_upload_bytes,
                 max_features=settings.max_upload_features,
                 data_dir=settings.data_path,
             )

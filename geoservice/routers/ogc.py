@@ -6,6 +6,7 @@ QGIS and GDAL's OAPIF driver read it directly. Collections are the layers' activ
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -153,6 +154,12 @@ def ogc_router() -> APIRouter:
                 ) from exc
             if len(numbers) != 4:
                 raise BadRequest("bbox must have four numbers (2D).", code="invalid_bbox")
+            if not all(math.isfinite(n) for n in numbers):
+                raise BadRequest(
+                    f"bbox {bbox!r} holds a value that is not a finite number (NaN or "
+                    "infinity); give minx,miny,maxx,maxy as plain numbers.",
+                    code="invalid_bbox",
+                )
             box = (numbers[0], numbers[1], numbers[2], numbers[3])
         filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
         unknown = sorted(set(filters) - set(layer["property_names"]))

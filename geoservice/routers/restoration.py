@@ -25,6 +25,7 @@ from geoservice.dependencies import (
 )
 from geoservice.routers.layers import save_upload
 from geoservice.security import EcologistDep, ReaderDep, audit_note
+from layers.geometry_limits import check_request_geometry
 from layers.reader import features_from_file
 
 
@@ -62,6 +63,7 @@ def restoration_router() -> APIRouter:
         who: EcologistDep,
     ) -> Any:
         """Store a new project (its first version)."""
+        check_request_geometry(body.geometry, settings.geometry_limits, "project")
         saved = restoration.save_project(
             engine,
             body.properties,
@@ -92,15 +94,18 @@ def restoration_router() -> APIRouter:
         uploads = settings.data_path / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=uploads) as workdir:
-            path, _ = save_upload(file, settings, Path(workdir))
+            path, _, shown = save_upload(file, settings, Path(workdir))
             features, crs_label = features_from_file(
                 path,
                 Path(workdir),
                 layer=layer or None,
                 crs=crs or None,
-                max_unzipped_bytes=settings.max_upload_bytes * 4,
+                max_unzipped_bytes=settings.max_upload_bytes,
                 max_features=settings.max_upload_features,
+                display_name=shown,
             )
+        for number, (geometry, _) in enumerate(features, start=1):
+            check_request_geometry(geometry, settings.geometry_limits, f"feature {number}'s")
         ids = restoration.import_projects(
             engine, features, crs=crs_label, srid=settings.storage_srid, user=who.user
         )
@@ -144,6 +149,7 @@ def restoration_router() -> APIRouter:
         who: EcologistDep,
     ) -> Any:
         """Record the project's new state; earlier versions stay in its history."""
+        check_request_geometry(body.geometry, settings.geometry_limits, "project")
         before = restoration.get_project(engine, project_id)["version"]
         saved = restoration.save_project(
             engine,
@@ -153,6 +159,7 @@ def restoration_router() -> APIRouter:
             srid=settings.storage_srid,
             user=who.user,
             project_id=project_id,
+            may_change_any=who.role == "admin",
         )
         audit_note(request, version_before=before, version_after=saved["version"])
         return saved
@@ -163,10 +170,25 @@ def restoration_router() -> APIRouter:
         summary="Delete a project (kept in history)",
     )
     def delete(request: Request, project_id: Id, engine: EngineDep, who: EcologistDep) -> None:
-        """Mark the project deleted."""
+        """Mark the project deleted: it leaves the registry and the figures, its history
+        stays, and ``POST .../restore`` brings it back. Only the user who registered it, or
+        an administrator, may delete it."""
         before = restoration.get_project(engine, project_id)["version"]
-        restoration.delete_project(engine, project_id, user=who.user)
-        audit_note(request, version_before=before, version_after=before + 1)
+        after = restoration.delete_project(
+            engine, project_id, user=who.user, may_change_any=who.role == "admin"
+        )
+        audit_note(request, version_before=before, version_after=after)
+
+    @router.post(
+        "/projects/{project_id}/restore", summary="Bring a deleted project back (a new version)"
+    )
+    def restore(request: Request, project_id: Id, engine: EngineDep, who: EcologistDep) -> Any:
+        """The project as it was before it was deleted, recorded as a new version."""
+        restored = restoration.restore_project(
+            engine, project_id, user=who.user, may_change_any=who.role == "admin"
+        )
+        audit_note(request, version_after=restored["version"])
+        return restored
 
     @router.get("/projects/{project_id}/history", summary="Every version of a project")
     def history(project_id: Id, engine: EngineDep) -> Any:
@@ -188,6 +210,7 @@ def restoration_router() -> APIRouter:
         body: AreaIn, engine: EngineDep, settings: SettingsDep, who: ReaderDep
     ) -> Any:
         """Like GET /progress, for any polygon instead of a kommune or fylke."""
+        check_request_geometry(body.geometry, settings.geometry_limits, "area")
         return restoration.progress(
             engine,
             ecosystem=body.ecosystem,

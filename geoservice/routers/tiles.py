@@ -43,7 +43,7 @@ def tiles_router() -> APIRouter:
         headers = {"ETag": etag, "Cache-Control": cache_control}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
-        cache = TileCache(settings.data_path / "tiles") if settings.tile_cache else None
+        cache: TileCache | None = request.app.state.tile_cache
         data = get_tile(engine, version_id, Tile(z, x, y), settings.storage_srid, cache)
         return Response(data, media_type=MVT_MEDIA_TYPE, headers=headers)
 
