@@ -11,7 +11,7 @@ import csv
 import json
 from dataclasses import dataclass, field, replace
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -35,13 +35,13 @@ from analyses.presets import (
     stored_preset,
 )
 from analyses.raster_sums import coverage_sum
-from geoservice import __version__
-from geoservice.errors import InvalidInput, NotFound
+from core import __version__
+from core.errors import InvalidInput, NotFound
 from layers import codelists
 from layers.catalog import active_versions
 from layers.crs import epsg_of, norway_extent_wkt, parse_crs
 
-BUILT_SHARE_CSV = Path(__file__).resolve().parent / "factors" / "built_share.csv"
+BUILT_SHARE_CSV = files("analyses") / "factors" / "built_share.csv"
 KU_EMISSION_THRESHOLD_T_CO2E = 2000  # M-1941 §2.9
 KU_CARBON_RICH_THRESHOLD_DAA = 5  # M-1941 §2.9
 ALREADY_BUILT = (11, 12)  # conversion of built land defaults to zero emission (domain.md §1.3)

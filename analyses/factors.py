@@ -16,16 +16,17 @@ import hashlib
 import io
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from geoservice.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
+from core.versions import next_version
 
 POOLS = ("c_above", "c_below", "c_dead", "c_soil")
 STATUSES = ("sourced", "derived", "provisional")
-DEFAULT_CSV = Path(__file__).resolve().parent / "factors" / "norway_default.csv"
+DEFAULT_CSV = files("analyses") / "factors" / "norway_default.csv"
 DEFAULT_NAME = "norway-default"
 # Every AR5 class land can be in needs a factor (99 "ikke kartlagt" is reported as unmapped).
 REQUIRED_ARTYPES = (11, 12, 21, 22, 23, 30, 50, 60, 70, 81, 82)
@@ -192,13 +193,7 @@ def store_table(
     activate: bool = True,
 ) -> int:
     """Insert a new version of the named table (and make it the active one)."""
-    version = conn.execute(
-        text(
-            "SELECT coalesce(max(version), 0) + 1 FROM geoservice.carbon_factor_table "
-            "WHERE name = :n"
-        ),
-        {"n": name},
-    ).scalar_one()
+    version = next_version(conn, "factor_table", name)
     table_id = conn.execute(
         text(
             "INSERT INTO geoservice.carbon_factor_table "
@@ -229,38 +224,20 @@ def _load(row: Any) -> FactorTable:
 
 
 def active_table(engine: Engine) -> FactorTable:
-    """The active factor table; the shipped default is stored on first use."""
-    with engine.begin() as conn:
+    """The active factor table (the shipped default is stored by migration 0010)."""
+    with engine.connect() as conn:
         row = conn.execute(
             text(
                 "SELECT id, name, version, sha256, factors FROM geoservice.carbon_factor_table "
                 "WHERE active"
             )
         ).first()
-        if row is None:
-            content = DEFAULT_CSV.read_bytes()
-            conn.execute(text("LOCK TABLE geoservice.carbon_factor_table IN EXCLUSIVE MODE"))
-            row = conn.execute(
-                text(
-                    "SELECT id, name, version, sha256, factors "
-                    "FROM geoservice.carbon_factor_table WHERE active"
-                )
-            ).first()
-            if row is None:
-                store_table(
-                    conn,
-                    DEFAULT_NAME,
-                    parse_factor_csv(content.decode("utf-8")),
-                    sha256=hashlib.sha256(content).hexdigest(),
-                    uploader="default",
-                    source_filename=DEFAULT_CSV.name,
-                )
-                row = conn.execute(
-                    text(
-                        "SELECT id, name, version, sha256, factors "
-                        "FROM geoservice.carbon_factor_table WHERE active"
-                    )
-                ).one()
+    if row is None:
+        raise NotFound(
+            "No factor table is active; the database is not migrated to the newest schema "
+            "(geoservice migrate).",
+            code="no_factor_table",
+        )
     return _load(row)
 
 
@@ -279,7 +256,6 @@ def upload_table(
     except UnicodeDecodeError as exc:
         raise InvalidInput("The factor table is not UTF-8 text.", code="bad_factor_table") from exc
     factors = parse_factor_csv(text_content, default_source=source)
-    active_table(engine)  # make sure the default exists as version history
     with engine.begin() as conn:
         table_id = store_table(
             conn,
@@ -301,7 +277,6 @@ def upload_table(
 
 def list_tables(engine: Engine) -> list[dict[str, Any]]:
     """Every stored factor table version, newest first."""
-    active_table(engine)
     with engine.connect() as conn:
         rows = conn.execute(
             text(

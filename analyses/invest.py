@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from analyses.assessment import MEASURED, load_proposal
 from analyses.factors import PEAT_CLASS_OFFSET, POOLS, get_table, lucode_for
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 
 NODATA = 0
 MARGIN_M = 50.0

@@ -8,7 +8,11 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from analyses.plans import analyse_plan, plan_version
-from geoservice.errors import GeoServiceError, NotFound
+from core.errors import GeoServiceError, NotFound
+
+# A queued job whose request ended this long ago without starting never will.
+QUEUED_GRACE = "5 minutes"
+INTERRUPTED = "interrupted: the service stopped while it ran; start it again"
 
 
 def create_job(engine: Engine, layer_id: int, request: dict[str, Any]) -> int:
@@ -104,15 +108,34 @@ def _run_locked(engine: Engine, job_id: int) -> None:
 
 
 def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
-    """Status, progress and (when done) the result of an analysis."""
-    fail_interrupted(engine, job_id)
+    """Status, progress and (when done) the result of an analysis.
+
+    A read writes nothing: a job whose runner is gone (its advisory lock is free) reads as
+    failed here, and is marked so when a service process next starts.
+    """
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT id, layer_id, status, progress, created_at, finished_at, request, "
-                "result, error FROM geoservice.plan_analysis WHERE id = :id"
+                """
+                WITH job AS (
+                    SELECT j.*,
+                           (j.status = 'running' AND NOT EXISTS (
+                               SELECT 1 FROM pg_locks l
+                                WHERE l.locktype = 'advisory' AND l.granted
+                                  AND l.classid = :lock AND l.objid = j.id
+                                  AND l.objsubid = 2))
+                           OR (j.status = 'queued'
+                               AND j.created_at < now() - CAST(:grace AS interval))
+                           AS interrupted
+                      FROM geoservice.plan_analysis j WHERE j.id = :id)
+                SELECT id, layer_id,
+                       CASE WHEN interrupted THEN 'failed' ELSE status END AS status,
+                       progress, created_at, finished_at, request, result,
+                       CASE WHEN interrupted THEN :interrupted ELSE error END AS error
+                  FROM job
+                """
             ),
-            {"id": job_id},
+            {"id": job_id, "lock": JOB_LOCK, "grace": QUEUED_GRACE, "interrupted": INTERRUPTED},
         ).first()
     if row is None:
         raise NotFound(f"There is no plan analysis {job_id}.", code="analysis_not_found")
@@ -120,10 +143,6 @@ def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
     data["created_at"] = row.created_at.isoformat()
     data["finished_at"] = row.finished_at.isoformat() if row.finished_at else None
     return data
-
-
-# A queued job whose request ended this long ago without starting never will.
-QUEUED_GRACE = "5 minutes"
 
 
 def fail_interrupted(engine: Engine, job_id: int | None = None) -> int:
@@ -136,17 +155,17 @@ def fail_interrupted(engine: Engine, job_id: int | None = None) -> int:
     with engine.begin() as conn:
         return conn.execute(
             text(
-                f"""
+                """
                 UPDATE geoservice.plan_analysis
-                   SET status = 'failed', finished_at = now(),
-                       error = 'interrupted: the service stopped while it ran; start it again'
+                   SET status = 'failed', finished_at = now(), error = :interrupted
                  WHERE (status = 'running'
-                        OR (status = 'queued' AND created_at < now() - interval '{QUEUED_GRACE}'))
+                        OR (status = 'queued'
+                            AND created_at < now() - CAST(:grace AS interval)))
                    AND (CAST(:id AS integer) IS NULL OR id = :id)
-                   AND pg_try_advisory_xact_lock({JOB_LOCK}, id)
+                   AND pg_try_advisory_xact_lock(:lock, id)
                 """
             ),
-            {"id": job_id},
+            {"id": job_id, "lock": JOB_LOCK, "grace": QUEUED_GRACE, "interrupted": INTERRUPTED},
         ).rowcount
 
 

@@ -12,15 +12,14 @@ import math
 import statistics
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import numpy as np
 import shapely
 
-NINA_FILE = (
-    Path(__file__).resolve().parents[1] / "data" / "peat-carbon-nina" / "gran_dataset_utf8.csv"
-)
+NINA_FILE = files("analyses") / "data" / "peat-carbon-nina" / "gran_dataset_utf8.csv"
 COLUMN = "C density (kg/m3)"
 
 
@@ -42,10 +41,10 @@ class PeatDensity:
 
 
 @cache
-def nina_density(path: Path = NINA_FILE) -> PeatDensity:
+def nina_density(path: Traversable = NINA_FILE) -> PeatDensity:
     """Mean and quartiles of the measured carbon densities."""
     values: list[float] = []
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open("r", encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter=";"):
             raw = (row.get(COLUMN) or "").strip().replace(",", ".")
             try:

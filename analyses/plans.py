@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, text
 from analyses.assessment import default_built_share, split_peat, summarize
 from analyses.factors import active_table
 from analyses.presets import DEFAULT_PRESET, PeatHandling, stored_preset
-from geoservice import __version__
-from geoservice.errors import InvalidInput, NotFound
+from core import __version__
+from core.errors import InvalidInput, NotFound
 from layers import codelists
 
 LNFR = 5100

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
+from core.versions import next_version
 
 PeatHandling = Literal["excavated", "drained", "filled"]
 C_TO_CO2 = 44 / 12
@@ -88,28 +89,8 @@ def _from_row(definition: dict[str, Any], version: int) -> Preset:
     return Preset(**{**definition, "version": version})
 
 
-def ensure_presets(engine: Engine) -> None:
-    """Store the built-in presets as version 1 of their names the first time."""
-    with engine.begin() as conn:
-        conn.execute(text("LOCK TABLE geoservice.method_preset IN SHARE ROW EXCLUSIVE MODE"))
-        known = set(
-            conn.execute(text("SELECT DISTINCT name FROM geoservice.method_preset")).scalars()
-        )
-        for preset in PRESETS.values():
-            if preset.name not in known:
-                definition = {k: v for k, v in asdict(preset).items() if k != "version"}
-                conn.execute(
-                    text(
-                        "INSERT INTO geoservice.method_preset (name, version, definition, "
-                        "uploader) VALUES (:n, :v, CAST(:d AS jsonb), 'built-in')"
-                    ),
-                    {"n": preset.name, "v": preset.version, "d": json.dumps(definition)},
-                )
-
-
 def stored_preset(engine: Engine, name: str) -> Preset:
     """The newest stored version of the preset called ``name``."""
-    ensure_presets(engine)
     with engine.connect() as conn:
         row = conn.execute(
             text(
@@ -133,7 +114,6 @@ def stored_preset(engine: Engine, name: str) -> Preset:
 
 def list_stored(engine: Engine) -> list[dict[str, Any]]:
     """Every stored preset version, newest first per name."""
-    ensure_presets(engine)
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -175,14 +155,8 @@ def store_preset(engine: Engine, definition: dict[str, Any], uploader: str | Non
         )
     if not str(definition["source"]).strip() or not str(definition["name"]).strip():
         raise InvalidInput("A preset needs a name and a source.", code="bad_preset")
-    ensure_presets(engine)
     with engine.begin() as conn:
-        version = conn.execute(
-            text(
-                "SELECT coalesce(max(version), 0) + 1 FROM geoservice.method_preset WHERE name = :n"
-            ),
-            {"n": definition["name"]},
-        ).scalar_one()
+        version = next_version(conn, "preset", definition["name"])
         conn.execute(
             text(
                 "INSERT INTO geoservice.method_preset (name, version, definition, uploader) "

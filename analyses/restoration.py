@@ -13,17 +13,18 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from geoservice.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.versions import next_version
 from layers import codelists
 from layers.catalog import active_versions
 from layers.crs import epsg_of, parse_crs
 
-TARGETS_CSV = Path(__file__).resolve().parent / "targets.csv"
+TARGETS_CSV = files("analyses") / "targets.csv"
 FIELDS = (
     "name",
     "ecosystem_type",
@@ -249,19 +250,7 @@ def import_projects(
 
 def _lock(conn: Connection, project_id: int) -> int:
     """Lock the project against other writers; its next version number."""
-    conn.execute(
-        text("SELECT id FROM geoservice.restoration_project WHERE id = :p FOR UPDATE"),
-        {"p": project_id},
-    )
-    return int(
-        conn.execute(
-            text(
-                "SELECT coalesce(max(version), 0) + 1 FROM "
-                "geoservice.restoration_project_history WHERE project_id = :p"
-            ),
-            {"p": project_id},
-        ).scalar_one()
-    )
+    return next_version(conn, "restoration_project", project_id)
 
 
 def _check_may_change(
@@ -466,9 +455,13 @@ def _counting_statuses() -> list[str]:
     return [str(c) for c, r in rows.items() if r["counts"] == "yes"]
 
 
-_STATUS_ON = """(SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
-                  WHERE (e->>'date')::date <= :as_of
+def _status_on(as_of: str) -> str:
+    """A project's status on a day: ``as_of`` is a bound parameter or a column of ours."""
+    return f"""(SELECT e->>'status' FROM jsonb_array_elements(s.data->'status_history') e
+                  WHERE (e->>'date')::date <= {as_of}
                   ORDER BY (e->>'date')::date DESC LIMIT 1)"""
+
+
 # Cell size of the grid that splits the country when no region is asked for.
 NATIONAL_CELL_M = 10_000
 # Most vertices per piece when a region is split into local units.
@@ -493,7 +486,7 @@ WITH dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
            AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)),
     projects AS (
         SELECT dates.as_of, s.id, s.geom FROM state s, dates
-         WHERE {_STATUS_ON.replace(":as_of", "dates.as_of")} = ANY(:counting)),"""
+         WHERE {_status_on("dates.as_of")} = ANY(:counting)),"""
 
 # Projects cut to the units they fall in ...
 _CLIP_TO_UNITS = """
@@ -732,14 +725,17 @@ def _national_units() -> str:
          WHERE ext.e IS NOT NULL"""
 
 
-def _region_units(key: str, one_code: bool) -> str:
-    """A kommune's or fylke's boundary (or all of them) cut into units of few vertices."""
-    where = "AND attrs->>:key = :code" if one_code else ""
+def _region_units(one_code: bool) -> str:
+    """A kommune's or fylke's boundary (or all of them) cut into units of few vertices; the
+    attribute that holds the region code is the bound ``:key``."""
+    where = "AND attrs->>CAST(:key AS text) = :code" if one_code else ""
     return f"""
         SELECT code, ST_Subdivide(g, {UNIT_VERTICES}) AS u
-          FROM (SELECT attrs->>:key AS code, ST_Union(geom) AS g FROM geoservice.feature
-                 WHERE version_id = ANY(:boundaries) AND attrs->>:key IS NOT NULL {where}
-                 GROUP BY 1) r""".replace(":key", f"'{key}'")
+          FROM (SELECT attrs->>CAST(:key AS text) AS code, ST_Union(geom) AS g
+                  FROM geoservice.feature
+                 WHERE version_id = ANY(:boundaries)
+                   AND attrs->>CAST(:key AS text) IS NOT NULL {where}
+                 GROUP BY 1) r"""
 
 
 def _ecosystem(ecosystem: str | None) -> str | None:
@@ -803,11 +799,11 @@ def _measure(
         elif reg.kind == "country":
             units = None
         else:
-            key = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"
+            params["key"] = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"
             found = conn.execute(
                 text(
                     "SELECT EXISTS (SELECT 1 FROM geoservice.feature "
-                    f"WHERE version_id = ANY(:boundaries) AND attrs->>'{key}' = :code)"
+                    "WHERE version_id = ANY(:boundaries) AND attrs->>CAST(:key AS text) = :code)"
                 ),
                 params,
             ).scalar()
@@ -816,7 +812,7 @@ def _measure(
                     f"No {reg.kind} {reg.code} in the active boundary layers.",
                     code="region_not_found",
                 )
-            units = _region_units(key, one_code=True)
+            units = _region_units(one_code=True)
         areas = _unit_areas(conn, units, params, dates)
     code = "polygon" if area is not None else reg.code
     return _Measured(reg, code, eco, degraded, boundaries, areas)
@@ -966,7 +962,7 @@ def timeseries_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-REWETTING_CSV = Path(__file__).resolve().parent / "factors" / "rewetting.csv"
+REWETTING_CSV = files("analyses") / "factors" / "rewetting.csv"
 DRAINED_USES = ("forest_poor", "forest_rich", "cropland", "grassland", "peat_extraction")
 
 
@@ -1016,20 +1012,6 @@ def rewetting_effect(rewetting: dict[str, Any], area_ha: float) -> dict[str, Any
     }
 
 
-def shares_by_region(
-    engine: Engine,
-    *,
-    level: str = "kommune",
-    as_of: date,
-    ecosystem: str | None = None,
-    simplify_m: float = 50.0,
-) -> dict[str, Any]:
-    """Baseline, area under restoration and share in every kommune or fylke on one date."""
-    return shares_by_region_over(
-        engine, level=level, dates=[as_of], ecosystem=ecosystem, simplify_m=simplify_m
-    )[as_of.isoformat()]
-
-
 def shares_by_region_over(
     engine: Engine,
     *,
@@ -1068,7 +1050,7 @@ def shares_by_region_over(
             "counting": _counting_statuses(),
             "tol": simplify_m,
         }
-        areas = _unit_areas(conn, _region_units(key, one_code=False), params, dates)
+        areas = _unit_areas(conn, _region_units(one_code=False), params, dates)
         codes = [c for c, ha in areas.baseline.items() if ha > 0]
         bases = conn.execute(
             text(
@@ -1122,7 +1104,7 @@ def projects_geojson(engine: Engine, *, as_of: date) -> dict[str, Any]:
                 SELECT s.id, s.data->>'name' AS name, s.ecosystem_type,
                        s.data->>'restoration_type' AS restoration_type,
                        s.data->>'responsible_org' AS organisation, s.area_ha,
-                       {_STATUS_ON} AS status,
+                       {_status_on(":as_of")} AS status,
                        ST_AsGeoJSON(ST_Transform(s.geom, 4326), 6)::json AS geometry
                   FROM ({_STATE}) s WHERE s.change <> 'delete' ORDER BY s.id
                 """

@@ -1,3 +1,1 @@
-"""Carbon-aware land-use planning service for Norwegian municipalities."""
-
-__version__ = "0.1.0"
+"""The web service, the command line and their settings: the top floor."""

@@ -24,7 +24,7 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from geoservice.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 ROLES = ("viewer", "planner", "gis", "ecologist", "admin")

@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from analyses.jobs import fail_interrupted
-from geoservice import __version__, logs, migrate
+from core import __version__
+from geoservice import logs, migrate
 from geoservice.access import RevocationListener, TokenCache
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers

@@ -10,14 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from geoservice import __version__
+from core import __version__
+from core.errors import GeoServiceError
 from geoservice.cli_access import tokens_app, users_app
 from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.cli_maps import app as maps_app
 from geoservice.cli_restoration import app as restoration_app
 from geoservice.database import embedded_cluster, resolve_database_url
-from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 
 app = typer.Typer(
@@ -74,9 +74,10 @@ def serve(
     import uvicorn
 
     from geoservice.app import create_app
-    from geoservice.logs import uvicorn_log_config
+    from geoservice.logs import configure, uvicorn_log_config
 
     settings = Settings()
+    configure(json_lines=settings.log_format == "json")
     overrides: dict[str, object] = {"migrate_on_start": migrate_on_start}
     if host is not None:
         overrides["host"] = host

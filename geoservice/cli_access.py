@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from core.errors import GeoServiceError
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
-from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 
 users_app = typer.Typer(help="Users of the API.", no_args_is_help=True)

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from analyses.presets import DEFAULT_PRESET
+from core.errors import GeoServiceError, InvalidInput
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
-from geoservice.errors import GeoServiceError, InvalidInput
 from geoservice.settings import Settings
 from layers.reader import read_vector_file
 

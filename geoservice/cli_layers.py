@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.errors import GeoServiceError
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
-from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 from layers import catalog
 from layers.ingest import ImportOptions, import_file

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
+from core.errors import GeoServiceError
 from geoservice.database import create_db_engine, resolve_database_url
-from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 
 if TYPE_CHECKING:  # the map builders (folium) are imported by the commands that use them
@@ -35,12 +35,10 @@ ServerOption = Annotated[
 
 
 def _write(out: Path, server: str | None, build: Callable[[Engine, MapOptions], MapPage]) -> None:
-    from maps.page import MapOptions
+    from geoservice.map_options import map_options
 
     settings = Settings()
-    options = replace(
-        MapOptions.from_settings(settings, tile_base_url=server or ""), standalone=True
-    )
+    options = replace(map_options(settings, tile_base_url=server or ""), standalone=True)
     if not server:  # no service to draw tiles from: embed whatever fits the budget
         options = replace(options, inline_feature_limit=10**9)
     try:

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from analyses import restoration
+from core.errors import GeoServiceError
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
-from geoservice.errors import GeoServiceError
 from geoservice.settings import Settings
 from layers.reader import features_from_file
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -80,24 +76,3 @@ def database_info(engine: Engine) -> DatabaseInfo:
         postgis=str(postgis) if postgis else None,
         schema_revision=str(revision) if revision else None,
     )
-
-
-@contextmanager
-def psycopg_transaction(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection as plain psycopg (for COPY), committed on success, else rolled back.
-
-    Bulk work (COPY, staging tables) needs the driver's own API; this keeps the pool, the
-    connection options and the all-or-nothing rule in one place.
-    """
-    raw = engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        if not isinstance(conn, psycopg.Connection):
-            raise TypeError("the engine does not use psycopg 3")
-        yield conn
-        conn.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()

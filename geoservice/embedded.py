@@ -27,7 +27,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from geoservice.errors import SetupError
+from core.errors import SetupError
 
 SERVER_USER = "postgres"
 DB_NAME = "geoservice"

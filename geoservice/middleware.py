@@ -19,9 +19,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import Unauthorized
 from geoservice.access import record
-from geoservice.errors import Unauthorized
 from geoservice.handlers import error_body
+from geoservice.logs import RequestIds
 from geoservice.security import (
     PUBLIC_READ_POSTS,
     READ_METHODS,
@@ -223,7 +224,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                headers.setdefault("Referrer-Policy", "no-referrer")
                 if headers.get("content-type", "").startswith("text/html"):
                     policy = headers.get("content-security-policy")
                     if policy is None:
@@ -239,9 +240,11 @@ class SecurityHeaders:
 
 
 class RequestTimeout:
-    """Answer 503 when a request runs past the limit instead of keeping the client waiting.
+    """Answer 503 when a read runs past the limit instead of keeping the client waiting.
 
-    Work already in the database is bounded separately by the statement timeout.
+    Writes are exempt: the handler would go on and commit after the client had been told
+    that it failed (an upload published after a 503). Work in the database is bounded
+    separately by the statement timeout.
     """
 
     def __init__(self, app: ASGIApp, limit: float) -> None:
@@ -250,7 +253,11 @@ class RequestTimeout:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request under the limit; answer 503 if it has not started answering."""
-        if scope["type"] != "http" or self.limit <= 0:
+        if (
+            scope["type"] != "http"
+            or self.limit <= 0
+            or (scope["method"] not in READ_METHODS and scope["path"] not in PUBLIC_READ_POSTS)
+        ):
             await self.app(scope, receive, send)
             return
         started = False
@@ -286,6 +293,7 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestTimeout, limit=settings.request_timeout_s)
     app.add_middleware(Gatekeeper, settings=settings)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)  # outermost: every log line of the request carries its id
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

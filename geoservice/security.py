@@ -17,8 +17,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
+from core.errors import Forbidden, Unauthorized
 from geoservice.access import Principal, TokenCache, authenticate
-from geoservice.errors import Forbidden, Unauthorized
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Clients that cannot send headers (QGIS, GDAL, a map page's tile requests) may put the token

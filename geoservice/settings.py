@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
@@ -100,6 +101,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Browser origins allowed to call the API, e.g. ["https://kart.kommune.no"].',
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="The service's log lines: text, or one JSON object per line; each carries "
+        "the request id (X-Request-ID).",
     )
     map_basemap: str = Field(
         default="kartverket",

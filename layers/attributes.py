@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 from layers import codelists
 from layers.kinds import Attribute, LayerKind
 from layers.staging import Stager

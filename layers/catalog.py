@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from geoservice.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
+from core.versions import next_version
 from layers.kinds import LayerKind
 
 _VERSION_COLUMNS = """
@@ -211,12 +212,7 @@ def lock_layer(cur: Any, kind: LayerKind, name: str) -> tuple[int, int]:
             "new version of it. Choose another name or the matching kind.",
             code="kind_mismatch",
         )
-    version_row = cur.execute(
-        "SELECT coalesce(max(version), 0) + 1 FROM geoservice.layer_version WHERE layer_id = %s",
-        (layer_id,),
-    ).fetchone()
-    assert version_row is not None
-    return int(layer_id), int(version_row[0])
+    return int(layer_id), next_version(cur.connection, "layer", int(layer_id))
 
 
 def active_versions(conn: Connection, kind: str) -> list[Any]:

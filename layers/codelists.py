@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
-CODELIST_DIR = Path(__file__).resolve().parent / "codelists"
+CODELIST_DIR = files("layers") / "codelists"
 
 Code = int | str
 
@@ -58,7 +58,7 @@ class CodeList:
 def load(name: str) -> CodeList:
     """Read ``codelists/<name>.csv``; the first column is the code."""
     path = CODELIST_DIR / f"{name}.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open("r", encoding="utf-8") as fh:
         raw = list(csv.DictReader(fh))
     numeric = all(row["code"].strip().lstrip("-").isdigit() for row in raw)
     rows: dict[Code, dict[str, str]] = {}
@@ -66,11 +66,6 @@ def load(name: str) -> CodeList:
         code: Code = int(row["code"]) if numeric else row["code"].strip().casefold()
         rows[code] = {k: v for k, v in row.items() if k != "code"}
     return CodeList(name=name, numeric=numeric, rows=rows)
-
-
-def available() -> list[str]:
-    """Names of every code list shipped with the service."""
-    return sorted(p.stem for p in CODELIST_DIR.glob("*.csv"))
 
 
 def n50_to_ar5(n50_code: int) -> int:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geoservice.errors import BadRequest, InvalidInput
+from core.errors import BadRequest, InvalidInput
 
-EXTENT_WKT = Path(__file__).resolve().parent / "data" / "norway_extent_25833.wkt"
+EXTENT_WKT = files("layers") / "data" / "norway_extent_25833.wkt"
 # CRSs Norwegian data commonly comes in; tried when a file lands outside Norway.
 LIKELY_SRIDS = (25833, 25832, 25835, 25834, 25831, 4326, 4258, 3857, 32632, 32633, 32635)
 

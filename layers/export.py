@@ -12,7 +12,7 @@ import pyogrio
 import shapely
 from sqlalchemy import Engine, text
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 from layers.catalog import get_layer, raster_path, version_id_of
 from layers.crs import epsg_of, parse_crs
 

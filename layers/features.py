@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from geoservice.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from layers.crs import OgcCrs
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 
 FIX_HINT = (
     "Simplify it in your GIS (QGIS: Vector > Geometry Tools > Simplify), or split it into "

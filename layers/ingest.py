@@ -23,8 +23,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
 
-from geoservice.database import psycopg_transaction
-from geoservice.errors import InvalidInput
+from core.database import psycopg_transaction
+from core.errors import InvalidInput
 from layers import codelists, crs, reader
 from layers.attributes import (
     AttrSql,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 
 AttrType = Literal["int", "text", "float"]
 GeometryKind = Literal["polygon", "point", "polygon_or_point", "any", "raster"]

@@ -22,8 +22,8 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from sqlalchemy import Engine
 
-from geoservice.database import psycopg_transaction
-from geoservice.errors import InvalidInput
+from core.database import psycopg_transaction
+from core.errors import InvalidInput
 from layers import crs
 from layers.catalog import lock_layer
 from layers.gdal_env import RASTER_DRIVER, gdal_message, harden

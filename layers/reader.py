@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from geoservice.errors import InvalidInput, PayloadTooLarge
+from core.errors import InvalidInput, PayloadTooLarge
 from layers.gdal_env import gdal_message, harden
 from layers.signatures import check_signature
 

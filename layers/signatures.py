@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 
 HEAD_BYTES = 65536
 _GEOJSON_TYPE = re.compile(

@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 from layers.reader import FID_COLUMN, GEOM_COLUMN
 
 RELEASE_EVERY = 16 << 20  # bytes of CSV sent between hand-backs of freed memory

@@ -15,9 +15,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 
 MVT_LAYER = "features"
 EXTENT = 4096
@@ -31,27 +33,32 @@ GROUND_PER_MERCATOR = 0.4
 MIN_SIMPLIFY_M = 1.0
 
 # Tiles of a version read its partition directly (its name is built from an integer): no
-# partition pruning to plan on every request.
-_TILE_SQL = """
-WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
-area AS (SELECT ST_Transform(ST_Segmentize(ST_Expand(env.g, :margin), :seg), :srid) AS g
-           FROM env),
+# partition pruning to plan on every request. The parts that vary are composed, not edited.
+_TILE_SQL = sql.SQL("""
+WITH env AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS g),
+area AS ({area}),
 rows AS (
     SELECT f.fid,
            f.attrs,
-           ST_AsMVTGeom(ST_Transform(ST_Simplify(f.geom, :tol), 3857), env.g,
-                        :extent, :buffer, true) AS geom
-      FROM geoservice.feature_v{version_id} f, area, env
+           ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g,
+                        %(extent)s, %(buffer)s, true) AS geom
+      FROM {table} f, area, env
      WHERE f.geom && area.g)
-SELECT ST_AsMVT(rows, :name, :extent, 'geom', 'fid') FROM rows WHERE geom IS NOT NULL
-"""
+SELECT ST_AsMVT(rows, %(name)s, %(extent)s, 'geom', 'fid') FROM rows WHERE geom IS NOT NULL
+""")
+_AREA = sql.SQL(
+    "SELECT ST_Transform(ST_Segmentize(ST_Expand(env.g, %(margin)s), %(seg)s), %(srid)s) AS g "
+    "FROM env"
+)
+_SIMPLIFIED = sql.SQL("ST_Simplify(f.geom, %(tol)s)")
+_AS_STORED = sql.SQL("f.geom")
 # Tiles reaching beyond this lon/lat box are clipped to it first (UTM blows up far from its
 # zone); tiles entirely outside it are empty without asking the database.
 NEAR_NORWAY = (-10.0, 50.0, 45.0, 84.0)
-_CLAMPED_AREA = """area AS (
+_CLAMPED_AREA = sql.SQL("""
     SELECT ST_Transform(ST_Segmentize(ST_Intersection(
-             ST_Transform(ST_Segmentize(ST_Expand(env.g, :margin), :seg), 4326),
-             ST_MakeEnvelope(-10, 50, 45, 84, 4326)), 0.05), :srid) AS g FROM env)"""
+             ST_Transform(ST_Segmentize(ST_Expand(env.g, %(margin)s), %(seg)s), 4326),
+             ST_MakeEnvelope(-10, 50, 45, 84, 4326)), 0.05), %(srid)s) AS g FROM env""")
 
 
 @dataclass(frozen=True)
@@ -95,31 +102,32 @@ def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) 
     bx0, by0, bx1, by1 = NEAR_NORWAY
     if e < bx0 or w > bx1 or n < by0 or s > by1:
         return b""
-    query = _TILE_SQL.format(version_id=int(version_id))
     size = tile.size_m
     tolerance = size / EXTENT * GROUND_PER_MERCATOR
-    if tolerance < MIN_SIMPLIFY_M:  # below a metre ST_AsMVTGeom's grid snapping is enough
-        query = query.replace("ST_Simplify(f.geom, :tol)", "f.geom")
-    if w < bx0 or e > bx1 or s < by0 or n > by1:
-        query = query.replace(
-            query[query.index("area AS") : query.index("rows AS")], _CLAMPED_AREA + ",\n"
-        )
+    clamped = w < bx0 or e > bx1 or s < by0 or n > by1
+    query = _TILE_SQL.format(
+        area=_CLAMPED_AREA if clamped else _AREA,
+        # below a metre ST_AsMVTGeom's grid snapping is enough
+        geom=_AS_STORED if tolerance < MIN_SIMPLIFY_M else _SIMPLIFIED,
+        table=sql.Identifier("geoservice", f"feature_v{int(version_id)}"),
+    )
+    params = {
+        "z": tile.z,
+        "x": tile.x,
+        "y": tile.y,
+        "margin": size * BUFFER / EXTENT,
+        "seg": size / 8,
+        "srid": storage_srid,
+        "tol": tolerance,
+        "extent": EXTENT,
+        "buffer": BUFFER,
+        "name": MVT_LAYER,
+    }
     with engine.connect() as conn:
-        data = conn.execute(
-            text(query),
-            {
-                "z": tile.z,
-                "x": tile.x,
-                "y": tile.y,
-                "margin": size * BUFFER / EXTENT,
-                "seg": size / 8,
-                "srid": storage_srid,
-                "tol": tolerance,
-                "extent": EXTENT,
-                "buffer": BUFFER,
-                "name": MVT_LAYER,
-            },
-        ).scalar()
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        row = raw.execute(query, params).fetchone()
+    data = row[0] if row else None
     return bytes(data or b"")
 
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from geoservice.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "assets"
 URL_PREFIX = "/static/vendor"

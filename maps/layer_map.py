@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from geoservice.errors import InvalidInput
+from core.errors import InvalidInput
 from layers import catalog, codelists
 from layers.features import version_geojson
 from layers.kinds import get_kind

@@ -20,8 +20,7 @@ import folium
 from branca.element import Figure
 from folium.plugins import VectorGridProtobuf
 
-from geoservice.errors import InvalidInput
-from geoservice.settings import Settings
+from core.errors import InvalidInput
 from maps.assets import check_assets, inline_assets, localise, vendor_dir
 from maps.styles import KindStyle, LegendEntry
 
@@ -49,7 +48,7 @@ PAGE_CSS = """
 
 @dataclass(frozen=True)
 class MapOptions:
-    """Settings every map builder needs (from :class:`geoservice.settings.Settings`)."""
+    """Settings every map builder needs (the service fills them from its own settings)."""
 
     basemap: str = "kartverket"
     basemap_attribution: str = ""
@@ -62,21 +61,6 @@ class MapOptions:
     standalone: bool = False
     # When reads are private, a page opened with ?access_token= passes it on to its tiles.
     access_token: str | None = None
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, tile_base_url: str = "", access_token: str | None = None
-    ) -> MapOptions:
-        """The map part of the service settings."""
-        return cls(
-            basemap=settings.map_basemap,
-            basemap_attribution=settings.map_basemap_attribution,
-            inline_feature_limit=settings.map_inline_feature_limit,
-            max_inline_bytes=int(settings.map_max_inline_mb * 1_000_000),
-            assets_dir=vendor_dir(settings.map_assets_dir),
-            tile_base_url=tile_base_url.rstrip("/"),
-            access_token=access_token,
-        )
 
 
 @dataclass

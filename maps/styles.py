@@ -79,7 +79,6 @@ STATUS_COLOURS: dict[str, str] = {
 # Sequential ramps (light to dark) for classed values.
 CARBON_RAMP = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837")
 EMISSION_RAMP = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
-SHARE_RAMP = ("#f7fcf5", "#c7e9c0", "#74c476", "#31a354", "#006d2c")
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,8 @@ case "$mode" in
     "$VENV/bin/ruff" format --check .
     say "mypy"
     "$VENV/bin/mypy"
+    say "import contract (imports run downhill: geoservice -> maps -> analyses -> layers -> core)"
+    "$VENV/bin/lint-imports"
     say "pytest"
     exec "$VENV/bin/pytest" "$@"
     ;;

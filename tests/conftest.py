@@ -25,10 +25,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import sql
 
+from core.errors import Conflict
 from geoservice import migrate
 from geoservice.app import create_app
 from geoservice.embedded import DB_USER, EmbeddedCluster
-from geoservice.errors import Conflict
 from geoservice.settings import Settings
 
 TEMPLATE_DB = "geoservice_test_template"

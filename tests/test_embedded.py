@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from core.errors import SetupError
 from geoservice.cli import app
 from geoservice.embedded import EmbeddedCluster, find_postgres
-from geoservice.errors import SetupError
 from tests.conftest import reachable_tmpdir
 
 runner = CliRunner()

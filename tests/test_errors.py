@@ -3,7 +3,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from geoservice import errors
+from core import errors
 from geoservice.app import create_app
 from geoservice.handlers import add_exception_handlers
 from geoservice.settings import Settings
@@ -69,6 +69,24 @@ def test_request_timeout_answers_503(settings: Settings, tmp_path: Path) -> None
     assert "GEOSERVICE_REQUEST_TIMEOUT_S" in response.json()["detail"]
 
 
+def test_a_write_is_never_reported_failed_and_then_done(settings: Settings) -> None:
+    """An upload longer than the request time limit is not cut off with a 503 (it would go
+    on and publish): writes are exempt, and the client hears 201 when it is done."""
+    from tests.test_layers import N50, upload
+
+    slow = settings.model_copy(update={"request_timeout_s": 0.001})
+    with TestClient(create_app(slow)) as client:
+        authorize(client, "gis")
+        response = upload(client, N50, kind="land_cover", name="N50")
+        assert response.status_code == 201, response.text
+        layers = client.get("/api/layers")
+        assert layers.status_code == 503  # reads still answer 503 past the limit
+    with TestClient(create_app(settings)) as client:
+        authorize(client)
+        listed = client.get("/api/layers").json()
+    assert listed["total"] == 1 and listed["items"][0]["active_version"]["feature_count"] == 1286
+
+
 def test_cors_only_for_configured_origins(settings: Settings) -> None:
     origin = "https://kart.example.no"
     with TestClient(create_app(settings)) as client:
@@ -93,3 +111,26 @@ def test_values_postgresql_cannot_take_are_the_callers_error(client: TestClient)
     assert huge.status_code == 422, "ids beyond PostgreSQL's integer are wrong addresses"
     ancient = client.get("/api/restoration/progress", params={"as_of": "0999-01-01"})
     assert ancient.status_code == 422
+
+
+def test_every_log_line_of_a_request_carries_its_id(settings: Settings, tmp_path: Path) -> None:
+    import json
+
+    import httpx
+
+    from tests.conftest import running_server
+
+    with running_server(settings, {"GEOSERVICE_LOG_FORMAT": "json"}) as (proc, base):
+        given = httpx.post(f"{base}/api/layers", headers={"X-Request-ID": "sak-2026-0042"})
+        assert given.status_code == 401
+        assert given.headers["x-request-id"] == "sak-2026-0042"
+        made = httpx.post(f"{base}/api/layers", headers={"X-Request-ID": "bad id\\n<x>"})
+        new_id = made.headers["x-request-id"]
+        assert new_id != "bad id\\n<x>" and len(new_id) == 16
+        proc.terminate()
+        proc.wait(timeout=10)
+        lines = proc.stderr.read().decode().splitlines() if proc.stderr else []
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    refused = [e for e in entries if "refused POST /api/layers" in e["message"]]
+    assert {e["request_id"] for e in refused} == {"sak-2026-0042", new_id}
+    assert all(e["level"] == "INFO" and e["logger"] == "geoservice.middleware" for e in refused)

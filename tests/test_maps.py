@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import box
 from typer.testing import CliRunner
 
-from analyses.restoration import progress, shares_by_region
+from analyses.restoration import progress, shares_by_region_over
 from geoservice.app import create_app
 from geoservice.cli import app as cli
 from geoservice.database import create_db_engine
@@ -143,7 +143,7 @@ def test_restoration_shares_match_progress_per_region(
             (date(2024, 12, 31), 1.0),
             (date(2025, 12, 31), 1.0),
         ):
-            fc = shares_by_region(engine, level="kommune", as_of=when)
+            fc = shares_by_region_over(engine, level="kommune", dates=[when])[when.isoformat()]
             (aas,) = fc["features"]
             assert aas["properties"]["code"] == "3218" and aas["properties"]["name"] == "Ås"
             assert aas["properties"]["baseline_degraded_ha"] == pytest.approx(2.0)

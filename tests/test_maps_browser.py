@@ -18,7 +18,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from analyses.density import proposal_map_data
 from analyses.jobs import latest_result
-from analyses.restoration import projects_geojson, shares_by_region
+from analyses.restoration import projects_geojson, shares_by_region_over
 from geoservice.database import create_db_engine
 from geoservice.demo import (
     DEMO_LAYERS,
@@ -148,14 +148,18 @@ def test_every_map_renders_offline(
     assert errors == [] and local_only(requests)
     from datetime import date
 
-    regions = shares_by_region(engine, level="kommune", as_of=date.today())["features"]
+    regions = shares_by_region_over(engine, level="kommune", dates=[date.today()])[
+        date.today().isoformat()
+    ]["features"]
     projects = projects_geojson(engine, as_of=date.today())["features"]
     assert regions and page.evaluate(COUNT_FEATURES) == len(regions) + len(projects)
     assert "30 %" in page.inner_text("#gs-legend")
     # the as-of control: choosing an earlier year swaps the choropleth layer
     page.get_by_text("Andel per kommune 2018-12-31").click()
     assert page.evaluate(COUNT_FEATURES) == len(projects) + len(
-        shares_by_region(engine, level="kommune", as_of=date(2018, 12, 31))["features"]
+        shares_by_region_over(engine, level="kommune", dates=[date(2018, 12, 31)])["2018-12-31"][
+            "features"
+        ]
     )
 
 

@@ -26,8 +26,8 @@ from analyses.assessment import ProposalRequest, assess, get_proposal
 from analyses.invest import invest_export
 from analyses.presets import DEFAULT_PRESET, PRESETS
 from analyses.tables import to_csv
+from core.errors import PayloadTooLarge
 from geoservice.dependencies import EngineDep, Id, SettingsDep
-from geoservice.errors import PayloadTooLarge
 from geoservice.security import AdminDep, PlannerDep, audit_note
 from layers.geometry_limits import check_request_geometry
 from maps.report import proposal_report

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from geoservice import __version__
+from core import __version__
 from geoservice.database import database_info
 from geoservice.dependencies import EngineDep, SettingsDep
 from geoservice.migrate import head_revision

@@ -13,8 +13,8 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from core.errors import BadRequest, PayloadTooLarge
 from geoservice.dependencies import EngineDep, Id, Limit, Offset, SettingsDep, VersionQuery, page
-from geoservice.errors import BadRequest, PayloadTooLarge
 from geoservice.security import AdminDep, GisDep, audit_note
 from geoservice.settings import Settings
 from layers import catalog

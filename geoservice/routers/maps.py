@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from geoservice.dependencies import AsOfQuery, EngineDep, Id, SettingsDep, VersionQuery
+from geoservice.map_options import map_options
 from geoservice.settings import Settings
 from maps.layer_map import layer_map
 from maps.page import MapOptions, MapPage
@@ -35,9 +36,7 @@ def html_page(page: MapPage) -> HTMLResponse:
 
 def _options(request: Request, settings: Settings) -> MapOptions:
     """Map settings; a page opened with ?access_token= hands it on to its tiles."""
-    return MapOptions.from_settings(
-        settings, access_token=request.query_params.get("access_token") or None
-    )
+    return map_options(settings, access_token=request.query_params.get("access_token") or None)
 
 
 def maps_router() -> APIRouter:

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from core.errors import BadRequest, InvalidInput
 from geoservice.dependencies import EngineDep, Id, Offset, SettingsDep
-from geoservice.errors import BadRequest, InvalidInput
 from layers import catalog
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
 from layers.features import FeatureQuery, get_feature, query_features
