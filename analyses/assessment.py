@@ -38,8 +38,8 @@ from analyses.raster_sums import coverage_sum
 from core import __version__
 from core.errors import InvalidInput, NotFound
 from layers import codelists
-from layers.catalog import active_versions
-from layers.crs import epsg_of, norway_extent_wkt, parse_crs
+from layers.catalog import active_versions, covering_version
+from layers.crs import epsg_of, inside_norway, parse_crs
 
 BUILT_SHARE_CSV = files("analyses") / "factors" / "built_share.csv"
 KU_EMISSION_THRESHOLD_T_CO2E = 2000  # M-1941 §2.9
@@ -132,8 +132,7 @@ def prepare_footprint(
                       FROM raw
                 )
                 SELECT valid, ST_AsBinary(g) AS wkb, ST_Area(g) AS area,
-                       ST_Intersects(ST_Transform(ST_GeomFromText(:ext, 25833), :srid),
-                                     ST_PointOnSurface(g)) AS in_norway
+                       ST_X(ST_PointOnSurface(g)) AS x, ST_Y(ST_PointOnSurface(g)) AS y
                   FROM fixed
                 """
             ),
@@ -141,7 +140,6 @@ def prepare_footprint(
                 "geoms": [json.dumps(g) for g in geoms],
                 "src": srid_in,
                 "srid": srid,
-                "ext": norway_extent_wkt(),
             },
         ).one()
     except DBAPIError as exc:
@@ -152,7 +150,7 @@ def prepare_footprint(
         ) from exc
     if row.area is None or row.area <= 0:
         raise InvalidInput(f"The {label} footprint has no area.", code="footprint_empty")
-    if not row.in_norway:
+    if row.x is None or not inside_norway([row.x], [row.y], srid)[0]:
         raise InvalidInput(
             f"The {label} footprint does not lie in Norway when read as EPSG:{srid_in}. "
             "GeoJSON is longitude/latitude (EPSG:4326) unless you say otherwise with crs.",
@@ -166,45 +164,38 @@ def _land_cover_classes(
 ) -> tuple[dict[str, Any] | None, list[Any]]:
     """Area per AR5 class (with bonitet and grunnforhold) inside the footprint.
 
-    One overlay over every active land-cover layer; the layer covering most of the footprint
-    is the one used (and named in the provenance).
+    The land-cover layer is the one :func:`layers.catalog.covering_version` picks (the one
+    rule every analysis uses); the overlay then reads that version only.
     """
-    layers = {v.version_id: v for v in active_versions(conn, "land_cover")}
-    if not layers:
+    chosen = covering_version(conn, "land_cover", wkb, srid)
+    if chosen is None:
         return None, []
     rows = conn.execute(
         text(
             """
             WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT f.version_id,
-                   (f.attrs->>'arealtype')::int AS arealtype,
+            SELECT (f.attrs->>'arealtype')::int AS arealtype,
                    (f.attrs->>'skogbonitet')::int AS skogbonitet,
                    (f.attrs->>'grunnforhold')::int AS grunnforhold,
                    sum(CASE WHEN ST_Within(f.geom, fp.g) THEN ST_Area(f.geom)
                             ELSE ST_Area(ST_Intersection(f.geom, fp.g)) END) AS area_m2
               FROM geoservice.feature f, fp
              WHERE f.version_id = ANY(:versions) AND ST_Intersects(f.geom, fp.g)
-             GROUP BY 1, 2, 3, 4
-             ORDER BY 2, 3, 4
+             GROUP BY 1, 2, 3
+             ORDER BY 1, 2, 3
             """
         ),
-        {"wkb": wkb, "srid": srid, "versions": list(layers)},
+        {"wkb": wkb, "srid": srid, "versions": [chosen.version_id]},
     ).all()
     if not rows:
         return None, []
-    covered: dict[int, float] = {}
-    for r in rows:
-        covered[r.version_id] = covered.get(r.version_id, 0.0) + float(r.area_m2)
-    best = max(covered, key=lambda v: covered[v])
-    chosen = [r for r in rows if r.version_id == best]
-    first = layers[best]
     layer = {
-        "layer_id": first.layer_id,
-        "name": first.name,
-        "version_id": first.version_id,
-        "version": first.version,
+        "layer_id": chosen.layer_id,
+        "name": chosen.name,
+        "version_id": chosen.version_id,
+        "version": chosen.version,
     }
-    return layer, chosen
+    return layer, list(rows)
 
 
 def _peat_depth_areas(
@@ -505,7 +496,12 @@ def summarize(
 
 
 def _apply_carbon_raster(
-    conn: Connection, wkb: bytes, summary: dict[str, Any], built: float, preset: Preset
+    conn: Connection,
+    wkb: bytes,
+    srid: int,
+    summary: dict[str, Any],
+    built: float,
+    preset: Preset,
 ) -> dict[str, Any] | None:
     """Where a carbon-density raster covers the site, its exact sum replaces the class values.
 
@@ -513,28 +509,17 @@ def _apply_carbon_raster(
     biomass pools are lost with the built share at once, soil per the preset. Class rows keep
     their factor values; the footprint totals carry the replacement.
     """
-    row = conn.execute(
-        text(
-            """
-            SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version, v.storage_path,
-                   v.raster->'pools' AS pools
-              FROM geoservice.layer l
-              JOIN geoservice.layer_version v ON v.id = l.active_version_id
-             WHERE l.kind = 'carbon_density' AND v.storage_path IS NOT NULL
-               AND v.bbox && ST_GeomFromWKB(:wkb, ST_SRID(v.bbox))
-             ORDER BY ST_Area(ST_Intersection(v.bbox, ST_GeomFromWKB(:wkb, ST_SRID(v.bbox))))
-                      DESC, v.id DESC
-             LIMIT 1
-            """
-        ),
-        {"wkb": wkb},
-    ).first()
-    if row is None:
+    row = covering_version(conn, "carbon_density", wkb, srid)
+    if row is None or row.storage_path is None:
         return None
+    pools_json = conn.execute(
+        text("SELECT raster->'pools' FROM geoservice.layer_version WHERE id = :v"),
+        {"v": row.version_id},
+    ).scalar()
     sums = coverage_sum(row.storage_path, wkb)
     if sums.covered_m2 <= 0:
         return None
-    pools = list(row.pools or [])
+    pools = list(pools_json or [])
     share = min(sums.covered_share, 1.0)
     class_pools = sum(
         (c.get("stock_t_c") or {}).get(p, {}).get("central", 0.0)
@@ -596,7 +581,7 @@ def assess_footprint(
     covered = summary.pop("covered_m2")
     nature = _overlaps(conn, fp["wkb"], srid, "nature_types")
     protected = _overlaps(conn, fp["wkb"], srid, "protected_areas")
-    raster = _apply_carbon_raster(conn, fp["wkb"], summary, built, preset)
+    raster = _apply_carbon_raster(conn, fp["wkb"], srid, summary, built, preset)
     summary["flags"]["nature_types"] = nature
     summary["flags"]["protected_areas"] = protected
     return {

@@ -118,20 +118,10 @@ def mire_depth(conn: Any, mire_wkb: bytes, srid: int) -> MireDepth | None:
     mire = shapely.from_wkb(mire_wkb)
     if mire.is_empty or mire.area <= 0:
         return None
-    raster = conn.execute(
-        text(
-            """
-            SELECT l.name, v.version, v.storage_path
-              FROM geoservice.layer l
-              JOIN geoservice.layer_version v ON v.id = l.active_version_id
-             WHERE l.kind = 'peat_depth' AND v.storage_path IS NOT NULL
-               AND v.bbox && ST_GeomFromWKB(:wkb, ST_SRID(v.bbox))
-             ORDER BY v.id DESC LIMIT 1
-            """
-        ),
-        {"wkb": mire_wkb},
-    ).first()
-    if raster is not None:
+    from layers.catalog import active_versions, covering_version
+
+    raster = covering_version(conn, "peat_depth", mire_wkb, srid)
+    if raster is not None and raster.storage_path is not None:
         sums = coverage_sum(raster.storage_path, mire_wkb)
         if sums.covered_share >= 0.5:
             return MireDepth(
@@ -140,8 +130,6 @@ def mire_depth(conn: Any, mire_wkb: bytes, srid: int) -> MireDepth | None:
                 source=f"{raster.name} version {raster.version}",
                 covered_share=sums.covered_share,
             )
-    from layers.catalog import active_versions
-
     peat_layers = {v.version_id: v for v in active_versions(conn, "peat")}
     if not peat_layers:
         return None

@@ -21,6 +21,7 @@ from analyses.presets import DEFAULT_PRESET, PeatHandling, stored_preset
 from core import __version__
 from core.errors import InvalidInput, NotFound
 from layers import codelists
+from layers.catalog import covering_version
 
 LNFR = 5100
 ALREADY_BUILT_SHARE = 0.99
@@ -56,21 +57,16 @@ def _building_codes() -> list[int]:
 
 def _overlay(conn: Connection, plan_version: int) -> tuple[dict[str, Any] | None, list[Any]]:
     """Zone × land-cover class areas for the land-cover layer that covers the plan best."""
-    lc = conn.execute(
+    extent = conn.execute(
         text(
-            """
-            SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version
-              FROM geoservice.layer l
-              JOIN geoservice.layer_version v ON v.id = l.active_version_id,
-                   (SELECT ST_Extent(geom)::geometry AS e FROM geoservice.feature
-                     WHERE version_id = :p) plan
-             WHERE l.kind = 'land_cover' AND v.bbox && plan.e
-             ORDER BY ST_Area(ST_Intersection(v.bbox, ST_SetSRID(plan.e, ST_SRID(v.bbox)))) DESC
-             LIMIT 1
-            """
+            "SELECT ST_AsBinary(ST_Extent(geom)::geometry) AS wkb, min(ST_SRID(geom)) AS srid "
+            "FROM geoservice.feature WHERE version_id = :p"
         ),
         {"p": plan_version},
-    ).first()
+    ).one()
+    if extent.wkb is None:
+        return None, []
+    lc = covering_version(conn, "land_cover", extent.wkb, int(extent.srid))
     if lc is None:
         return None, []
     rows = conn.execute(
@@ -93,7 +89,7 @@ def _overlay(conn: Connection, plan_version: int) -> tuple[dict[str, Any] | None
         ),
         {"p": plan_version, "lc": lc.version_id, "codes": _building_codes()},
     ).all()
-    return dict(lc._mapping), list(rows)
+    return {k: lc._mapping[k] for k in ("layer_id", "name", "version_id", "version")}, list(rows)
 
 
 def _peat_by_zone(

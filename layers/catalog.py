@@ -233,6 +233,48 @@ def active_versions(conn: Connection, kind: str) -> list[Any]:
     )
 
 
+def covering_version(conn: Connection, kind: str, wkb: bytes, srid: int) -> Any | None:
+    """The active version of ``kind`` that covers a geometry: the one rule every analysis uses.
+
+    Of the active versions whose extent touches the geometry, the one whose features cover
+    most of it (for a raster, whose extent covers most of it); on a tie, the newest version.
+    When only one extent touches the geometry, that version is the answer without measuring.
+    Returns (layer_id, name, version_id, version, storage_path), or None when nothing touches.
+    """
+    candidates = conn.execute(
+        text(
+            "SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version, v.storage_path "
+            "FROM geoservice.layer l JOIN geoservice.layer_version v "
+            "ON v.id = l.active_version_id "
+            "WHERE l.kind = :kind AND v.bbox && ST_GeomFromWKB(:wkb, :srid) "
+            "ORDER BY v.id DESC"
+        ),
+        {"kind": kind, "wkb": wkb, "srid": srid},
+    ).all()
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    best = conn.execute(
+        text(
+            """
+            WITH g AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
+            SELECT v.id,
+                   CASE WHEN v.storage_path IS NOT NULL
+                        THEN ST_Area(ST_Intersection(v.bbox, g.g))
+                        ELSE (SELECT coalesce(sum(ST_Area(ST_Intersection(f.geom, g.g))), 0)
+                                FROM geoservice.feature f
+                               WHERE f.version_id = v.id AND ST_Intersects(f.geom, g.g))
+                   END AS covered
+              FROM geoservice.layer_version v, g
+             WHERE v.id = ANY(:ids)
+             ORDER BY covered DESC, v.id DESC
+             LIMIT 1
+            """
+        ),
+        {"wkb": wkb, "srid": srid, "ids": [c.version_id for c in candidates]},
+    ).scalar_one()
+    return next(c for c in candidates if c.version_id == best)
+
+
 def version_for_map(engine: Engine, layer_id: int, version: int | None) -> dict[str, Any]:
     """A layer version with what a map needs: kind, counts, fields and lon/lat bounds."""
     with engine.connect() as conn:

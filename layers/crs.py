@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
-from pyproj import CRS
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from core.errors import BadRequest, InvalidInput
@@ -110,6 +113,64 @@ def resolve_source_crs(file_crs: str | None, requested: str | None) -> SourceCrs
 def norway_extent_wkt() -> str:
     """Norway (mainland with coastal waters, Svalbard, Jan Mayen) in EPSG:25833."""
     return EXTENT_WKT.read_text(encoding="utf-8").strip()
+
+
+@cache
+def _norway() -> Any:
+    extent = shapely.from_wkt(norway_extent_wkt())
+    shapely.prepare(extent)
+    return extent
+
+
+@cache
+def _to_25833(srid: int) -> Transformer:
+    return Transformer.from_crs(srid, 25833, always_xy=True)
+
+
+def inside_norway(x: Any, y: Any, srid: int) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which points lie in Norway: the one test behind every extent check (uploads, rasters,
+    footprints, and the guess at a mix-up when they fail)."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    with np.errstate(invalid="ignore"):
+        tx, ty = _to_25833(srid).transform(xs, ys, errcheck=False)
+    tx, ty = np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)
+    finite = np.isfinite(tx) & np.isfinite(ty)
+    inside = np.zeros(xs.shape, dtype=bool)
+    inside[finite] = shapely.intersects_xy(_norway(), tx[finite], ty[finite])
+    return inside
+
+
+def likely_cause(x: Any, y: Any, source: SourceCrs) -> str:
+    """Points that are not in Norway as labelled: which usual mix-up (another UTM zone,
+    degrees, swapped axes) would put them there, as a sentence for the error message."""
+    candidates: list[tuple[str, int, bool]] = [(source.label, source.srid, True)]
+    candidates += [(f"EPSG:{s}", s, False) for s in LIKELY_SRIDS if s != source.srid]
+    candidates += [(f"EPSG:{s}", s, True) for s in LIKELY_SRIDS if s != source.srid]
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    for label, srid, swap in candidates:
+        if not len(xs):
+            break
+        inside = inside_norway(ys, xs, srid) if swap else inside_norway(xs, ys, srid)
+        if inside.sum() < 0.95 * len(xs):
+            continue
+        if swap and srid == source.srid:
+            return (
+                "With x and y swapped it lies in Norway: the axes are probably swapped "
+                "(northing written before easting, or latitude before longitude)."
+            )
+        if srid in (4326, 4258) and not swap:
+            return (
+                f"Read as longitude/latitude degrees ({label}) it lies in Norway: the "
+                f"coordinates are probably degrees, not {source.label} metres. "
+                f"Upload again with crs={label}."
+            )
+        if swap:
+            return f"Read as {label} with the axes swapped it lies in Norway."
+        return (
+            f"Read as {label} it lies in Norway: the file is probably in {label} but "
+            f"labelled {source.label}. Upload again with crs={label}."
+        )
+    return "No common Norwegian CRS places it in Norway either; check the source of the file."
 
 
 # --- OGC API CRS identifiers (Features Part 2) ------------------------------------------------

@@ -624,21 +624,14 @@ def _check_extent(
     The sample is the first features as stored (file order, unless the load ran in
     parallel): taking them in fid order would sort the whole layer first.
     """
-    extent = crs.norway_extent_wkt()
-    row = cur.execute(
+    points = cur.execute(
         sql.SQL(
-            """
-            WITH ext AS (SELECT ST_Transform(ST_GeomFromText(%s, 25833), %s) AS g),
-                 sample AS (SELECT geom FROM {} LIMIT %s)
-            SELECT count(*),
-                   count(*) FILTER (WHERE NOT ST_Intersects(ext.g, ST_PointOnSurface(geom)))
-              FROM sample, ext
-            """
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM {} LIMIT %s) s"
         ).format(table),
-        (extent, srid, EXTENT_SAMPLE),
-    ).fetchone()
-    assert row is not None
-    total, outside = int(row[0]), int(row[1])
+        (EXTENT_SAMPLE,),
+    ).fetchall()
+    total = len(points)
+    outside = int(total - crs.inside_norway(*_xy(points), srid).sum())
     if total == 0 or outside <= EXTENT_TOLERANCE * total:
         return
     bbox = cur.execute(
@@ -649,7 +642,13 @@ def _check_extent(
     ).fetchone()
     assert bbox is not None
     box = ", ".join(f"{v:.6g}" for v in bbox)
-    cause = _likely_cause(cur, stage, source, extent)
+    raw = cur.execute(
+        sql.SQL(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(wkb) AS p FROM {} "
+            "WHERE wkb IS NOT NULL AND NOT ST_IsEmpty(wkb) ORDER BY n LIMIT 200) s"
+        ).format(stage)
+    ).fetchall()
+    cause = crs.likely_cause(*_xy(raw), source)
     raise InvalidInput(
         f"{outside} of {total} sampled features do not lie in Norway when the coordinates are "
         f"read as {source.label}. The data's bounding box is ({box}) in the file's units. "
@@ -661,50 +660,8 @@ def _check_extent(
     )
 
 
-def _likely_cause(
-    cur: psycopg.Cursor[Any], stage: sql.Composable, source: crs.SourceCrs, extent: str
-) -> str:
-    """Try the usual mix-ups (other UTM zone, degrees, swapped axes) on a sample."""
-    candidates: list[tuple[str, int, bool]] = [(source.label, source.srid, True)]
-    candidates += [(f"EPSG:{s}", s, False) for s in crs.LIKELY_SRIDS if s != source.srid]
-    candidates += [(f"EPSG:{s}", s, True) for s in crs.LIKELY_SRIDS if s != source.srid]
-    for label, srid, swap in candidates:
-        try:
-            with cur.connection.transaction():
-                row = cur.execute(
-                    sql.SQL(
-                        """
-                        WITH ext AS (SELECT ST_GeomFromText(%(ext)s, 25833) AS g),
-                             pts AS (SELECT ST_PointOnSurface(wkb) AS p FROM {}
-                                      WHERE wkb IS NOT NULL AND NOT ST_IsEmpty(wkb)
-                                      ORDER BY n LIMIT 200)
-                        SELECT count(*) FILTER (WHERE ST_Intersects(ext.g, ST_Transform(
-                                   ST_SetSRID(CASE WHEN %(swap)s THEN ST_FlipCoordinates(p)
-                                                   ELSE p END, %(srid)s), 25833))),
-                               count(*)
-                          FROM pts, ext
-                        """
-                    ).format(stage),
-                    {"ext": extent, "srid": srid, "swap": swap},
-                ).fetchone()
-        except psycopg.Error:
-            continue
-        if row and row[1] and row[0] >= 0.95 * row[1]:
-            if swap and srid == source.srid:
-                return (
-                    "With x and y swapped it lies in Norway: the axes are probably swapped "
-                    "(northing written before easting, or latitude before longitude)."
-                )
-            if srid in (4326, 4258) and not swap:
-                return (
-                    f"Read as longitude/latitude degrees ({label}) it lies in Norway: the "
-                    f"coordinates are probably degrees, not {source.label} metres. "
-                    f"Upload again with crs={label}."
-                )
-            if swap:
-                return f"Read as {label} with the axes swapped it lies in Norway."
-            return (
-                f"Read as {label} it lies in Norway: the file is probably in {label} but "
-                f"labelled {source.label}. Upload again with crs={label}."
-            )
-    return "No common Norwegian CRS places it in Norway either; check the source of the file."
+def _xy(rows: list[Any]) -> tuple[list[float], list[float]]:
+    """Point rows (x, y) as two lists; points PostGIS could not place count as outside."""
+    xs = [float("nan") if r[0] is None else float(r[0]) for r in rows]
+    ys = [float("nan") if r[1] is None else float(r[1]) for r in rows]
+    return xs, ys

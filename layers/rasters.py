@@ -187,11 +187,8 @@ def _publish(
         with psycopg_transaction(engine) as conn:
             cur = conn.cursor()
             if check_extent:
-                inside = cur.execute(
-                    "SELECT ST_Intersects(ST_Transform(ST_GeomFromText(%s, 25833), %s), "
-                    "ST_Centroid(ST_MakeEnvelope(%s, %s, %s, %s, %s)))",
-                    (crs.norway_extent_wkt(), storage_srid, *bounds, storage_srid),
-                ).fetchone()
+                centre = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+                inside = crs.inside_norway([centre[0]], [centre[1]], storage_srid)
                 if not inside or not inside[0]:
                     raise InvalidInput(
                         f"{filename} does not lie in Norway when read as {source.label}: "

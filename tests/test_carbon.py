@@ -539,3 +539,23 @@ def test_report_of_a_proposal_that_overlaps_nature_types(
     report = client.get(f"/api/proposals/{result['id']}/report")
     assert report.status_code == 200, report.text
     assert "Naturtyper NiN" in report.text and "Kalkskog" in report.text
+
+
+def test_the_layer_covering_most_of_the_site_is_used(
+    client: TestClient, landscape: None, tmp_path: Path
+) -> None:
+    """One rule picks the land cover (layers.catalog.covering_version): the active layer whose
+    features cover most of the site; on a tie the newest."""
+    part = box(X0, Y0, X0 + 30, Y0 + 100)  # 30 % of FOREST, as open land
+    gpd.GeoDataFrame({"ARTYPE": [50]}, geometry=[part], crs=25833).to_file(tmp_path / "nabo.gpkg")
+    made = upload(client, tmp_path / "nabo.gpkg", kind="land_cover", name="AR5 nabokommune")
+    assert made.status_code == 201, made.text
+    result = assess(client, utm(FOREST), built_share=1.0)
+    assert result["provenance"]["land_cover_layers"][0]["name"] == "AR5"
+    assert [c["arealtype"] for c in result["footprints"][0]["classes"]] == [30]
+    whole = box(X0 - 10, Y0 - 10, X0 + 110, Y0 + 110)  # all of FOREST, as fully cultivated
+    gpd.GeoDataFrame({"ARTYPE": [21]}, geometry=[whole], crs=25833).to_file(tmp_path / "ny.gpkg")
+    assert upload(client, tmp_path / "ny.gpkg", kind="land_cover", name="AR5 ny").status_code == 201
+    tie = assess(client, utm(FOREST), built_share=1.0)
+    assert tie["provenance"]["land_cover_layers"][0]["name"] == "AR5 ny"
+    assert [c["arealtype"] for c in tie["footprints"][0]["classes"]] == [21]
