@@ -210,8 +210,19 @@ def store_table(
         },
     ).scalar_one()
     if activate:
+        # One active table: writers of different names take turns here, and the old table is
+        # switched off before the new one is on (the unique index checks row by row).
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('factor_table', 1))"))
         conn.execute(
-            text("UPDATE geoservice.carbon_factor_table SET active = (id = :id)"), {"id": table_id}
+            text(
+                "UPDATE geoservice.carbon_factor_table SET active = false "
+                "WHERE active AND id <> :id"
+            ),
+            {"id": table_id},
+        )
+        conn.execute(
+            text("UPDATE geoservice.carbon_factor_table SET active = true WHERE id = :id"),
+            {"id": table_id},
         )
     return int(table_id)
 

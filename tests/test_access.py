@@ -327,3 +327,30 @@ def test_tokens_never_reach_the_logs(
     assert "/ogc/collections?access_token=***" in logged
     assert token not in logged and "gs_wrong" not in logged
     assert "collections" in listed
+
+
+def test_the_openapi_document_describes_the_main_responses(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+
+    def schema_of(path: str, method: str, status: str) -> str:
+        content = doc["paths"][path][method]["responses"][status]["content"]
+        return str(content["application/json"]["schema"].get("$ref", ""))
+
+    expected = {
+        ("/api/layers", "get", "200"): "Page_Layer_",
+        ("/api/layers", "post", "201"): "UploadResult",
+        ("/api/layers/{layer_id}", "get", "200"): "Layer",
+        ("/api/layers/{layer_id}/versions", "get", "200"): "LayerVersions",
+        ("/api/proposals", "post", "201"): "Proposal",
+        ("/api/proposals/{proposal_id}", "get", "200"): "Proposal",
+        ("/api/plans/{layer_id}/analysis", "post", "202"): "PlanJobQueued",
+        ("/api/plans/analyses/{job_id}", "get", "200"): "PlanJob",
+        ("/api/restoration/projects", "get", "200"): "Page_Project_",
+        ("/api/restoration/projects/{project_id}", "get", "200"): "Project",
+        ("/api/restoration/projects/{project_id}/history", "get", "200"): "ProjectHistory",
+        ("/api/restoration/progress", "get", "200"): "Progress",
+    }
+    for (path, method, status), model in expected.items():
+        assert schema_of(path, method, status).endswith("/" + model), (path, method)
+    progress = doc["components"]["schemas"]["Progress"]
+    assert {"baseline_degraded_ha", "under_restoration_ha", "share"} <= set(progress["required"])

@@ -28,6 +28,7 @@ from analyses.presets import DEFAULT_PRESET, PRESETS
 from analyses.tables import to_csv
 from core.errors import PayloadTooLarge
 from geoservice.dependencies import EngineDep, Id, SettingsDep
+from geoservice.models import PlanJob, PlanJobQueued, Proposal
 from geoservice.security import AdminDep, PlannerDep, audit_note
 from layers.geometry_limits import check_request_geometry
 from maps.report import proposal_report
@@ -81,7 +82,10 @@ def carbon_router() -> APIRouter:
     router = APIRouter(tags=["carbon"])
 
     @router.post(
-        "/api/proposals", status_code=status.HTTP_201_CREATED, summary="Assess a building proposal"
+        "/api/proposals",
+        status_code=status.HTTP_201_CREATED,
+        summary="Assess a building proposal",
+        response_model=Proposal,
     )
     def create_proposal(
         request: Request,
@@ -100,7 +104,9 @@ def carbon_router() -> APIRouter:
         audit_note(request, proposal_id=result["id"])
         return result
 
-    @router.get("/api/proposals/{proposal_id}", summary="A stored assessment")
+    @router.get(
+        "/api/proposals/{proposal_id}", summary="A stored assessment", response_model=Proposal
+    )
     def read_proposal(proposal_id: Id, engine: EngineDep) -> Any:
         """The result exactly as it was computed, with its provenance."""
         return get_proposal(engine, proposal_id)
@@ -122,6 +128,7 @@ def carbon_router() -> APIRouter:
         "/api/plans/{layer_id}/analysis",
         status_code=status.HTTP_202_ACCEPTED,
         summary="Analyse every building zone of a land-use plan (a job)",
+        response_model=PlanJobQueued,
     )
     def plan_analysis(
         request: Request,
@@ -138,7 +145,11 @@ def carbon_router() -> APIRouter:
         audit_note(request, analysis_id=job_id)
         return {"id": job_id, "status": "queued", "href": f"/api/plans/analyses/{job_id}"}
 
-    @router.get("/api/plans/analyses/{job_id}", summary="Status and result of a plan analysis")
+    @router.get(
+        "/api/plans/analyses/{job_id}",
+        summary="Status and result of a plan analysis",
+        response_model=PlanJob,
+    )
     def plan_analysis_status(job_id: Id, engine: EngineDep) -> Any:
         """queued / running (with progress 0–1) / done (with the result) / failed (why)."""
         return jobs.get_job(engine, job_id)

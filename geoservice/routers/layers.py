@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 
 from core.errors import BadRequest, PayloadTooLarge
 from geoservice.dependencies import EngineDep, Id, Limit, Offset, SettingsDep, VersionQuery, page
+from geoservice.models import Layer, LayerVersions, Page, UploadResult
 from geoservice.security import AdminDep, GisDep, audit_note
 from geoservice.settings import Settings
 from layers import catalog
@@ -73,7 +74,12 @@ def layers_router() -> APIRouter:
     """Build the layer store router."""
     router = APIRouter(prefix="/api/layers", tags=["layers"])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, summary="Upload a layer version")
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        summary="Upload a layer version",
+        response_model=UploadResult,
+    )
     def upload_layer(
         request: Request,
         engine: EngineDep,
@@ -158,7 +164,7 @@ def layers_router() -> APIRouter:
         audit_note(request, layer_id=result.layer_id, version_after=result.version)
         return result.as_dict()
 
-    @router.get("", summary="List layers")
+    @router.get("", summary="List layers", response_model=Page[Layer])
     def list_layers(
         request: Request,
         engine: EngineDep,
@@ -171,17 +177,23 @@ def layers_router() -> APIRouter:
         items, total = catalog.list_layers(engine, limit=limit, offset=offset)
         return page(request, items, total, limit, offset)
 
-    @router.get("/{layer_id}", summary="One layer")
+    @router.get("/{layer_id}", summary="One layer", response_model=Layer)
     def get_layer(layer_id: Id, engine: EngineDep) -> dict[str, Any]:
         """A layer and the provenance of its active version."""
         return catalog.get_layer(engine, layer_id)
 
-    @router.get("/{layer_id}/versions", summary="All versions of a layer")
+    @router.get(
+        "/{layer_id}/versions", summary="All versions of a layer", response_model=LayerVersions
+    )
     def list_versions(layer_id: Id, engine: EngineDep) -> dict[str, Any]:
         """Every version with its provenance; ``active`` marks the one in use."""
         return {"layer_id": layer_id, "versions": catalog.list_versions(engine, layer_id)}
 
-    @router.post("/{layer_id}/versions/{version}/activate", summary="Re-activate a version")
+    @router.post(
+        "/{layer_id}/versions/{version}/activate",
+        summary="Re-activate a version",
+        response_model=Layer,
+    )
     def activate(
         request: Request, layer_id: Id, version: Id, engine: EngineDep, who: AdminDep
     ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from geoservice.dependencies import (
     SettingsDep,
     page,
 )
+from geoservice.models import Page, Progress, Project, ProjectHistory, ProjectImport
 from geoservice.routers.layers import save_upload
 from geoservice.security import EcologistDep, ReaderDep, audit_note
 from layers.geometry_limits import check_request_geometry
@@ -54,7 +55,12 @@ def restoration_router() -> APIRouter:
     """Build the restoration router."""
     router = APIRouter(prefix="/api/restoration", tags=["restoration"])
 
-    @router.post("/projects", status_code=status.HTTP_201_CREATED, summary="Register a project")
+    @router.post(
+        "/projects",
+        status_code=status.HTTP_201_CREATED,
+        summary="Register a project",
+        response_model=Project,
+    )
     def create(
         request: Request,
         body: ProjectIn,
@@ -79,6 +85,7 @@ def restoration_router() -> APIRouter:
         "/projects/import",
         status_code=status.HTTP_201_CREATED,
         summary="Register every feature of a file as a project (all or nothing)",
+        response_model=ProjectImport,
     )
     def import_file(
         request: Request,
@@ -112,7 +119,11 @@ def restoration_router() -> APIRouter:
         audit_note(request, project_ids=ids)
         return {"imported": len(ids), "ids": ids}
 
-    @router.get("/projects", summary="The registry (now, or as it stood at a time)")
+    @router.get(
+        "/projects",
+        summary="The registry (now, or as it stood at a time)",
+        response_model=Page[Project],
+    )
     def list_projects(
         request: Request,
         engine: EngineDep,
@@ -134,12 +145,16 @@ def restoration_router() -> APIRouter:
         )
         return page(request, items, total, limit, offset)
 
-    @router.get("/projects/{project_id}", summary="One project")
+    @router.get("/projects/{project_id}", summary="One project", response_model=Project)
     def read(project_id: Id, engine: EngineDep) -> Any:
         """The current state of a project."""
         return restoration.get_project(engine, project_id)
 
-    @router.put("/projects/{project_id}", summary="Change a project (a new version)")
+    @router.put(
+        "/projects/{project_id}",
+        summary="Change a project (a new version)",
+        response_model=Project,
+    )
     def update(
         request: Request,
         project_id: Id,
@@ -180,7 +195,9 @@ def restoration_router() -> APIRouter:
         audit_note(request, version_before=before, version_after=after)
 
     @router.post(
-        "/projects/{project_id}/restore", summary="Bring a deleted project back (a new version)"
+        "/projects/{project_id}/restore",
+        summary="Bring a deleted project back (a new version)",
+        response_model=Project,
     )
     def restore(request: Request, project_id: Id, engine: EngineDep, who: EcologistDep) -> Any:
         """The project as it was before it was deleted, recorded as a new version."""
@@ -190,12 +207,20 @@ def restoration_router() -> APIRouter:
         audit_note(request, version_after=restored["version"])
         return restored
 
-    @router.get("/projects/{project_id}/history", summary="Every version of a project")
+    @router.get(
+        "/projects/{project_id}/history",
+        summary="Every version of a project",
+        response_model=ProjectHistory,
+    )
     def history(project_id: Id, engine: EngineDep) -> Any:
         """Who changed what, when."""
         return {"id": project_id, "versions": restoration.project_history(engine, project_id)}
 
-    @router.get("/progress", summary="Progress towards Target 2 and the national target")
+    @router.get(
+        "/progress",
+        summary="Progress towards Target 2 and the national target",
+        response_model=Progress,
+    )
     def progress(
         engine: EngineDep,
         region: Annotated[str, Query(description="kommunenummer, fylkesnummer or NO")] = "NO",
@@ -205,7 +230,7 @@ def restoration_router() -> APIRouter:
         """Baseline, area under restoration, share, pace and projection for each target."""
         return restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=as_of)
 
-    @router.post("/progress", summary="Progress inside a drawn polygon")
+    @router.post("/progress", summary="Progress inside a drawn polygon", response_model=Progress)
     def progress_in_polygon(
         body: AreaIn, engine: EngineDep, settings: SettingsDep, who: ReaderDep
     ) -> Any:
