@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 from analyses.assessment import MEASURED, load_proposal
 from analyses.factors import PEAT_CLASS_OFFSET, POOLS, get_table, lucode_for
 from core.errors import InvalidInput
+from layers.catalog import active_versions
 
 NODATA = 0
 MARGIN_M = 50.0
@@ -72,12 +73,11 @@ def invest_export(
         peat = conn.execute(
             text(
                 "SELECT ST_AsBinary(p.geom) AS wkb, p.attrs->>'depth_class' AS depth_class "
-                "FROM geoservice.layer l JOIN geoservice.feature p "
-                "ON p.version_id = l.active_version_id WHERE l.kind = 'peat' "
+                "FROM geoservice.feature p WHERE p.version_id = ANY(:peat) "
                 "AND p.attrs->>'depth_class' IN ('grunn', 'djup') AND ST_Dimension(p.geom) = 2 "
                 "AND p.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, :srid)"
             ),
-            envelope,
+            {**envelope, "peat": [v.version_id for v in active_versions(conn, "peat")]},
         ).all()
     table = get_table(engine, int(result["provenance"]["factor_table"]["id"]))
     transform = from_origin(x0, y1, resolution, resolution)

@@ -21,7 +21,7 @@ from analyses.presets import DEFAULT_PRESET, PeatHandling, stored_preset
 from core import __version__
 from core.errors import InvalidInput, NotFound
 from layers import codelists
-from layers.catalog import covering_version
+from layers.catalog import active_versions, covering_version, layer_with_active_version
 
 LNFR = 5100
 ALREADY_BUILT_SHARE = 0.99
@@ -30,13 +30,7 @@ ProgressFn = Callable[[int, int], None]
 
 def plan_version(conn: Connection, layer_id: int) -> dict[str, Any]:
     """The active version of a land-use plan layer; NotFound or 422 otherwise."""
-    row = conn.execute(
-        text(
-            "SELECT l.id, l.name, l.kind, v.id AS version_id, v.version FROM geoservice.layer l "
-            "LEFT JOIN geoservice.layer_version v ON v.id = l.active_version_id WHERE l.id = :id"
-        ),
-        {"id": layer_id},
-    ).first()
+    row = layer_with_active_version(conn, layer_id)
     if row is None:
         raise NotFound(f"There is no layer {layer_id}.", code="layer_not_found")
     if row.kind != "land_use_plan":
@@ -109,9 +103,9 @@ def _peat_by_zone(
                  GROUP BY z.fid),
                  peat AS (
                 SELECT p.attrs->>'depth_class' AS depth_class, p.geom
-                  FROM geoservice.layer l
-                  JOIN geoservice.feature p ON p.version_id = l.active_version_id
-                 WHERE l.kind = 'peat' AND p.attrs->>'depth_class' IN ('grunn', 'djup')
+                  FROM geoservice.feature p
+                 WHERE p.version_id = ANY(:peat)
+                   AND p.attrs->>'depth_class' IN ('grunn', 'djup')
                    AND ST_Dimension(p.geom) = 2)
             SELECT myr.fid, peat.depth_class,
                    ST_Area(ST_Intersection(ST_Union(peat.geom), myr.g)) AS area_m2
@@ -119,7 +113,12 @@ def _peat_by_zone(
              GROUP BY myr.fid, peat.depth_class, myr.g
             """
         ),
-        {"p": plan_version, "lc": lc_version, "codes": _building_codes()},
+        {
+            "p": plan_version,
+            "lc": lc_version,
+            "codes": _building_codes(),
+            "peat": [v.version_id for v in active_versions(conn, "peat")],
+        },
     ).all()
     out: dict[int, dict[str, float]] = defaultdict(dict)
     for r in rows:

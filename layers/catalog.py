@@ -233,18 +233,43 @@ def active_versions(conn: Connection, kind: str) -> list[Any]:
     )
 
 
+def layer_with_active_version(conn: Connection, layer_id: int) -> Any | None:
+    """(id, name, kind, version_id, version) of a layer; version_id is None when no version
+    is active; None when there is no such layer."""
+    return conn.execute(
+        text(
+            "SELECT l.id, l.name, l.kind, v.id AS version_id, v.version FROM geoservice.layer l "
+            "LEFT JOIN geoservice.layer_version v ON v.id = l.active_version_id WHERE l.id = :id"
+        ),
+        {"id": layer_id},
+    ).first()
+
+
+def versions_overlap_free(conn: Connection, version_ids: list[int]) -> bool:
+    """True when every version was checked at upload and found free of self-overlaps."""
+    found = conn.execute(
+        text(
+            "SELECT bool_or(self_overlaps IS NOT FALSE) FROM geoservice.layer_version "
+            "WHERE id = ANY(:v)"
+        ),
+        {"v": version_ids},
+    ).scalar()
+    return not found
+
+
 def covering_version(conn: Connection, kind: str, wkb: bytes, srid: int) -> Any | None:
     """The active version of ``kind`` that covers a geometry: the one rule every analysis uses.
 
     Of the active versions whose extent touches the geometry, the one whose features cover
     most of it (for a raster, whose extent covers most of it); on a tie, the newest version.
     When only one extent touches the geometry, that version is the answer without measuring.
-    Returns (layer_id, name, version_id, version, storage_path), or None when nothing touches.
+    Returns (layer_id, name, version_id, version, storage_path, raster), or None when nothing
+    touches.
     """
     candidates = conn.execute(
         text(
-            "SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version, v.storage_path "
-            "FROM geoservice.layer l JOIN geoservice.layer_version v "
+            "SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version, v.storage_path, "
+            "v.raster FROM geoservice.layer l JOIN geoservice.layer_version v "
             "ON v.id = l.active_version_id "
             "WHERE l.kind = :kind AND v.bbox && ST_GeomFromWKB(:wkb, :srid) "
             "ORDER BY v.id DESC"

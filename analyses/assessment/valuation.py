@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from analyses.assessment.arithmetic import KU_EMISSION_THRESHOLD_T_CO2E, summarize
 from analyses.assessment.footprint import prepare_footprint
@@ -40,10 +40,7 @@ def _apply_carbon_raster(
     row = covering_version(conn, "carbon_density", wkb, srid)
     if row is None or row.storage_path is None:
         return None
-    pools_json = conn.execute(
-        text("SELECT raster->'pools' FROM geoservice.layer_version WHERE id = :v"),
-        {"v": row.version_id},
-    ).scalar()
+    pools_json = (row.raster or {}).get("pools")
     sums = coverage_sum(row.storage_path, wkb)
     if sums.covered_m2 <= 0:
         return None

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from analyses.restoration.registry import STATE_SQL, project_geometry
 from core.errors import InvalidInput, NotFound
 from layers import codelists
-from layers.catalog import active_versions
+from layers.catalog import active_versions, versions_overlap_free
 
 
 @dataclass(frozen=True)
@@ -193,14 +193,7 @@ def baseline_is_coverage(conn: Connection, degraded: list[int]) -> bool:
     Each version records at upload whether it overlaps itself; overlaps between versions
     are looked for here.
     """
-    unchecked_or_overlapping = conn.execute(
-        text(
-            "SELECT bool_or(self_overlaps IS NOT FALSE) FROM geoservice.layer_version "
-            "WHERE id = ANY(:v)"
-        ),
-        {"v": degraded},
-    ).scalar()
-    if unchecked_or_overlapping:
+    if not versions_overlap_free(conn, degraded):
         return False
     if len(degraded) < 2:
         return True
