@@ -21,6 +21,7 @@ import shapely
 
 NINA_FILE = files("analyses") / "data" / "peat-carbon-nina" / "gran_dataset_utf8.csv"
 COLUMN = "C density (kg/m3)"
+ANALYSED = "% SOM"  # empty where the lab analysis is missing
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,23 @@ class PeatDensity:
 
 @cache
 def nina_density(path: Traversable = NINA_FILE) -> PeatDensity:
-    """Mean and quartiles of the measured carbon densities."""
+    """Mean and quartiles of the carbon densities of the lab-analysed samples.
+
+    Samples without an organic-matter analysis (``% SOM`` empty: Høstadmyra and the Kinn
+    sites) carry a ``C density`` of 0 that means "not analysed", not "no carbon": they are
+    left out (counting them made every measured mire a quarter too low).
+    """
     values: list[float] = []
     with path.open("r", encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter=";"):
+            if not (row.get(ANALYSED) or "").strip():
+                continue
             raw = (row.get(COLUMN) or "").strip().replace(",", ".")
             try:
                 values.append(float(raw))
             except ValueError:
                 continue
-    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    low, _, high = statistics.quantiles(values, n=4, method="exclusive")
     return PeatDensity(
         central_kg_m3=statistics.fmean(values),
         low_kg_m3=low,
