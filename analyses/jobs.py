@@ -87,7 +87,8 @@ def _run_locked(engine: Engine, job_id: int) -> None:
             engine,
             row.layer_id,
             preset_name=row.request.get("preset", "miljodirektoratet-20y"),
-            peat_handling=row.request.get("peat_handling", "excavated"),
+            peat_handling=row.request.get("peat_handling", "drained"),
+            peat_excavated_share=row.request.get("peat_excavated_share"),
             rezone=row.request.get("rezone") or [],
             progress=progress,
         )

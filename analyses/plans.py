@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from analyses.assessment import default_built_share, split_peat, summarize
 from analyses.factors import active_table
-from analyses.presets import DEFAULT_PRESET, PeatHandling, stored_preset
+from analyses.presets import DEFAULT_PRESET, PeatHandling, excavated_share, stored_preset
 from core import __version__
 from core.errors import InvalidInput, NotFound
 from layers import codelists
@@ -131,12 +131,17 @@ def analyse_plan(
     layer_id: int,
     *,
     preset_name: str = DEFAULT_PRESET,
-    peat_handling: PeatHandling = "excavated",
+    peat_handling: PeatHandling = "drained",
+    peat_excavated_share: float | None = None,
     rezone: list[int] | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Assess every building zone; rank; totals per arealformål; optional rezoning."""
     preset = stored_preset(engine, preset_name)
+    try:
+        excavated = excavated_share(peat_handling, peat_excavated_share)
+    except ValueError as exc:
+        raise InvalidInput(f"{exc}.", code="bad_peat_excavated_share") from exc
     table = active_table(engine)
     with engine.connect() as conn:
         plan = plan_version(conn, layer_id)
@@ -173,7 +178,7 @@ def analyse_plan(
         code = int(zone.attrs["arealformal"])
         built, _ = default_built_share(code)
         land = split_peat(by_zone.get(fid, []), peat.get(fid, {}))
-        summary = summarize(land, built, preset, peat_handling, table)
+        summary = summarize(land, built, preset, excavated, table)
         area = float(zone.area_m2)
         built_already = sum(c.area_m2 for c in land if c.arealtype in (11, 12))
         entry = {
@@ -193,7 +198,7 @@ def analyse_plan(
         }
         if fid in (rezone or []):
             lnfr_built, _ = default_built_share(LNFR)
-            as_lnfr = summarize(land, lnfr_built, preset, peat_handling, table)
+            as_lnfr = summarize(land, lnfr_built, preset, excavated, table)
             entry["rezoned_to_lnfr_emission_t_co2e"] = as_lnfr["emission_t_co2e"]
         results.append(entry)
         if progress:
@@ -217,6 +222,8 @@ def analyse_plan(
         for z in rezoned
     )
     return {
+        "peat_handling": peat_handling,
+        "peat_excavated_share": excavated,
         "layer_id": layer_id,
         "plan": plan["name"],
         "plan_version": plan["version"],

@@ -17,6 +17,21 @@ from core.errors import InvalidInput
 from core.versions import next_version
 
 PeatHandling = Literal["excavated", "drained", "filled"]
+
+
+def excavated_share(peat_handling: str, share: float | None) -> float:
+    """The share of the built mire excavated and removed (masseutskifting), which loses its
+    whole stock at once; the rest stays in place, drained or under fill (EF x horizon).
+
+    Stated explicitly as ``share``; ``peat_handling="excavated"`` alone means all of it.
+    """
+    if share is not None:
+        if not 0 <= share <= 1:
+            raise ValueError("peat_excavated_share is a share between 0 and 1")
+        return float(share)
+    return 1.0 if peat_handling == "excavated" else 0.0
+
+
 C_TO_CO2 = 44 / 12
 # Drained organic soil under settlements: no Tier 1 EF exists; boreal grassland is the proxy
 # (IPCC Wetlands Supplement Table 2.1, 20.89 t CO2/ha/yr = 5.7 t C/ha/yr) [E], domain.md §2.3.

@@ -36,7 +36,13 @@ def assess_cmd(
     landuse: Annotated[int, typer.Option(help="Planned arealformål, e.g. 1110")] = 1110,
     preset: Annotated[str, typer.Option(help="Method preset")] = DEFAULT_PRESET,
     built_share: Annotated[float | None, typer.Option(help="0–1; default per formål")] = None,
-    peat_handling: Annotated[str, typer.Option(help="excavated, drained or filled")] = "excavated",
+    peat_handling: Annotated[
+        str, typer.Option(help="Peat under the built part: drained, filled or excavated")
+    ] = "drained",
+    peat_excavated_share: Annotated[
+        float | None,
+        typer.Option(help="Share of the built mire dug out and removed (loses its stock)"),
+    ] = None,
     crs: Annotated[str | None, typer.Option(help="CRS if the file does not say")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer inside a GeoPackage")] = None,
     alternative: Annotated[
@@ -67,6 +73,7 @@ def assess_cmd(
                 built_share=built_share,
                 preset=preset,
                 peat_handling=peat_handling,  # type: ignore[arg-type]
+                peat_excavated_share=peat_excavated_share,
                 name=proposal_file.stem,
                 alternatives=alternatives,
             ),
@@ -138,7 +145,13 @@ def assess_cmd(
 def plans_cmd(
     layer_id: Annotated[int, typer.Argument(help="Id of a land_use_plan layer")],
     preset: Annotated[str, typer.Option(help="Method preset")] = DEFAULT_PRESET,
-    peat_handling: Annotated[str, typer.Option(help="excavated, drained or filled")] = "excavated",
+    peat_handling: Annotated[
+        str, typer.Option(help="Peat under the built part: drained, filled or excavated")
+    ] = "drained",
+    peat_excavated_share: Annotated[
+        float | None,
+        typer.Option(help="Share of the built mire dug out and removed (loses its stock)"),
+    ] = None,
     rezone: Annotated[
         list[int] | None, typer.Option(help="Zone (feature id) to return to LNFR; repeatable")
     ] = None,
@@ -165,6 +178,7 @@ def plans_cmd(
                 layer_id,
                 preset_name=preset,
                 peat_handling=peat_handling,  # type: ignore[arg-type]
+                peat_excavated_share=peat_excavated_share,
                 rezone=rezone or [],
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )

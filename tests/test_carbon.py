@@ -569,3 +569,36 @@ def test_the_layer_covering_most_of_the_site_is_used(
     tie = assess(client, utm(FOREST), built_share=1.0)
     assert tie["provenance"]["land_cover_layers"][0]["name"] == "AR5 ny"
     assert [c["arealtype"] for c in tie["footprints"][0]["classes"]] == [21]
+
+
+def test_hellemyra_under_the_default_preset_and_the_stock_method(
+    client: TestClient, landscape: None
+) -> None:
+    """22.37 ha of deep peat built over. The default 20-year preset leaves the peat in place
+    (drained-peat factor x 20 years) unless a share is stated as excavated; the stock method
+    releases the whole stock (the published Hellemyra figure, about 77 400 t CO2)."""
+    default = assess(client, utm(MIRE), built_share=1.0)
+    assert default["peat_handling"] == "drained" and default["peat_excavated_share"] == 0
+    [fp] = default["footprints"]
+    peat_part = 22.37 * 5.7 * 20 * CO2  # ≈ 9 350 t CO2
+    assert peat_part == pytest.approx(9350, abs=1)
+    assert fp["emission_t_co2e"]["central"] == pytest.approx(peat_part + 22.37 * 4 * CO2, rel=1e-4)
+    stock = assess(client, utm(MIRE), built_share=1.0, preset="svv-stock")["footprints"][0]
+    assert stock["emission_t_co2e"]["central"] == pytest.approx(22.37 * 948 * CO2, rel=1e-4)
+    assert 22.37 * 944 * CO2 == pytest.approx(77_400, rel=0.001)  # peat alone, as published
+    half = assess(client, utm(MIRE), built_share=1.0, peat_excavated_share=0.5)
+    assert half["peat_excavated_share"] == 0.5
+    expected = 22.37 * (0.5 * 944 + 0.5 * 114 + 4) * CO2
+    assert half["footprints"][0]["emission_t_co2e"]["central"] == pytest.approx(expected, rel=1e-4)
+    legacy = assess(client, utm(MIRE), built_share=1.0, peat_handling="excavated")
+    assert legacy["peat_excavated_share"] == 1
+    bad = client.post(
+        "/api/proposals",
+        json={
+            "footprint": utm(MIRE),
+            "crs": "EPSG:25833",
+            "arealformal": 1110,
+            "peat_excavated_share": 1.5,
+        },
+    )
+    assert bad.status_code == 422

@@ -47,8 +47,12 @@ def test_every_building_zone_is_valued_and_ranked(client: TestClient, plan: int)
     assert forest["emission_t_co2e"]["central"] == pytest.approx(0.6 * 157 * CO2, abs=0.02)
     assert built["already_built"] is True
     assert built["emission_t_co2e"]["central"] == 0
-    # Deep mire, dug out at building: 0.6 × 22.37 ha × (944 + 4) t C/ha.
-    assert mire["emission_t_co2e"]["central"] == pytest.approx(0.6 * 22.37 * 948 * CO2, rel=1e-4)
+    # Deep mire left in place under the built part: vegetation (4 t C/ha) at once, the peat at
+    # the drained-peat factor over 20 years (5.7 × 20 = 114 t C/ha, below its 944 t C/ha).
+    assert mire["emission_t_co2e"]["central"] == pytest.approx(
+        0.6 * 22.37 * (4 + 114) * CO2, rel=1e-4
+    )
+    assert result["peat_excavated_share"] == 0
     assert result["already_built_zones"] == [2]
     assert result["ranking_by_emission"] == [3, 1]
     assert result["ranking_by_carbon_rich_area"] == [3, 1]
@@ -59,11 +63,20 @@ def test_every_building_zone_is_valued_and_ranked(client: TestClient, plan: int)
     assert result["provenance"]["preset"]["name"] == "miljodirektoratet-20y"
 
 
+def test_an_excavated_share_loses_its_whole_stock(client: TestClient, plan: int) -> None:
+    result = run(client, plan, peat_excavated_share=0.25)
+    mire = next(z for z in result["zones"] if z["fid"] == 3)
+    built_ha = 0.6 * 22.37  # a quarter dug out (944 + 4), the rest in place (114 + 4)
+    expected = built_ha * (0.25 * 948 + 0.75 * 118) * CO2
+    assert mire["emission_t_co2e"]["central"] == pytest.approx(expected, rel=1e-4)
+    assert result["peat_excavated_share"] == 0.25
+
+
 def test_rezoning_reports_emissions_avoided(client: TestClient, plan: int) -> None:
     result = run(client, plan, rezone=[3])
     mire = next(z for z in result["zones"] if z["fid"] == 3)
     as_lnfr = mire["rezoned_to_lnfr_emission_t_co2e"]["central"]
-    assert as_lnfr == pytest.approx(0.01 * 22.37 * 948 * CO2, rel=1e-4)  # LNFR: 1 % built
+    assert as_lnfr == pytest.approx(0.01 * 22.37 * 118 * CO2, rel=1e-4)  # LNFR: 1 % built
     assert result["rezoning"]["emission_avoided_t_co2e"] == pytest.approx(
         mire["emission_t_co2e"]["central"] - as_lnfr, abs=0.05
     )

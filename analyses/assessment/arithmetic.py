@@ -18,7 +18,6 @@ from analyses.presets import (
     C_TO_CO2,
     DRAINED_PEAT_EF_T_C_HA_YR,
     FOREST_SINK_T_C_HA_YR,
-    PeatHandling,
     Preset,
 )
 from layers import codelists
@@ -107,7 +106,7 @@ def _rounded(values: dict[str, float], digits: int = 2) -> dict[str, float]:
 
 
 def _class_result(
-    cls: LandClass, factor: Factor | None, built: float, preset: Preset, peat: PeatHandling
+    cls: LandClass, factor: Factor | None, built: float, preset: Preset, excavated: float
 ) -> dict[str, Any]:
     """Stock, loss and preserved carbon of one land class inside the footprint."""
     area_ha = float(cls.area_m2) / 10_000
@@ -135,11 +134,17 @@ def _class_result(
     if factor.arealtype not in ALREADY_BUILT:
         immediate_c += (factor.c_above + factor.c_below + factor.c_dead) * built_ha
         if factor.arealtype == 60:
-            if preset.peat_stock_method or peat == "excavated":
+            if preset.peat_stock_method:
                 immediate_c += factor.c_soil * built_ha
             else:
+                # Only the share stated as excavated loses its whole stock; peat left in place
+                # (drained, under fill) emits at the drained-peat factor over the horizon.
+                dug_ha = built_ha * excavated
                 years = preset.horizon_years or 20
-                over_time_c += min(factor.c_soil, DRAINED_PEAT_EF_T_C_HA_YR * years) * built_ha
+                immediate_c += factor.c_soil * dug_ha
+                over_time_c += min(factor.c_soil, DRAINED_PEAT_EF_T_C_HA_YR * years) * (
+                    built_ha - dug_ha
+                )
         else:
             lost = factor.c_soil * built_ha * preset.mineral_soil_loss
             if preset.mineral_soil_immediate:
@@ -171,7 +176,7 @@ def _class_result(
 
 
 def summarize(
-    land: list[LandClass], built: float, preset: Preset, peat: PeatHandling, table: FactorTable
+    land: list[LandClass], built: float, preset: Preset, excavated: float, table: FactorTable
 ) -> dict[str, Any]:
     """Stocks, emissions, preserved carbon and flags of a set of land classes."""
     classes = []
@@ -188,7 +193,7 @@ def summarize(
             else None
         )
         factor = table.factors.get(code) if code is not None else None
-        entry = _class_result(cls, factor, built, preset, peat)
+        entry = _class_result(cls, factor, built, preset, excavated)
         classes.append(entry)
         if factor is None:
             no_factor += cls.area_m2

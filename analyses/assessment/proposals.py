@@ -18,6 +18,7 @@ from analyses.factors import (
 from analyses.presets import (
     DEFAULT_PRESET,
     PeatHandling,
+    excavated_share,
     stored_preset,
 )
 from core import __version__
@@ -36,9 +37,11 @@ class ProposalRequest:
     crs: str = "EPSG:4326"
     built_share: float | None = None
     preset: str = DEFAULT_PRESET
-    peat_handling: PeatHandling = "excavated"
+    peat_handling: PeatHandling = "drained"
     name: str | None = None
     alternatives: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Share of the built mire excavated and removed; None: all when peat_handling says so.
+    peat_excavated_share: float | None = None
 
 
 def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> dict[str, Any]:
@@ -48,6 +51,10 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
         raise InvalidInput(
             "peat_handling must be excavated, drained or filled.", code="bad_peat_handling"
         )
+    try:
+        excavated = excavated_share(request.peat_handling, request.peat_excavated_share)
+    except ValueError as exc:
+        raise InvalidInput(f"{exc}.", code="bad_peat_excavated_share") from exc
     if request.arealformal not in codelists.load("arealformal").rows:
         raise InvalidInput(
             f"arealformål {request.arealformal} is not in the code list "
@@ -75,7 +82,7 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
                 srid=storage_srid,
                 built=built,
                 preset=preset,
-                peat=request.peat_handling,
+                excavated=excavated,
                 table=table,
             )
             for label, geoms in footprints.items()
@@ -101,6 +108,7 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
             "built_share": built,
             "built_share_source": built_source,
             "peat_handling": request.peat_handling,
+            "peat_excavated_share": excavated,
             "footprints": results,
             "least_carbon_loss": best["name"],
             "comparison": comparison,

@@ -15,7 +15,6 @@ from analyses.factors import (
 )
 from analyses.presets import (
     C_TO_CO2,
-    PeatHandling,
     Preset,
 )
 from analyses.raster_sums import coverage_sum
@@ -89,7 +88,7 @@ def assess_footprint(
     srid: int,
     built: float,
     preset: Preset,
-    peat: PeatHandling,
+    excavated: float,
     table: FactorTable,
 ) -> dict[str, Any]:
     """Everything the planner needs about one footprint."""
@@ -102,7 +101,7 @@ def assess_footprint(
             code="no_land_cover",
         )
     land, table, depth = mire_land(conn, lc["version_id"], fp["wkb"], srid, raw_classes, table)
-    summary = summarize(land, built, preset, peat, table)
+    summary = summarize(land, built, preset, excavated, table)
     covered = summary.pop("covered_m2")
     nature = overlaps(conn, fp["wkb"], srid, "nature_types")
     protected = overlaps(conn, fp["wkb"], srid, "protected_areas")

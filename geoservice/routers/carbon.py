@@ -49,7 +49,19 @@ class ProposalIn(BaseModel):
         default=None, ge=0, le=1, description="Share of the site built over; default per formål"
     )
     preset: str = Field(default=DEFAULT_PRESET, description=", ".join(PRESETS))
-    peat_handling: Literal["excavated", "drained", "filled"] = "excavated"
+    peat_handling: Literal["excavated", "drained", "filled"] = Field(
+        default="drained",
+        description="Peat left in place under the built part: drained or under fill (emits at "
+        "the drained-peat factor over the preset's horizon); 'excavated' means all of it is "
+        "dug out and removed",
+    )
+    peat_excavated_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the built mire excavated and removed (masseutskifting), which "
+        "loses its whole stock at once; echoed in the result",
+    )
     alternatives: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named alternative footprints (GeoJSON)"
     )
@@ -71,7 +83,8 @@ class PlanAnalysisIn(BaseModel):
     """Choices for a plan-level analysis."""
 
     preset: str = Field(default=DEFAULT_PRESET, description=", ".join(PRESETS))
-    peat_handling: Literal["excavated", "drained", "filled"] = "excavated"
+    peat_handling: Literal["excavated", "drained", "filled"] = "drained"
+    peat_excavated_share: float | None = Field(default=None, ge=0, le=1)
     rezone: list[int] = Field(
         default_factory=list, description="Feature ids of zones to return to LNFR (scenario)"
     )
