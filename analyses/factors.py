@@ -1,6 +1,7 @@
 """Carbon factor tables: versioned data, every row with its source, status and range.
 
-The default Norwegian table ships as ``factors/norway_default.csv`` (from domain.md §1.3);
+The default Norwegian table ships as ``factors/norway_default.csv`` (each row names its sources
+by bibliography key);
 admins upload new versions as CSV in our format or InVEST's ``carbon_pools`` format
 (``lucode,c_above,c_below,c_soil,c_dead``). Values are t C/ha of elemental carbon.
 

@@ -1,4 +1,4 @@
-"""Peat carbon density derived from NINA's lab-analysed Norwegian samples (domain.md §8).
+"""Peat carbon density derived from NINA's lab-analysed Norwegian samples [nina-gran-2023].
 
 The value is computed from the data file, not typed in: central = mean, low/high = lower and
 upper quartile of ``C density (kg/m3)``. One metre of peat over one hectare is 10 000 m³, so
@@ -65,8 +65,8 @@ def nina_density(path: Traversable = NINA_FILE) -> PeatDensity:
         low_kg_m3=low,
         high_kg_m3=high,
         samples=len(values),
-        source="NINA GRAN dataset (github.com/NINAnor/carbonviewer, MIT, © 2023 NINA): "
-        f"mean and quartiles of {len(values)} lab-analysed samples",
+        source=f"NINA GRAN dataset [nina-gran-2023]: mean and quartiles of {len(values)} "
+        "lab-analysed samples",
     )
 
 

@@ -19,6 +19,7 @@ from analyses.assessment import default_built_share, split_peat, summarize
 from analyses.factors import active_table
 from analyses.presets import DEFAULT_PRESET, PeatHandling, excavated_share, stored_preset
 from core import __version__
+from core.bibliography import citations
 from core.errors import InvalidInput, NotFound
 from layers import codelists
 from layers.catalog import active_versions, covering_version, layer_with_active_version
@@ -251,6 +252,7 @@ def analyse_plan(
             "land_cover_layer": lc,
             "factor_table": table.describe(),
             "preset": preset.describe(),
+            "sources": citations(preset.source, *(f.source for f in table.factors.values())),
             "software": f"geoservice {__version__}",
         },
     }

@@ -1,7 +1,7 @@
 """Method presets: which share of each pool is lost when land is built on, and when.
 
 Versioned data like the factor tables; every result records the preset name and version.
-Sources: domain.md §2.3, §3 and §9.
+Sources: the bibliography keys in each preset's ``source`` (``core/data/bibliography.csv``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def excavated_share(peat_handling: str, share: float | None) -> float:
 
 C_TO_CO2 = 44 / 12
 # Drained organic soil under settlements: no Tier 1 EF exists; boreal grassland is the proxy
-# (IPCC Wetlands Supplement Table 2.1, 20.89 t CO2/ha/yr = 5.7 t C/ha/yr) [E], domain.md §2.3.
+# ([ipcc-2014-wetlands] Table 2.1, 20.89 t CO2/ha/yr = 5.7 t C/ha/yr), [project-estimates].
 DRAINED_PEAT_EF_T_C_HA_YR = 5.7
-# Forgone sequestration of forest: tree biomass 0.40 + forest soil 0.09 t C/ha/yr [S, K8].
+# Forgone sequestration of forest: tree biomass 0.40 + forest soil 0.09 t C/ha/yr [dewit-2015].
 FOREST_SINK_T_C_HA_YR = 0.40 + 0.09
 
 
@@ -69,9 +69,11 @@ PRESETS: dict[str, Preset] = {
             mineral_soil_loss=0.5,
             mineral_soil_immediate=False,
             peat_stock_method=False,
-            source="domain.md §9 and §3: biomass and DOM lost at once; 50 % of mineral SOC "
-            "over 20 years [E, matches NIBIO's 'half from soil']; excavated peat 100 % at once, "
-            "peat left drained EF × 20 years",
+            source="[miljodir-m1941] 20-year horizon: biomass and dead organic matter lost at "
+            "once; 50 % of mineral soil carbon over 20 years ([project-estimates], matching the "
+            "'half from soil' of [nibio-kalkulator]); peat left in place at the drained-peat "
+            "factor × 20 years ([ipcc-2014-wetlands] Table 2.1, boreal grassland as proxy); only "
+            "a share stated as excavated loses its whole stock at once",
         ),
         Preset(
             name="svv-stock",
@@ -81,7 +83,7 @@ PRESETS: dict[str, Preset] = {
             mineral_soil_loss=1.0,
             mineral_soil_immediate=True,
             peat_stock_method=True,
-            source="domain.md §2.3 and §9: all carbon in the affected pools released (K5); "
+            source="[asplanviak-svv-2015]: all carbon in the affected pools released; "
             "reproduces the Hellemyra figure of about 77 400 t CO2",
         ),
         Preset(
@@ -92,8 +94,9 @@ PRESETS: dict[str, Preset] = {
             mineral_soil_loss=0.0,
             mineral_soil_immediate=False,
             peat_stock_method=False,
-            source="domain.md §3 and §9: biomass lost at once (IPCC 2006 Ch. 8); mineral SOC "
-            "unchanged at Tier 1 (F = 1); drained organic soil EF × 20 years",
+            source="[ipcc-2006-afolu] Ch. 8: biomass lost at once; mineral soil carbon "
+            "unchanged at Tier 1 (F = 1); drained organic soil at [ipcc-2014-wetlands] Table 2.1 "
+            "× 20 years",
         ),
     )
 }

@@ -187,5 +187,11 @@ def proposal_report(engine: Engine, proposal_id: int, *, storage_srid: int) -> s
         + "".join(f"<p class=muted>{escape(n)}</p>" for n in prov.get("notes", []))
         + "<h2>Sources of the factors used</h2><table><tr><th>lucode</th><th>Class</th>"
         f"<th>Status</th><th>Source</th></tr>{sources}</table>"
-        "</body></html>"
+        + "<h2>References</h2><ol class=refs>"
+        + "".join(
+            f"<li><b>[{escape(s['key'])}]</b> {escape(s['citation'])}"
+            f" <span class=muted>Used for: {escape(s['used_for'])}</span></li>"
+            for s in prov.get("sources", [])
+        )
+        + "</ol></body></html>"
     )

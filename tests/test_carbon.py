@@ -75,7 +75,7 @@ def test_forest_worked_example(client: TestClient, landscape: None) -> None:
     assert prov["land_cover_layers"][0]["name"] == "AR5"
     assert [la["name"] for la in prov["other_layers"]["peat"]] == ["myr"]
     assert prov["other_layers"]["nature_types"] == []
-    assert "domain.md" in forest["factor"]["source"]
+    assert "[skoghandboka-2024]" in forest["factor"]["source"]
 
     stored = client.get(f"/api/proposals/{result['id']}").json()
     assert stored["footprints"][0]["emission_t_co2e"] == fp["emission_t_co2e"]
@@ -96,7 +96,8 @@ def test_deep_mire_stock_method_matches_hellemyra(client: TestClient, landscape:
     assert mire["peat_depth_class"] == "djup"
     assert mire["factor"]["lucode"] == 6002
     assert fp["area_ha"] == pytest.approx(22.37, abs=0.001)
-    # domain.md §9: 22.37 ha × 944 t C/ha × 44/12 ≈ 77 400 t CO2 (+ 4 t C/ha of vegetation).
+    # [asplanviak-svv-2015]: 22.37 ha × 944 t C/ha × 44/12 ≈ 77 400 t CO2 (+ 4 t C/ha of
+    # vegetation).
     assert fp["emission_t_co2e"]["central"] == pytest.approx(77_400, rel=0.01)
     assert fp["emission_t_co2e"]["central"] == pytest.approx(22.37 * 948 * CO2, rel=1e-4)
     assert fp["flags"]["over_2000_t_co2e"] is True

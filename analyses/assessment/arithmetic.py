@@ -23,13 +23,13 @@ from analyses.presets import (
 from layers import codelists
 
 BUILT_SHARE_CSV = files("analyses") / "factors" / "built_share.csv"
-KU_EMISSION_THRESHOLD_T_CO2E = 2000  # M-1941 §2.9
-KU_CARBON_RICH_THRESHOLD_DAA = 5  # M-1941 §2.9
-ALREADY_BUILT = (11, 12)  # conversion of built land defaults to zero emission (domain.md §1.3)
+KU_EMISSION_THRESHOLD_T_CO2E = 2000  # [miljodir-m1941] 6.2.2
+KU_CARBON_RICH_THRESHOLD_DAA = 5  # [miljodir-m1941] 6.2.2
+ALREADY_BUILT = (11, 12)  # built land: converting it releases nothing [project-estimates]
 BUILDING_ZONE_SHARE = {
-    "yes": (0.8, "building zone without a specific default [E]"),
-    "partial": (0.3, "partly built zone without a specific default [E]"),
-    "no": (0.01, "non-building zone without a specific default [E]"),
+    "yes": (0.8, "[project-estimates] building zone without a specific default"),
+    "partial": (0.3, "[project-estimates] partly built zone without a specific default"),
+    "no": (0.01, "[project-estimates] non-building zone without a specific default"),
 }
 LEVELS = ("low", "central", "high")
 

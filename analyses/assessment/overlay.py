@@ -145,7 +145,7 @@ def mire_land(
         source=f"mean peat depth {depth.mean_m:.2f} m from {depth.method} in {depth.source} "
         f"× carbon density {density.central_kg_m3:.1f} kg C/m³ (range "
         f"{density.low_kg_m3:.1f}–{density.high_kg_m3:.1f}; {density.source}); vegetation "
-        "from the table's myr row",
+        "from the table's myr row [project-estimates]",
     )
     measured = replace(table, factors={**table.factors, row.lucode: row})
     land = [

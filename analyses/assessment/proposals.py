@@ -22,6 +22,7 @@ from analyses.presets import (
     stored_preset,
 )
 from core import __version__
+from core.bibliography import citations
 from core.errors import InvalidInput, NotFound
 from layers import codelists
 from layers.catalog import active_versions
@@ -113,6 +114,12 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
             "least_carbon_loss": best["name"],
             "comparison": comparison,
             "provenance": {
+                # Every source behind the numbers, in full (from the bibliography keys).
+                "sources": citations(
+                    preset.source,
+                    built_source,
+                    *((c.get("factor") or {}).get("source") for r in results for c in r["classes"]),
+                ),
                 "factor_table": table.describe(),
                 "preset": preset.describe(),
                 "land_cover_layers": [r["land_cover_layer"] for r in results],

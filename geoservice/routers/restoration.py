@@ -31,7 +31,7 @@ from layers.reader import features_from_file
 
 
 class ProjectIn(BaseModel):
-    """A restoration project: attributes as in domain.md §6.5, geometry as GeoJSON."""
+    """A restoration project: attributes after FAO FERM [fao-ferm-2024], geometry as GeoJSON."""
 
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon/MultiPolygon/Feature")
     crs: str = Field(default="EPSG:4326", description="CRS of the coordinates")

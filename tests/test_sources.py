@@ -1,0 +1,99 @@
+"""Every number the service ships rests on sources a reader can look up inside the project.
+
+Shipped files name their sources by bibliography key (``[ipcc-2014-wetlands]``); a key that
+does not resolve, or a reference to a document outside the repository (the team's domain
+notes, codes such as ``K4``, tags such as ``[E]``), fails here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.bibliography import bibliography, keys_in, unresolved
+from tests.test_carbon import FOREST, MIRE, assess, landscape, utm  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ("core", "layers", "analyses", "maps", "geoservice", "migrations")
+OUTSIDE = re.compile(r"domain\.md|\[[EDS]\]|\[[EDS],|\bK\d{1,2}\b")
+
+
+def _shipped_files() -> list[Path]:
+    return [
+        p
+        for folder in SHIPPED
+        for p in (ROOT / folder).rglob("*")
+        if p.suffix in (".py", ".csv", ".md") and "node_modules" not in p.parts
+    ]
+
+
+def test_no_shipped_file_cites_a_document_outside_the_repository() -> None:
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()[:80]}"
+        for p in _shipped_files()
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert offenders == []
+
+
+def _texts(path: Path) -> list[str]:
+    """What may cite: a CSV file whole; a module's strings and comments (not type-checker
+    comments such as ``# type: ignore[arg-type]``)."""
+    source = path.read_text(encoding="utf-8")
+    if path.suffix != ".py":
+        return [source]
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return [
+        t.string
+        for t in tokens
+        if t.type == tokenize.STRING
+        or (t.type == tokenize.COMMENT and "type: ignore" not in t.string)
+    ]
+
+
+def test_every_key_resolves_and_every_entry_is_complete() -> None:
+    entries = bibliography()
+    for entry in entries.values():
+        assert entry.author and entry.title and entry.year and entry.publisher, entry.key
+        assert entry.used_for, entry.key
+    missing = {
+        f"{p.relative_to(ROOT)}: {key}"
+        for p in _shipped_files()
+        for text in _texts(p)
+        for key in unresolved(text)
+    }
+    assert missing == set()
+    project = entries["project-estimates"]
+    assert (ROOT / project.url).is_file()  # the estimates are listed inside the project
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "analyses/factors/norway_default.csv",
+        "analyses/factors/built_share.csv",
+        "analyses/targets.csv",
+    ],
+)
+def test_every_row_names_a_source(table: str) -> None:
+    with (ROOT / table).open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            assert keys_in(row["source"]), (table, row)
+
+
+@pytest.mark.usefixtures("landscape")
+def test_results_carry_full_citations(client: TestClient) -> None:
+    result = assess(client, utm(MIRE), built_share=1.0)
+    sources = {s["key"]: s for s in result["provenance"]["sources"]}
+    assert {"asplanviak-svv-2015", "miljodir-m1941", "ipcc-2014-wetlands"} <= set(sources)
+    wetlands = sources["ipcc-2014-wetlands"]
+    assert "Wetlands" in wetlands["citation"] and wetlands["url"].startswith("https://")
+    forest = assess(client, utm(FOREST), built_share=1.0)
+    assert "skoghandboka-2024" in {s["key"] for s in forest["provenance"]["sources"]}
