@@ -97,3 +97,16 @@ def test_results_carry_full_citations(client: TestClient) -> None:
     assert "Wetlands" in wetlands["citation"] and wetlands["url"].startswith("https://")
     forest = assess(client, utm(FOREST), built_share=1.0)
     assert "skoghandboka-2024" in {s["key"] for s in forest["provenance"]["sources"]}
+
+
+def test_a_row_is_no_surer_than_its_weakest_significant_part() -> None:
+    """Forest rows: biomass is derived from sources, but soil (130) and dead organic matter
+    (15 t C/ha) are estimates, 78 % of the row's carbon: the row is provisional."""
+    with (ROOT / "analyses/factors/norway_default.csv").open(encoding="utf-8") as fh:
+        rows = {r["lucode"]: r for r in csv.DictReader(fh)}
+    for lucode in ("3000", "3013"):
+        row = rows[lucode]
+        estimated = float(row["c_soil"]) + float(row["c_dead"])
+        total = sum(float(row[p]) for p in ("c_above", "c_below", "c_dead", "c_soil"))
+        assert estimated / total > 0.5
+        assert row["status"] == "provisional", lucode
