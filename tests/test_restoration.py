@@ -403,6 +403,25 @@ def test_rewetting_carbon_effect(client: TestClient, baseline: None) -> None:
     }
     refused = client.post("/api/restoration/projects", json=bad)
     assert refused.status_code == 422 and refused.json()["error"] == "bad_rewetting"
+    # A forest category names its own nutrient status: the contrary is refused, naming the
+    # valid combinations; left out, it follows the land use.
+    contrary = {
+        **body,
+        "properties": {
+            **body["properties"],
+            "rewetting": {"drained_land_use": "forest_poor", "nutrient": "rich"},
+        },
+    }
+    answer = client.post("/api/restoration/projects", json=contrary)
+    assert answer.status_code == 422 and "forest_poor: poor" in answer.json()["detail"]
+    rich = {
+        **body,
+        "properties": {**body["properties"], "rewetting": {"drained_land_use": "forest_rich"}},
+    }
+    made = client.post("/api/restoration/projects", json=rich)
+    assert made.status_code == 201, made.text
+    used = {f["item"] for f in made.json()["carbon_effect"]["factors"]}
+    assert {"drained_forest_rich", "rewetted_co2_c_rich", "rewetted_ch4_c_rich"} <= used
 
 
 def test_registry_is_paged_with_links(client: TestClient, baseline: None) -> None:

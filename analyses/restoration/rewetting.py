@@ -11,6 +11,15 @@ from core.errors import InvalidInput
 
 REWETTING_CSV = files("analyses") / "factors" / "rewetting.csv"
 DRAINED_USES = ("forest_poor", "forest_rich", "cropland", "grassland", "peat_extraction")
+# The nutrient status each drained land use allows (the first is the default): a forest
+# category names its own; farmland and extraction sites can lie on either kind of peat.
+NUTRIENTS: dict[str, tuple[str, ...]] = {
+    "forest_poor": ("poor",),
+    "forest_rich": ("rich",),
+    "cropland": ("rich", "poor"),
+    "grassland": ("rich", "poor"),
+    "peat_extraction": ("poor", "rich"),
+}
 
 
 @cache
@@ -27,11 +36,18 @@ def rewetting_effect(rewetting: dict[str, Any], area_ha: float) -> dict[str, Any
     Tier 1 defaults with no transition period after rewetting.
     """
     use = rewetting.get("drained_land_use")
-    nutrient = rewetting.get("nutrient", "poor")
-    if use not in DRAINED_USES or nutrient not in ("poor", "rich"):
+    if use not in DRAINED_USES:
         raise InvalidInput(
             f"rewetting needs drained_land_use (one of {', '.join(DRAINED_USES)}) and nutrient "
             "(poor or rich).",
+            code="bad_rewetting",
+        )
+    nutrient = rewetting.get("nutrient") or NUTRIENTS[use][0]
+    if nutrient not in NUTRIENTS[use]:
+        combos = "; ".join(f"{u}: {' or '.join(n)}" for u, n in NUTRIENTS.items())
+        raise InvalidInput(
+            f"drained_land_use {use} with nutrient {nutrient!r} contradicts itself (the land "
+            f"use already says how rich the peat is). Valid combinations: {combos}.",
             code="bad_rewetting",
         )
     f = rewetting_factors()
