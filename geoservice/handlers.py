@@ -56,8 +56,9 @@ def status_for(exc: errors.GeoServiceError) -> int:
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body every error response uses."""
-    return {"error": code, "detail": detail, **extra}
+    """The JSON body every error response uses: ours (``error``, ``detail``) and the OGC API
+    exception's (``code``, ``description``), so OGC clients and schema checks find theirs."""
+    return {"error": code, "detail": detail, "code": code, "description": detail, **extra}
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -83,11 +84,13 @@ def add_exception_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            error_body("invalid_request", _describe_validation(exc)),
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        if request.url.path.startswith("/ogc"):
+            # OGC API - Features: a malformed address is "not found", a bad parameter 400.
+            in_path = any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+            status_code = status.HTTP_404_NOT_FOUND if in_path else status.HTTP_400_BAD_REQUEST
+        return JSONResponse(error_body("invalid_request", _describe_validation(exc)), status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

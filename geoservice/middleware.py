@@ -293,6 +293,7 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestTimeout, limit=settings.request_timeout_s)
     app.add_middleware(Gatekeeper, settings=settings)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestIds)  # outermost: every log line of the request carries its id
     if settings.cors_origins:
         app.add_middleware(
@@ -301,3 +302,24 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+
+
+class HeadAsGet:
+    """``HEAD`` answered like ``GET`` without the body (HTTP and OGC API clients probe with it;
+    FastAPI's routes know GET only)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a HEAD request as GET and drop the body from the answer."""
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

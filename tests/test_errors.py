@@ -52,7 +52,12 @@ def test_request_validation_and_unknown_route_use_the_same_shape() -> None:
     assert "n" in bad.json()["detail"]
     missing = client.get("/nowhere")
     assert missing.status_code == 404
-    assert missing.json() == {"error": "not_found", "detail": "Not Found"}
+    assert missing.json() == {
+        "error": "not_found",
+        "detail": "Not Found",
+        "code": "not_found",
+        "description": "Not Found",
+    }
 
 
 def test_request_timeout_answers_503(settings: Settings, tmp_path: Path) -> None:

@@ -161,3 +161,47 @@ def test_owslib_reads_the_collection(client: TestClient, live_server: str) -> No
     assert items["numberReturned"] == 50
     assert items["numberMatched"] == 458
     assert all(f["properties"]["arealtype"] == 30 for f in items["features"])
+
+
+def test_part1_answers_as_the_standard_says(client: TestClient) -> None:
+    cid = _publish(client)
+    for params in ({"limit": 0}, {"limit": "abc"}, {"offset": -1}, {"bbox": "10,60,11,59"}):
+        refused = _items(client, cid, **params)
+        assert refused.status_code == 400, (params, refused.text)
+        body = refused.json()
+        assert body["code"] and body["description"]  # the OGC exception schema
+        assert body["error"] and body["detail"]  # and ours
+    for path in (
+        "/ogc/collections/abc",
+        "/ogc/collections/abc/items",
+        f"/ogc/collections/{cid}/items/abc",
+    ):
+        assert client.get(path).status_code == 404, path
+    clamped = _items(client, cid, limit=5000).json()  # above the maximum: clamped, not refused
+    assert clamped["numberReturned"] == 1000 and clamped["numberMatched"] == 1286
+    head = client.head(f"/ogc/collections/{cid}/items")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"].startswith("application/geo+json")
+
+
+def test_private_reads_through_access_token_and_basic_auth(
+    client: TestClient, settings: Any
+) -> None:
+    from geoservice.app import create_app
+    from tests.conftest import authorize
+
+    cid = _publish(client)
+    private = settings.model_copy(update={"public_reads": False})
+    with TestClient(create_app(private)) as qgis:
+        token = authorize(qgis, "viewer")
+        del qgis.headers["Authorization"]
+        assert _items(qgis, cid).status_code == 401
+        first = _items(qgis, cid, access_token=token, limit=500)
+        assert first.status_code == 200, first.text
+        assert first.json()["numberReturned"] == 500
+        following = next(link for link in first.json()["links"] if link["rel"] == "next")
+        assert qgis.get(following["href"]).status_code == 200  # the next page keeps working
+        basic = qgis.get(
+            f"/ogc/collections/{cid}/items", params={"limit": 10}, auth=("qgis", token)
+        )
+        assert basic.status_code == 200 and basic.json()["numberReturned"] == 10

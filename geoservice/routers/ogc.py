@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from core.errors import BadRequest, InvalidInput
+from core.errors import BadRequest, NotFound
 from geoservice.dependencies import EngineDep, Id, Offset, SettingsDep
 from layers import catalog
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
@@ -28,7 +28,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
-RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "f", "datetime"}
+# Parameters that are not property filters (access_token: clients that cannot send headers).
+RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "f", "datetime", "access_token"}
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 
@@ -134,7 +135,9 @@ def ogc_router() -> APIRouter:
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        limit: Annotated[
+            int, Query(ge=1, description="Features per page; above the maximum it is clamped")
+        ] = DEFAULT_LIMIT,
         offset: Offset = 0,
         bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy")] = None,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
@@ -142,6 +145,7 @@ def ogc_router() -> APIRouter:
     ) -> Response:
         """GeoJSON features, paged; property=value parameters filter on properties."""
         layer = catalog.published_layers(engine, collection_id)[0]
+        limit = min(limit, settings.max_page_size, MAX_LIMIT)  # the standard clamps, not refuses
         storage = settings.storage_srid
         out_crs = parse_ogc_crs(crs, storage) if crs else parse_ogc_crs(CRS84, storage)
         box = None
@@ -158,6 +162,11 @@ def ogc_router() -> APIRouter:
                 raise BadRequest(
                     f"bbox {bbox!r} holds a value that is not a finite number (NaN or "
                     "infinity); give minx,miny,maxx,maxy as plain numbers.",
+                    code="invalid_bbox",
+                )
+            if numbers[1] > numbers[3]:
+                raise BadRequest(
+                    f"bbox {bbox!r}: the lower corner must come first (minx,miny,maxx,maxy).",
                     code="invalid_bbox",
                 )
             box = (numbers[0], numbers[1], numbers[2], numbers[3])
@@ -227,7 +236,10 @@ def ogc_router() -> APIRouter:
         layer = catalog.published_layers(engine, collection_id)[0]
         out_crs = parse_ogc_crs(crs or CRS84, settings.storage_srid)
         if not feature_id.isdigit():
-            raise InvalidInput(f"Feature ids are whole numbers, not {feature_id!r}.")
+            raise NotFound(
+                f"There is no feature {feature_id!r}: feature ids are whole numbers.",
+                code="feature_not_found",
+            )
         row = get_feature(engine, layer["version_id"], int(feature_id), out_crs)
         collection_url = str(request.url_for("ogc_collection", collection_id=str(collection_id)))
         body = {
