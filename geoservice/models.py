@@ -110,6 +110,28 @@ class Proposal(Open):
     provenance: dict[str, Any]
 
 
+class ProposalSummary(BaseModel):
+    """A stored proposal in the list: enough to find it again and see what it costs."""
+
+    id: int
+    name: str | None
+    created_at: str
+    created_by: str | None
+    deleted: bool
+    arealformal: int | None
+    arealformal_name: str | None
+    emission_t_co2e: float | None = Field(description="The proposal footprint's, central")
+    area_m2: float | None
+    least_carbon_loss: str | None
+    href: str
+
+
+class ProposalRename(BaseModel):
+    """A new name for a proposal."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
 class PlanJobQueued(BaseModel):
     """A plan analysis accepted: poll ``href``."""
 

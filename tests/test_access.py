@@ -35,6 +35,9 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("put", "/api/restoration/projects/{project_id}"): "ecologist",
     ("delete", "/api/restoration/projects/{project_id}"): "ecologist",
     ("post", "/api/restoration/projects/{project_id}/restore"): "ecologist",
+    ("patch", "/api/proposals/{proposal_id}"): "planner",
+    ("delete", "/api/proposals/{proposal_id}"): "planner",
+    ("post", "/api/proposals/{proposal_id}/restore"): "planner",
     ("post", "/api/restoration/progress"): "viewer",  # a read that takes a polygon
 }
 ROLES = ("viewer", "planner", "gis", "ecologist", "admin")

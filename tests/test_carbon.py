@@ -604,3 +604,39 @@ def test_hellemyra_under_the_default_preset_and_the_stock_method(
         },
     )
     assert bad.status_code == 422
+
+
+def test_proposals_are_listed_searched_renamed_deleted_and_restored(
+    client: TestClient, landscape: None
+) -> None:
+    made = [
+        assess(client, utm(FOREST), built_share=1.0, name="Skolen på Ås"),
+        assess(client, utm(MIRE), built_share=1.0, name="Myrveien boliger"),
+        assess(client, utm(FIELD), built_share=1.0, name="Åkerlia næring"),
+    ]
+    listing = client.get("/api/proposals", params={"limit": 2}).json()
+    assert listing["total"] == 3 and [p["id"] for p in listing["items"]] == [
+        made[2]["id"],
+        made[1]["id"],
+    ]
+    assert any(link["rel"] == "next" for link in listing["links"])
+    mire = next(p for p in listing["items"] if p["id"] == made[1]["id"])
+    assert mire["emission_t_co2e"] == pytest.approx(
+        made[1]["footprints"][0]["emission_t_co2e"]["central"]
+    )
+    found = client.get("/api/proposals", params={"q": "myr"}).json()
+    assert [p["name"] for p in found["items"]] == ["Myrveien boliger"]
+    renamed = client.patch(f"/api/proposals/{made[1]['id']}", json={"name": "Myrveien, alt. 2"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Myrveien, alt. 2"
+    assert client.get(f"/api/proposals/{made[1]['id']}").json()["name"] == "Myrveien, alt. 2"
+    assert client.delete(f"/api/proposals/{made[0]['id']}").status_code == 204
+    gone = client.get(f"/api/proposals/{made[0]['id']}")
+    assert gone.status_code == 404 and "/restore" in gone.json()["detail"]
+    assert client.get("/api/proposals").json()["total"] == 2
+    assert client.get("/api/proposals", params={"deleted": True}).json()["total"] == 3
+    restored = client.post(f"/api/proposals/{made[0]['id']}/restore")
+    assert restored.status_code == 200 and restored.json()["deleted"] is False
+    back = client.get(f"/api/proposals/{made[0]['id']}").json()
+    assert back["footprints"][0]["stock_t_c"] == made[0]["footprints"][0]["stock_t_c"]
+    assert client.post(f"/api/proposals/{made[0]['id']}/restore").status_code == 409
+    assert client.patch("/api/proposals/999999", json={"name": "x"}).status_code == 404

@@ -45,7 +45,9 @@ class ProposalRequest:
     peat_excavated_share: float | None = None
 
 
-def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> dict[str, Any]:
+def assess(
+    engine: Engine, request: ProposalRequest, *, storage_srid: int, user: str | None = None
+) -> dict[str, Any]:
     """Assess the proposal and its alternatives, store the result, return it with its id."""
     preset = stored_preset(engine, request.preset)
     if request.peat_handling not in ("excavated", "drained", "filled"):
@@ -157,15 +159,17 @@ def assess(engine: Engine, request: ProposalRequest, *, storage_srid: int) -> di
             "built_share": request.built_share,
             "preset": request.preset,
             "peat_handling": request.peat_handling,
+            "peat_excavated_share": request.peat_excavated_share,
             "footprint": request.footprint,
             "alternatives": request.alternatives,
         }
         proposal_id = conn.execute(
             text(
-                "INSERT INTO geoservice.proposal (name, request, result) "
-                "VALUES (:n, CAST(:req AS jsonb), CAST(:res AS jsonb)) RETURNING id"
+                "INSERT INTO geoservice.proposal (name, request, result, created_by) "
+                "VALUES (:n, CAST(:req AS jsonb), CAST(:res AS jsonb), :u) RETURNING id"
             ),
             {
+                "u": user,
                 "n": request.name,
                 "req": json.dumps(request_json),
                 "res": json.dumps(result, default=str),
@@ -202,11 +206,20 @@ class StoredProposal:
 def load_proposal(conn: Connection, proposal_id: int) -> StoredProposal:
     """The stored assessment, or NotFound."""
     row = conn.execute(
-        text("SELECT id, created_at, request, result FROM geoservice.proposal WHERE id = :id"),
+        text(
+            "SELECT id, created_at, request, result, deleted_at FROM geoservice.proposal "
+            "WHERE id = :id"
+        ),
         {"id": proposal_id},
     ).first()
     if row is None:
         raise NotFound(f"There is no proposal {proposal_id}.", code="proposal_not_found")
+    if row.deleted_at is not None:
+        raise NotFound(
+            f"Proposal {proposal_id} was deleted; POST /api/proposals/{proposal_id}/restore "
+            "brings it back.",
+            code="proposal_deleted",
+        )
     return StoredProposal(row.id, row.created_at, row.request, row.result)
 
 

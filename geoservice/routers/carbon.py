@@ -22,13 +22,20 @@ from pydantic import BaseModel, Field
 
 from analyses import factors, jobs
 from analyses import presets as presets_module
-from analyses.assessment import ProposalRequest, assess, get_proposal
+from analyses.assessment import ProposalRequest, assess, get_proposal, registry
 from analyses.invest import invest_export
 from analyses.presets import DEFAULT_PRESET, PRESETS
 from analyses.tables import to_csv
 from core.errors import PayloadTooLarge
-from geoservice.dependencies import EngineDep, Id, SettingsDep
-from geoservice.models import PlanJob, PlanJobQueued, Proposal
+from geoservice.dependencies import EngineDep, Id, Limit, Offset, SettingsDep, page
+from geoservice.models import (
+    Page,
+    PlanJob,
+    PlanJobQueued,
+    Proposal,
+    ProposalRename,
+    ProposalSummary,
+)
 from geoservice.security import AdminDep, PlannerDep, audit_note
 from layers.geometry_limits import check_request_geometry
 from maps.report import proposal_report
@@ -112,10 +119,67 @@ def carbon_router() -> APIRouter:
         for alt_name, alt in body.alternatives.items():
             check_request_geometry(alt, settings.geometry_limits, f"alternative {alt_name!r}")
         result = assess(
-            engine, ProposalRequest(**body.model_dump()), storage_srid=settings.storage_srid
+            engine,
+            ProposalRequest(**body.model_dump()),
+            storage_srid=settings.storage_srid,
+            user=who.user,
         )
         audit_note(request, proposal_id=result["id"])
         return result
+
+    @router.get(
+        "/api/proposals",
+        summary="Stored assessments, newest first (paged, searchable)",
+        response_model=Page[ProposalSummary],
+    )
+    def list_proposals(
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        q: Annotated[
+            str | None, Query(max_length=200, description="Part of the name, or the id")
+        ] = None,
+        deleted: Annotated[bool, Query(description="List deleted proposals too")] = False,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Any:
+        """Find a proposal again: by name, newest first."""
+        limit = min(limit, settings.max_page_size)
+        items, total = registry.list_proposals(
+            engine, q=q, limit=limit, offset=offset, deleted=deleted
+        )
+        return page(request, items, total, limit, offset)
+
+    @router.patch(
+        "/api/proposals/{proposal_id}",
+        summary="Rename a proposal",
+        response_model=ProposalSummary,
+    )
+    def rename_proposal(
+        request: Request, proposal_id: Id, body: ProposalRename, engine: EngineDep, who: PlannerDep
+    ) -> Any:
+        """The proposal with its new name."""
+        renamed = registry.rename_proposal(engine, proposal_id, body.name)
+        audit_note(request, name=renamed["name"])
+        return renamed
+
+    @router.delete(
+        "/api/proposals/{proposal_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        summary="Delete a proposal (reversible)",
+    )
+    def delete_proposal(proposal_id: Id, engine: EngineDep, who: PlannerDep) -> None:
+        """It leaves the list; POST .../restore brings it back as it was."""
+        registry.delete_proposal(engine, proposal_id)
+
+    @router.post(
+        "/api/proposals/{proposal_id}/restore",
+        summary="Bring a deleted proposal back",
+        response_model=ProposalSummary,
+    )
+    def restore_proposal(proposal_id: Id, engine: EngineDep, who: PlannerDep) -> Any:
+        """The proposal as it was before it was deleted."""
+        return registry.restore_proposal(engine, proposal_id)
 
     @router.get(
         "/api/proposals/{proposal_id}", summary="A stored assessment", response_model=Proposal
