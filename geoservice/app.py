@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served below from the service's own copy of Swagger UI (offline)
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.token_cache_s)
@@ -103,4 +106,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="vendor",
     )
     use_openapi_30(app)
+    add_offline_docs(app)
     return app
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI from npm, served by the service: works without internet."""
+    swagger = f"{URL_PREFIX}/swagger-ui-dist"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} – API",
+            swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+            swagger_css_url=f"{swagger}/swagger-ui.css",
+            swagger_favicon_url=f"{swagger}/favicon-32x32.png",
+        )

@@ -196,8 +196,13 @@ DEFAULT_HTML_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
-# FastAPI's /docs and /redoc load their viewer from a CDN and start it inline.
+# /docs serves Swagger UI from the service and starts it inline.
 DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
+# FastAPI's /redoc loads its viewer from a CDN and starts it inline.
+REDOC_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
     "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
@@ -218,7 +223,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        policy_for = {"/docs": DOCS_CSP, "/docs/oauth2-redirect": DOCS_CSP, "/redoc": REDOC_CSP}
+        own_policy = policy_for.get(scope["path"], DEFAULT_HTML_CSP)
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -228,7 +234,7 @@ class SecurityHeaders:
                 if headers.get("content-type", "").startswith("text/html"):
                     policy = headers.get("content-security-policy")
                     if policy is None:
-                        policy = DOCS_CSP if docs else DEFAULT_HTML_CSP
+                        policy = own_policy
                     elif "frame-ancestors" not in policy:
                         policy = policy.rstrip("; ") + "; frame-ancestors 'none'"
                     headers["Content-Security-Policy"] = policy

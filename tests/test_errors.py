@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -139,3 +140,14 @@ def test_every_log_line_of_a_request_carries_its_id(settings: Settings, tmp_path
     refused = [e for e in entries if "refused POST /api/layers" in e["message"]]
     assert {e["request_id"] for e in refused} == {"sak-2026-0042", new_id}
     assert all(e["level"] == "INFO" and e["logger"] == "geoservice.middleware" for e in refused)
+
+
+def test_api_docs_work_offline(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn.jsdelivr" not in page.text and "fastapi.tiangolo.com" not in page.text
+    assets = re.findall(r'(?:src|href)="(/static/vendor/[^"]+)"', page.text)
+    assert len(assets) >= 2
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert "script-src 'self' 'unsafe-inline'" in page.headers["content-security-policy"]
