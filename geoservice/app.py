@@ -114,7 +114,7 @@ def add_offline_docs(app: FastAPI) -> None:
     """``/docs`` with Swagger UI from npm, served by the service: works without internet."""
     swagger = f"{URL_PREFIX}/swagger-ui-dist"
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, name="swagger_ui_html")
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",

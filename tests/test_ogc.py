@@ -205,3 +205,23 @@ def test_private_reads_through_access_token_and_basic_auth(
             f"/ogc/collections/{cid}/items", params={"limit": 10}, auth=("qgis", token)
         )
         assert basic.status_code == 200 and basic.json()["numberReturned"] == 10
+
+
+def test_queryables_describe_the_filters(client: TestClient) -> None:
+    cid = _publish(client)
+    links = client.get(f"/ogc/collections/{cid}").json()["links"]
+    rel = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+    [link] = [x for x in links if x["rel"] == rel]
+    answer = client.get(link["href"])
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/schema+json")
+    schema = answer.json()
+    props = schema["properties"]
+    assert schema["additionalProperties"] is False and "geometry" in props
+    assert props["n50_klasse"]["type"] == "integer" and 800 in props["n50_klasse"]["enum"]
+    assert props["arealtype"]["type"] == "integer" and 30 in props["arealtype"]["enum"]
+    # Every queryable works as a filter: the count matches the same filter in the data.
+    forest = _items(client, cid, arealtype=30, limit=1).json()
+    assert forest["numberMatched"] == 458
+    conformance = client.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables" in conformance

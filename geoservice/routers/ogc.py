@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from core.errors import BadRequest, NotFound
 from geoservice.dependencies import EngineDep, Id, Offset, SettingsDep
-from layers import catalog
+from layers import catalog, codelists
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
 from layers.features import FeatureQuery, get_feature, query_features
 from layers.kinds import KINDS
@@ -27,7 +27,44 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 ]
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+SCHEMA_JSON = "application/schema+json"
+JSON_TYPES = {"int": "integer", "float": "number", "text": "string"}
+
+
+def queryables(layer: dict[str, Any], url: str) -> dict[str, Any]:
+    """The properties a collection can be filtered on, as JSON Schema (Part 3): typed from
+    the layer's kind, code lists as enums."""
+    kind = KINDS.get(layer["kind"])
+    attributes = {a.name: a for a in kind.attributes} if kind else {}
+    properties: dict[str, Any] = {
+        "geometry": {"format": "geometry-any", "title": "Geometry"},
+    }
+    for name in layer["property_names"] or []:
+        attribute = attributes.get(name)
+        schema: dict[str, Any] = {
+            "title": name,
+            "type": JSON_TYPES[attribute.type] if attribute else "string",
+        }
+        if attribute is not None and attribute.description:
+            schema["description"] = attribute.description
+        if attribute is not None and attribute.codelist:
+            codes = codelists.load(attribute.codelist)
+            schema["enum"] = list(codes.codes)
+        properties[name] = schema
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": url,
+        "type": "object",
+        "title": layer["name"],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
 # Parameters that are not property filters (access_token: clients that cannot send headers).
 RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "f", "datetime", "access_token"}
 DEFAULT_LIMIT = 10
@@ -57,6 +94,12 @@ def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> d
         "links": [
             {"href": base, "rel": "self", "type": JSON, "title": layer["name"]},
             {"href": f"{base}/items", "rel": "items", "type": GEOJSON, "title": "Features"},
+            {
+                "href": f"{base}/queryables",
+                "rel": QUERYABLES_REL,
+                "type": SCHEMA_JSON,
+                "title": "Properties to filter on",
+            },
         ],
     }
 
@@ -123,6 +166,18 @@ def ogc_router() -> APIRouter:
         """Metadata of one collection."""
         layer = catalog.published_layers(engine, collection_id)[0]
         return _collection(request, layer, settings.storage_srid)
+
+    @router.get(
+        "/collections/{collection_id}/queryables",
+        name="ogc_queryables",
+        summary="What a collection's items can be filtered on (JSON Schema)",
+    )
+    def collection_queryables(
+        collection_id: Id, request: Request, engine: EngineDep
+    ) -> JSONResponse:
+        """Typed properties, code lists as enums; each works as ``?name=value`` on items."""
+        layer = catalog.published_layers(engine, collection_id)[0]
+        return JSONResponse(queryables(layer, str(request.url)), media_type=SCHEMA_JSON)
 
     @router.get(
         "/collections/{collection_id}/items",
