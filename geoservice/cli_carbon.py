@@ -18,6 +18,14 @@ from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 from layers.reader import read_vector_file
 
+# The peat choices, the same for a proposal and a plan.
+PeatHandlingOption = Annotated[
+    str, typer.Option(help="Peat under the built part: drained, filled or excavated")
+]
+ExcavatedShareOption = Annotated[
+    float | None,
+    typer.Option(help="Share of the built mire dug out and removed (loses its stock)"),
+]
 console = Console()
 err_console = Console(stderr=True)
 
@@ -36,13 +44,8 @@ def assess_cmd(
     landuse: Annotated[int, typer.Option(help="Planned arealformål, e.g. 1110")] = 1110,
     preset: Annotated[str, typer.Option(help="Method preset")] = DEFAULT_PRESET,
     built_share: Annotated[float | None, typer.Option(help="0–1; default per formål")] = None,
-    peat_handling: Annotated[
-        str, typer.Option(help="Peat under the built part: drained, filled or excavated")
-    ] = "drained",
-    peat_excavated_share: Annotated[
-        float | None,
-        typer.Option(help="Share of the built mire dug out and removed (loses its stock)"),
-    ] = None,
+    peat_handling: PeatHandlingOption = "drained",
+    peat_excavated_share: ExcavatedShareOption = None,
     crs: Annotated[str | None, typer.Option(help="CRS if the file does not say")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer inside a GeoPackage")] = None,
     alternative: Annotated[
@@ -145,13 +148,8 @@ def assess_cmd(
 def plans_cmd(
     layer_id: Annotated[int, typer.Argument(help="Id of a land_use_plan layer")],
     preset: Annotated[str, typer.Option(help="Method preset")] = DEFAULT_PRESET,
-    peat_handling: Annotated[
-        str, typer.Option(help="Peat under the built part: drained, filled or excavated")
-    ] = "drained",
-    peat_excavated_share: Annotated[
-        float | None,
-        typer.Option(help="Share of the built mire dug out and removed (loses its stock)"),
-    ] = None,
+    peat_handling: PeatHandlingOption = "drained",
+    peat_excavated_share: ExcavatedShareOption = None,
     rezone: Annotated[
         list[int] | None, typer.Option(help="Zone (feature id) to return to LNFR; repeatable")
     ] = None,

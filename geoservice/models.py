@@ -64,28 +64,6 @@ class LayerVersions(BaseModel):
     versions: list[LayerVersion]
 
 
-class UploadResult(Open):
-    """What an upload published: the layer's new active version."""
-
-    layer_id: int
-    name: str
-    kind: str
-    version: int
-    version_id: int
-    feature_count: int
-    source_feature_count: int
-    bbox: list[float]
-    storage_crs: str
-    source_crs: str
-    source_sha256: str
-    field_map: dict[str, str]
-    repairs: dict[str, int]
-    unknown_codes: dict[str, Any]
-    geometry_type: str
-    raster: dict[str, Any] | None = None
-    active: bool
-
-
 # --- proposals and plans --------------------------------------------------------------------
 class FootprintResult(Open):
     """One footprint (the proposal or an alternative) valued."""

@@ -341,7 +341,7 @@ def test_the_openapi_document_describes_the_main_responses(client: TestClient) -
 
     expected = {
         ("/api/layers", "get", "200"): "Page_Layer_",
-        ("/api/layers", "post", "201"): "UploadResult",
+        ("/api/layers", "post", "201"): "ImportResult",
         ("/api/layers/{layer_id}", "get", "200"): "Layer",
         ("/api/layers/{layer_id}/versions", "get", "200"): "LayerVersions",
         ("/api/proposals", "post", "201"): "Proposal",

@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 
 from core.errors import BadRequest, PayloadTooLarge
 from geoservice.dependencies import EngineDep, Id, Limit, Offset, SettingsDep, VersionQuery, page
-from geoservice.models import Layer, LayerVersions, Page, UploadResult
+from geoservice.models import Layer, LayerVersions, Page
 from geoservice.security import AdminDep, GisDep, audit_note
 from geoservice.settings import Settings
 from layers import catalog
@@ -23,6 +23,7 @@ from layers.export import ExportFormat, export_layer
 from layers.ingest import ImportOptions, import_file
 from layers.rasters import RASTER_SUFFIXES, parse_pools
 from layers.reader import VECTOR_SUFFIXES, unsupported_format
+from layers.result import ImportResult
 
 UPLOAD_SUFFIXES = frozenset(VECTOR_SUFFIXES) | RASTER_SUFFIXES
 MEDIA_TYPES = {
@@ -78,7 +79,7 @@ def layers_router() -> APIRouter:
         "",
         status_code=status.HTTP_201_CREATED,
         summary="Upload a layer version",
-        response_model=UploadResult,
+        response_model=ImportResult,  # the ingest's own result type
     )
     def upload_layer(
         request: Request,
