@@ -212,6 +212,8 @@ def test_a_real_geotiff_still_uploads(client: TestClient, tmp_path: Any) -> None
 
 
 def test_gml_schema_and_xlinks_are_not_fetched(client: TestClient, listener: Listener) -> None:
+    """A regression guard: GDAL 3.12 did not fetch these even before the hardening (checked by
+    hand); GML_DOWNLOAD_SCHEMA=NO and the /vsicurl/ block keep it that way."""
     authorize(client, "gis")
     gml = f"""<?xml version="1.0" encoding="UTF-8"?>
 <wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs/2.0"
