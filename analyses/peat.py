@@ -70,6 +70,26 @@ def nina_density(path: Traversable = NINA_FILE) -> PeatDensity:
     )
 
 
+# Peat depth each depth class spans, m: shallow and deep as AR5 and [asplanviak-svv-2015] define
+# them; the 3 m bound of deep peat is [project-estimates] (deeper mires exist, most are not).
+DEPTH_SPAN_M: dict[str, tuple[float, float]] = {
+    "grunn": (0.3, 1.0),
+    "djup": (1.0, 3.0),
+    "ukjent": (0.3, 3.0),
+}
+
+
+def depth_class_range(depth_class: str, central_t_c_ha: float) -> tuple[float, float]:
+    """Low and high multipliers of a depth class's peat stock: the class's depth span times
+    the lower and upper density quartile, over the class's central stock."""
+    shallow, deep = DEPTH_SPAN_M[depth_class]
+    density = nina_density()
+    return (
+        shallow * density.t_c_per_ha_per_m("low") / central_t_c_ha,
+        deep * density.t_c_per_ha_per_m("high") / central_t_c_ha,
+    )
+
+
 @dataclass(frozen=True)
 class MireDepth:
     """Mean peat depth over the mire part of a site, and how it was found."""

@@ -33,9 +33,6 @@ def excavated_share(peat_handling: str, share: float | None) -> float:
 
 
 C_TO_CO2 = 44 / 12
-# Drained organic soil under settlements: no Tier 1 EF exists; boreal grassland is the proxy
-# ([ipcc-2014-wetlands] Table 2.1, 20.89 t CO2/ha/yr = 5.7 t C/ha/yr), [project-estimates].
-DRAINED_PEAT_EF_T_C_HA_YR = 5.7
 # Forgone sequestration of forest: tree biomass 0.40 + forest soil 0.09 t C/ha/yr [dewit-2015].
 FOREST_SINK_T_C_HA_YR = 0.40 + 0.09
 
@@ -52,6 +49,18 @@ class Preset:
     mineral_soil_immediate: bool  # lost at once (True) or spread over the horizon
     peat_stock_method: bool  # True: the whole peat stock is released, however it is handled
     source: str
+    # How unsure the mineral-soil share is (None: the method defines it exactly).
+    mineral_soil_loss_low: float | None = None
+    mineral_soil_loss_high: float | None = None
+
+    def mineral_soil_levels(self) -> dict[str, float]:
+        """Share of mineral soil carbon lost, low / central / high."""
+        central = self.mineral_soil_loss
+        return {
+            "low": central if self.mineral_soil_loss_low is None else self.mineral_soil_loss_low,
+            "central": central,
+            "high": central if self.mineral_soil_loss_high is None else self.mineral_soil_loss_high,
+        }
 
     def describe(self) -> dict[str, Any]:
         """For provenance."""
@@ -70,10 +79,13 @@ PRESETS: dict[str, Preset] = {
             mineral_soil_immediate=False,
             peat_stock_method=False,
             source="[miljodir-m1941] 20-year horizon: biomass and dead organic matter lost at "
-            "once; 50 % of mineral soil carbon over 20 years ([project-estimates], matching the "
-            "'half from soil' of [nibio-kalkulator]); peat left in place at the drained-peat "
-            "factor × 20 years ([ipcc-2014-wetlands] Table 2.1, boreal grassland as proxy); only "
-            "a share stated as excavated loses its whole stock at once",
+            "once; 50 % of mineral soil carbon over 20 years, range 25–75 % ([project-estimates], "
+            "matching the 'half from soil' of deforestation in [nibio-kalkulator]); peat left in "
+            "place emits CO2, CH4 and N2O of drained organic soil × 20 years "
+            "([ipcc-2014-wetlands] Tables 2.1–2.5, boreal grassland as proxy, GWP100 of "
+            "[ipcc-ar5-wg1]); only a share stated as excavated loses its whole stock at once",
+            mineral_soil_loss_low=0.25,
+            mineral_soil_loss_high=0.75,
         ),
         Preset(
             name="svv-stock",
@@ -95,12 +107,13 @@ PRESETS: dict[str, Preset] = {
             mineral_soil_immediate=False,
             peat_stock_method=False,
             source="[ipcc-2006-afolu] Ch. 8: biomass lost at once; mineral soil carbon "
-            "unchanged at Tier 1 (F = 1); drained organic soil at [ipcc-2014-wetlands] Table 2.1 "
-            "× 20 years",
+            "unchanged at Tier 1 (F = 1); drained organic soil emits CO2, CH4 and N2O at "
+            "[ipcc-2014-wetlands] Tables 2.1–2.5 × 20 years (GWP100 of [ipcc-ar5-wg1])",
         ),
     )
 }
 DEFAULT_PRESET = "miljodirektoratet-20y"
+OPTIONAL_FIELDS = {"mineral_soil_loss_low", "mineral_soil_loss_high"}
 
 
 def _from_row(definition: dict[str, Any], version: int) -> Preset:
@@ -153,7 +166,7 @@ def store_preset(engine: Engine, definition: dict[str, Any], uploader: str | Non
     """Validate a preset definition and store it as the next version of its name."""
     fields = {f.name for f in dataclass_fields(Preset)} - {"version"}
     unknown = set(definition) - fields
-    missing = fields - set(definition)
+    missing = fields - set(definition) - OPTIONAL_FIELDS
     if unknown or missing:
         raise InvalidInput(
             "A preset has exactly these fields: "
@@ -167,6 +180,18 @@ def store_preset(engine: Engine, definition: dict[str, Any], uploader: str | Non
     horizon = definition["horizon_years"]
     if not isinstance(loss, int | float) or not 0 <= loss <= 1:
         raise InvalidInput("mineral_soil_loss is a share between 0 and 1.", code="bad_preset")
+    low = definition.get("mineral_soil_loss_low")
+    high = definition.get("mineral_soil_loss_high")
+    if (low is not None and not isinstance(low, int | float)) or (
+        high is not None and not isinstance(high, int | float)
+    ):
+        raise InvalidInput("mineral_soil_loss_low and _high are shares.", code="bad_preset")
+    if (low is not None and not 0 <= low <= loss) or (high is not None and not loss <= high <= 1):
+        raise InvalidInput(
+            "mineral_soil_loss_low ≤ mineral_soil_loss ≤ mineral_soil_loss_high, all between 0 "
+            "and 1.",
+            code="bad_preset",
+        )
     if horizon is not None and (not isinstance(horizon, int) or not 1 <= horizon <= 200):
         raise InvalidInput(
             "horizon_years is a whole number of years (1–200) or null.", code="bad_preset"

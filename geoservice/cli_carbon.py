@@ -107,7 +107,7 @@ def assess_cmd(
         table = Table(
             title=f"{fp['name']}: {fp['area_daa']:.1f} daa, built share {fp['built_share']:.0%}"
         )
-        for column in ("class", "daa", "stock t C", "emission t CO2", "factor"):
+        for column in ("class", "daa", "stock t C", "emission t CO2e", "factor"):
             table.add_column(column, justify="left" if column in ("class", "factor") else "right")
         for c in fp["classes"]:
             name = c.get("arealtype_name") or "no data"
@@ -120,7 +120,7 @@ def assess_cmd(
                 name,
                 f"{c['area_daa']:.2f}",
                 f"{(c.get('stock_t_c') or {}).get('total', {}).get('central', 0):,.0f}",
-                f"{(c.get('emission_t_co2') or {}).get('central', 0):,.0f}",
+                f"{(c.get('emission_t_co2e') or {}).get('central', 0):,.0f}",
                 f"{factor.get('lucode', '-')} {factor.get('status', '')}",
             )
         console.print(table)

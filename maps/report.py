@@ -78,7 +78,7 @@ def _footprint_section(fp: dict[str, Any]) -> str:
             f"<td>{escape(str(c['arealtype']))} {escape(name)}</td>"
             f"<td class=n>{_n(c['area_daa'], 2)}</td>"
             f"<td class=n>{_range((c.get('stock_t_c') or {}).get('total', {}))}</td>"
-            f"<td class=n>{_range(c.get('emission_t_co2') or {})}</td>"
+            f"<td class=n>{_range(c.get('emission_t_co2e') or {})}</td>"
             f"<td>{escape(str(factor.get('lucode', '–')))} {escape(factor.get('status', ''))}</td>"
             "</tr>"
         )
@@ -105,7 +105,7 @@ def _footprint_section(fp: dict[str, Any]) -> str:
         "<th>Over time</th><th>Preserved (unbuilt part)</th><th>Forgone sequestration</th></tr>"
         f"<tr><td class=n>{_range(fp['stock_t_c'])} t C</td>"
         f"<td class=n>{_range(fp['emission_t_co2e'])} t CO2e</td>"
-        f"<td class=n>{_n(fp['emission_immediate_t_co2e'])}</td>"
+        f"<td class=n>{_n(fp['emission_immediate_t_co2'])}</td>"
         f"<td class=n>{_n(fp['emission_over_time_t_co2e'])}</td>"
         f"<td class=n>{_range(fp['preserved_unbuilt_t_c'])} t C</td>"
         f"<td class=n>{_n(fp['forgone_sequestration_t_co2'])} t CO2</td></tr></table>"

@@ -65,3 +65,32 @@ def test_the_service_role_is_not_a_superuser(database_url: str) -> None:
         # What a leaked superuser connection could do, this one cannot.
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("COPY (SELECT 1) TO PROGRAM 'true'")
+
+
+def test_revised_defaults_arrive_as_new_versions(empty_database_url: str) -> None:
+    """A database seeded with the earlier defaults (narrow peat ranges, a preset without the
+    mineral-soil range) gets the revised ones as new versions; the old ones stay."""
+    migrate.upgrade(empty_database_url, "0011")
+    with psycopg.connect(empty_database_url) as conn:
+        conn.execute(
+            "UPDATE geoservice.carbon_factor_table SET sha256 = 'earlier' WHERE version = 1"
+        )
+        conn.execute(
+            "UPDATE geoservice.method_preset SET definition = definition "
+            "- 'mineral_soil_loss_low' - 'mineral_soil_loss_high' "
+            "WHERE name = 'miljodirektoratet-20y'"
+        )
+    migrate.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:
+        tables = conn.execute(
+            "SELECT version, active, sha256 <> 'earlier' FROM geoservice.carbon_factor_table "
+            "ORDER BY version"
+        ).fetchall()
+        assert tables == [(1, False, False), (2, True, True)]
+        presets = conn.execute(
+            "SELECT name, version, definition->>'mineral_soil_loss_low' "
+            "FROM geoservice.method_preset ORDER BY name, version"
+        ).fetchall()
+    assert ("miljodirektoratet-20y", 1, None) in presets
+    assert ("miljodirektoratet-20y", 2, "0.25") in presets
+    assert [p for p in presets if p[0] == "svv-stock"] == [("svv-stock", 1, None)]

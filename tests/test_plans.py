@@ -10,7 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box
 
-from tests.test_carbon import BUILT, CO2, FOREST, MIRE, X0, Y0, landscape  # noqa: F401
+from tests.test_carbon import (  # noqa: F401
+    BUILT,
+    CO2,
+    FOREST,
+    MIRE,
+    PEAT_20Y_T_CO2E_HA,
+    X0,
+    Y0,
+    landscape,
+)
 from tests.test_layers import upload
 
 FRIOMRADE = box(X0, Y0 - 300, X0 + 100, Y0 - 200)
@@ -47,10 +56,10 @@ def test_every_building_zone_is_valued_and_ranked(client: TestClient, plan: int)
     assert forest["emission_t_co2e"]["central"] == pytest.approx(0.6 * 157 * CO2, abs=0.02)
     assert built["already_built"] is True
     assert built["emission_t_co2e"]["central"] == 0
-    # Deep mire left in place under the built part: vegetation (4 t C/ha) at once, the peat at
-    # the drained-peat factor over 20 years (5.7 × 20 = 114 t C/ha, below its 944 t C/ha).
+    # Deep mire left in place under the built part: vegetation (4 t C/ha) at once, the peat's
+    # CO2, CH4 and N2O as drained organic soil over 20 years.
     assert mire["emission_t_co2e"]["central"] == pytest.approx(
-        0.6 * 22.37 * (4 + 114) * CO2, rel=1e-4
+        0.6 * 22.37 * (4 * CO2 + PEAT_20Y_T_CO2E_HA), rel=1e-4
     )
     assert result["peat_excavated_share"] == 0
     assert result["already_built_zones"] == [2]
@@ -66,8 +75,8 @@ def test_every_building_zone_is_valued_and_ranked(client: TestClient, plan: int)
 def test_an_excavated_share_loses_its_whole_stock(client: TestClient, plan: int) -> None:
     result = run(client, plan, peat_excavated_share=0.25)
     mire = next(z for z in result["zones"] if z["fid"] == 3)
-    built_ha = 0.6 * 22.37  # a quarter dug out (944 + 4), the rest in place (114 + 4)
-    expected = built_ha * (0.25 * 948 + 0.75 * 118) * CO2
+    built_ha = 0.6 * 22.37  # a quarter dug out (944 t C/ha), the rest in place
+    expected = built_ha * (4 * CO2 + 0.25 * 944 * CO2 + 0.75 * PEAT_20Y_T_CO2E_HA)
     assert mire["emission_t_co2e"]["central"] == pytest.approx(expected, rel=1e-4)
     assert result["peat_excavated_share"] == 0.25
 
@@ -76,7 +85,8 @@ def test_rezoning_reports_emissions_avoided(client: TestClient, plan: int) -> No
     result = run(client, plan, rezone=[3])
     mire = next(z for z in result["zones"] if z["fid"] == 3)
     as_lnfr = mire["rezoned_to_lnfr_emission_t_co2e"]["central"]
-    assert as_lnfr == pytest.approx(0.01 * 22.37 * 118 * CO2, rel=1e-4)  # LNFR: 1 % built
+    lnfr = 0.01 * 22.37 * (4 * CO2 + PEAT_20Y_T_CO2E_HA)  # LNFR: 1 % built
+    assert as_lnfr == pytest.approx(lnfr, rel=1e-4)
     assert result["rezoning"]["emission_avoided_t_co2e"] == pytest.approx(
         mire["emission_t_co2e"]["central"] - as_lnfr, abs=0.05
     )

@@ -391,10 +391,16 @@ def test_rewetting_carbon_effect(client: TestClient, baseline: None) -> None:
     created = client.post("/api/restoration/projects", json=body)
     assert created.status_code == 201, created.text
     effect = created.json()["carbon_effect"]
-    # Drained 0.92 + DOC 0.44; rewetted: −0.34·44/12 CO2, 41 kg CH4-C·16/12·28 CO2e,
-    # DOC 0.44 − 0.04·44/12.
-    per_ha = (0.92 + 0.44) - (-0.34 * 44 / 12 + 0.041 * 16 / 12 * 28 + 0.44 - 0.04 * 44 / 12)
+    # Drained (boreal forest, nutrient-poor): CO2 0.92 + DOC 0.44 t; CH4 7.0 kg on 97.5 % and
+    # 217 kg on the 2.5 % ditches; N2O 0.22 kg N2O-N. Rewetted: −0.34 t CO2-C, 41 kg CH4-C,
+    # DOC 0.44 − 0.04·44/12, no N2O. GWP100 CH4 28, N2O 265.
+    drained = (0.92 + 0.44) + (0.975 * 7.0 + 0.025 * 217) / 1000 * 28 + 0.22 * 44 / 28 * 265 / 1000
+    rewetted = -0.34 * 44 / 12 + 0.041 * 16 / 12 * 28 + 0.44 - 0.04 * 44 / 12
+    per_ha = drained - rewetted
     assert effect["t_co2e_per_ha_per_year"] == pytest.approx(per_ha, abs=1e-4)
+    gases = effect["per_ha_per_year"]["drained"]
+    assert gases["n2o_t"] == pytest.approx(0.22 * 44 / 28 / 1000, abs=1e-6)
+    assert gases["total_t_co2e"] == pytest.approx(drained, abs=1e-4)
     assert effect["t_co2e_per_year"] == pytest.approx(per_ha * 1.0, abs=1e-3)
     assert all(f["source"] for f in effect["factors"])
     bad = {
@@ -421,7 +427,21 @@ def test_rewetting_carbon_effect(client: TestClient, baseline: None) -> None:
     made = client.post("/api/restoration/projects", json=rich)
     assert made.status_code == 201, made.text
     used = {f["item"] for f in made.json()["carbon_effect"]["factors"]}
-    assert {"drained_forest_rich", "rewetted_co2_c_rich", "rewetted_ch4_c_rich"} <= used
+    assert {"drained.forest_rich.co2", "drained.forest_rich.n2o", "rewetted.rich.ch4_c"} <= used
+    # Cropland: the drained state's N2O (13 kg N2O-N) and ditch CH4 (5 % at 1165 kg) are
+    # about a fifth of what rewetting avoids; leaving them out made it that much too low.
+    farmland = {
+        **body,
+        "properties": {
+            **body["properties"],
+            "rewetting": {"drained_land_use": "cropland", "nutrient": "rich"},
+        },
+    }
+    crop = client.post("/api/restoration/projects", json=farmland).json()["carbon_effect"]
+    co2_only = (28.97 + 0.44) - (-0.55 * 44 / 12 + 0.137 * 16 / 12 * 28 + 0.44 - 0.04 * 44 / 12)
+    n2o_ch4 = 13 * 44 / 28 * 265 / 1000 + 0.05 * 1165 / 1000 * 28
+    assert crop["t_co2e_per_ha_per_year"] == pytest.approx(co2_only + n2o_ch4, abs=1e-3)
+    assert 0.18 < n2o_ch4 / (co2_only + n2o_ch4) < 0.24
 
 
 def test_registry_is_paged_with_links(client: TestClient, baseline: None) -> None:

@@ -79,6 +79,7 @@ def test_every_key_resolves_and_every_entry_is_complete() -> None:
     [
         "analyses/factors/norway_default.csv",
         "analyses/factors/built_share.csv",
+        "analyses/factors/organic_soil.csv",
         "analyses/targets.csv",
     ],
 )
@@ -110,3 +111,42 @@ def test_a_row_is_no_surer_than_its_weakest_significant_part() -> None:
         total = sum(float(row[p]) for p in ("c_above", "c_below", "c_dead", "c_soil"))
         assert estimated / total > 0.5
         assert row["status"] == "provisional", lucode
+
+
+def test_mire_ranges_are_depth_span_times_density_quartiles() -> None:
+    """A mire row's range is its depth class's span (0.3–1 m shallow, 1–3 m deep, 0.3–3 m
+    unknown) times the lower and upper quartile of the analysed NINA samples (25.2 and
+    62.3 kg C/m³), over the row's central stock: not the 0.95–1.0 it used to be."""
+    with (ROOT / "analyses/factors/norway_default.csv").open(encoding="utf-8") as fh:
+        rows = {r["peat_depth_class"]: r for r in csv.DictReader(fh) if r["arealtype"] == "60"}
+    spans = {"grunn": (0.3, 1.0), "djup": (1.0, 3.0), "ukjent": (0.3, 3.0)}
+    for depth_class, (shallow, deep) in spans.items():
+        row = rows[depth_class]
+        central = float(row["c_soil"])
+        assert float(row["low_factor"]) == pytest.approx(shallow * 252.1555 / central, abs=6e-4)
+        assert float(row["high_factor"]) == pytest.approx(deep * 623.4325 / central, abs=6e-4)
+        assert float(row["high_factor"]) > 1.5  # the high bound is no longer the central value
+    from analyses.peat import depth_class_range
+
+    for depth_class in spans:
+        low, high = depth_class_range(depth_class, float(rows[depth_class]["c_soil"]))
+        assert (round(low, 3), round(high, 3)) == (
+            float(rows[depth_class]["low_factor"]),
+            float(rows[depth_class]["high_factor"]),
+        )
+
+
+def test_gases_agree_with_the_tabulated_co2e_and_use_ar5_gwp() -> None:
+    """N2O of drained boreal cropland and grassland (13 and 9.5 kg N2O-N/ha/yr) give the
+    5.57 and 4.06 t CO2e/ha/yr the EU hotspot paper tabulates at its GWP of 273; our totals
+    use the AR5 GWP100 (CH4 28, N2O 265) that Norway's inventory reports with."""
+    from analyses.gases import drained_flux, gwp100, organic_soil_factors
+
+    assert gwp100() == {"ch4": 28.0, "n2o": 265.0}
+    assert drained_flux("cropland").n2o_t * 273 == pytest.approx(5.57, abs=0.01)
+    assert drained_flux("grassland").n2o_t * 273 == pytest.approx(4.06, abs=0.02)
+    table = organic_soil_factors()
+    assert all(keys_in(r["source"]) for r in table.values())
+    assert drained_flux("cropland").co2e() == pytest.approx(
+        28.97 + 0.44 + 0.05 * 1165 / 1000 * 28 + 13 * 44 / 28 / 1000 * 265, rel=1e-9
+    )

@@ -14,9 +14,9 @@ from analyses.factors import (
     FactorTable,
     lucode_for,
 )
+from analyses.gases import Gases, settlement_peat_flux
 from analyses.presets import (
     C_TO_CO2,
-    DRAINED_PEAT_EF_T_C_HA_YR,
     FOREST_SINK_T_C_HA_YR,
     Preset,
 )
@@ -105,9 +105,79 @@ def _rounded(values: dict[str, float], digits: int = 2) -> dict[str, float]:
     return {k: round(v, digits) for k, v in values.items()}
 
 
+@dataclass
+class Emission:
+    """What building on one class releases: CO2 at once, gases over the horizon, by level."""
+
+    immediate_t_co2: dict[str, float]
+    over_time: dict[str, Gases]
+
+    @classmethod
+    def zero(cls) -> Emission:
+        """Nothing released."""
+        return cls(dict.fromkeys(LEVELS, 0.0), {lvl: Gases() for lvl in LEVELS})
+
+    def add(self, other: Emission) -> None:
+        """Add another class's emission (totals of a footprint)."""
+        for lvl in LEVELS:
+            self.immediate_t_co2[lvl] += other.immediate_t_co2[lvl]
+            self.over_time[lvl] = self.over_time[lvl] + other.over_time[lvl]
+
+    def t_co2e(self) -> dict[str, float]:
+        """Everything in CO2e, by level."""
+        return {lvl: self.immediate_t_co2[lvl] + self.over_time[lvl].co2e() for lvl in LEVELS}
+
+    def gases(self) -> Gases:
+        """The central emission, gas by gas."""
+        return Gases(co2_t=self.immediate_t_co2["central"]) + self.over_time["central"]
+
+    def fields(self) -> dict[str, Any]:
+        """The result fields, named for what they hold (CO2 at once; CO2e in total)."""
+        return {
+            "emission_t_co2e": _rounded(self.t_co2e()),
+            "emission_immediate_t_co2": round(self.immediate_t_co2["central"], 2),
+            "emission_over_time_t_co2e": round(self.over_time["central"].co2e(), 2),
+            "emission_gases": self.gases().describe(),
+        }
+
+
+def _emission(factor: Factor, built_ha: float, preset: Preset, excavated: float) -> Emission:
+    """Biomass and dead matter go at once; mineral soil per the preset; peat dug out loses its
+    stock at once, peat left in place emits drained-peat gases over the horizon."""
+    out = Emission.zero()
+    if factor.arealtype in ALREADY_BUILT or built_ha <= 0:
+        return out
+    scale = {"low": factor.low_factor, "central": 1.0, "high": factor.high_factor}
+    biomass = (factor.c_above + factor.c_below + factor.c_dead) * built_ha * C_TO_CO2
+    for lvl in LEVELS:
+        out.immediate_t_co2[lvl] += biomass * scale[lvl]
+    if factor.arealtype == 60:
+        dug_ha = built_ha if preset.peat_stock_method else built_ha * excavated
+        in_place_ha = built_ha - dug_ha
+        years = preset.horizon_years or 20
+        flux, flux_low, flux_high = settlement_peat_flux()
+        flux_scale = {"low": flux_low, "central": 1.0, "high": flux_high}
+        for lvl in LEVELS:
+            stock_co2 = factor.c_soil * scale[lvl] * C_TO_CO2
+            out.immediate_t_co2[lvl] += stock_co2 * dug_ha
+            gases = flux.scaled(in_place_ha * years * flux_scale[lvl])
+            # Peat cannot lose more carbon than it holds.
+            capped = min(gases.co2_t, stock_co2 * in_place_ha)
+            out.over_time[lvl] = Gases(capped, gases.ch4_t, gases.n2o_t)
+        return out
+    share = preset.mineral_soil_levels()
+    for lvl in LEVELS:
+        lost = factor.c_soil * scale[lvl] * built_ha * share[lvl] * C_TO_CO2
+        if preset.mineral_soil_immediate:
+            out.immediate_t_co2[lvl] += lost
+        else:
+            out.over_time[lvl] = out.over_time[lvl] + Gases(co2_t=lost)
+    return out
+
+
 def _class_result(
     cls: LandClass, factor: Factor | None, built: float, preset: Preset, excavated: float
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Emission]:
     """Stock, loss and preserved carbon of one land class inside the footprint."""
     area_ha = float(cls.area_m2) / 10_000
     entry: dict[str, Any] = {
@@ -124,34 +194,11 @@ def _class_result(
     }
     if factor is None:
         entry["factor"] = None
-        return entry
+        return entry, Emission.zero()
     pools = {p: getattr(factor, p) * area_ha for p in ("c_above", "c_below", "c_dead", "c_soil")}
     stock = {p: _levels(v, factor) for p, v in pools.items()}
     total_stock = {lvl: sum(stock[p][lvl] for p in stock) for lvl in LEVELS}
-    built_ha = area_ha * built
-    immediate_c = 0.0
-    over_time_c = 0.0
-    if factor.arealtype not in ALREADY_BUILT:
-        immediate_c += (factor.c_above + factor.c_below + factor.c_dead) * built_ha
-        if factor.arealtype == 60:
-            if preset.peat_stock_method:
-                immediate_c += factor.c_soil * built_ha
-            else:
-                # Only the share stated as excavated loses its whole stock; peat left in place
-                # (drained, under fill) emits at the drained-peat factor over the horizon.
-                dug_ha = built_ha * excavated
-                years = preset.horizon_years or 20
-                immediate_c += factor.c_soil * dug_ha
-                over_time_c += min(factor.c_soil, DRAINED_PEAT_EF_T_C_HA_YR * years) * (
-                    built_ha - dug_ha
-                )
-        else:
-            lost = factor.c_soil * built_ha * preset.mineral_soil_loss
-            if preset.mineral_soil_immediate:
-                immediate_c += lost
-            else:
-                over_time_c += lost
-    emission_c = immediate_c + over_time_c
+    emission = _emission(factor, area_ha * built, preset, excavated)
     entry.update(
         {
             "factor": {
@@ -162,17 +209,13 @@ def _class_result(
             },
             "stock_t_c": {p: _rounded(v) for p, v in stock.items()}
             | {"total": _rounded(total_stock)},
-            "emission_t_co2": _rounded(
-                {lvl: v * C_TO_CO2 for lvl, v in _levels(emission_c, factor).items()}
-            ),
-            "emission_immediate_t_co2": round(immediate_c * C_TO_CO2, 2),
-            "emission_over_time_t_co2": round(over_time_c * C_TO_CO2, 2),
+            **emission.fields(),
             "preserved_unbuilt_t_c": _rounded(
                 {lvl: v * (1 - built) for lvl, v in total_stock.items()}
             ),
         }
     )
-    return entry
+    return entry, emission
 
 
 def summarize(
@@ -180,8 +223,8 @@ def summarize(
 ) -> dict[str, Any]:
     """Stocks, emissions, preserved carbon and flags of a set of land classes."""
     classes = []
-    totals: dict[str, dict[str, float]] = {"stock": {}, "emission": {}, "preserved": {}}
-    immediate = over_time = 0.0
+    totals: dict[str, dict[str, float]] = {"stock": {}, "preserved": {}}
+    emission = Emission.zero()
     covered = no_factor = carbon_rich = forest_built_ha = 0.0
     for cls in land:
         covered += cls.area_m2
@@ -193,31 +236,27 @@ def summarize(
             else None
         )
         factor = table.factors.get(code) if code is not None else None
-        entry = _class_result(cls, factor, built, preset, excavated)
+        entry, class_emission = _class_result(cls, factor, built, preset, excavated)
         classes.append(entry)
         if factor is None:
             no_factor += cls.area_m2
             continue
         _add(totals["stock"], entry["stock_t_c"]["total"])
-        _add(totals["emission"], entry["emission_t_co2"])
         _add(totals["preserved"], entry["preserved_unbuilt_t_c"])
-        immediate += entry["emission_immediate_t_co2"]
-        over_time += entry["emission_over_time_t_co2"]
+        emission.add(class_emission)
         if cls.arealtype == 60 or (cls.arealtype == 30 and cls.skogbonitet in (14, 15)):
             carbon_rich += cls.area_m2
         if cls.arealtype == 30:
             forest_built_ha += cls.area_m2 / 10_000 * built
     horizon = preset.horizon_years or 20
     forgone = forest_built_ha * FOREST_SINK_T_C_HA_YR * horizon * C_TO_CO2
-    emission_central = totals["emission"].get("central", 0.0)
+    emission_central = emission.t_co2e()["central"]
     return {
         "covered_m2": covered,
         "no_factor_m2": round(no_factor, 2),
         "classes": classes,
         "stock_t_c": _rounded(totals["stock"]),
-        "emission_t_co2e": _rounded(totals["emission"]),
-        "emission_immediate_t_co2e": round(immediate, 2),
-        "emission_over_time_t_co2e": round(over_time, 2),
+        **emission.fields(),
         "horizon_years": preset.horizon_years,
         "preserved_unbuilt_t_c": _rounded(totals["preserved"]),
         "forgone_sequestration_t_co2": round(forgone, 2),

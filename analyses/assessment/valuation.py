@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from analyses.assessment.arithmetic import KU_EMISSION_THRESHOLD_T_CO2E, summarize
+from analyses.assessment.arithmetic import KU_EMISSION_THRESHOLD_T_CO2E, LEVELS, summarize
 from analyses.assessment.footprint import prepare_footprint
 from analyses.assessment.overlay import land_cover_classes, mire_land, overlaps
 from analyses.factors import (
@@ -53,17 +53,23 @@ def _apply_carbon_raster(
     replaced = class_pools * share
     delta_stock = sums.total - replaced
     soil_only = pools == ["c_soil"]
-    loss_share = preset.mineral_soil_loss if soil_only else 1.0
-    delta_emission = delta_stock * built * loss_share * C_TO_CO2
+    loss_share = preset.mineral_soil_levels() if soil_only else dict.fromkeys(LEVELS, 1.0)
+    delta_emission = {lvl: delta_stock * built * loss_share[lvl] * C_TO_CO2 for lvl in LEVELS}
     for key, delta in (
         ("stock_t_c", delta_stock),
-        ("emission_t_co2e", delta_emission),
         ("preserved_unbuilt_t_c", delta_stock * (1 - built)),
     ):
         summary[key] = {lvl: round(v + delta, 2) for lvl, v in summary[key].items()}
+    summary["emission_t_co2e"] = {
+        lvl: round(v + delta_emission[lvl], 2) for lvl, v in summary["emission_t_co2e"].items()
+    }
+    central = delta_emission["central"]
     immediate = not soil_only or preset.mineral_soil_immediate
-    target = "emission_immediate_t_co2e" if immediate else "emission_over_time_t_co2e"
-    summary[target] = round(summary[target] + delta_emission, 2)
+    target = "emission_immediate_t_co2" if immediate else "emission_over_time_t_co2e"
+    summary[target] = round(summary[target] + central, 2)
+    gases = summary["emission_gases"]
+    for key in ("co2_t", "total_t_co2e"):
+        gases[key] = round(gases[key] + central, 4)
     summary["flags"]["over_2000_t_co2e"] = (
         summary["emission_t_co2e"].get("central", 0.0) > KU_EMISSION_THRESHOLD_T_CO2E
     )

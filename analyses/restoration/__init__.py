@@ -18,7 +18,7 @@ from analyses.restoration.registry import (
     restore_project,
     save_project,
 )
-from analyses.restoration.rewetting import rewetting_effect, rewetting_factors
+from analyses.restoration.rewetting import rewetting_effect
 
 __all__ = [
     "delete_project",
@@ -30,7 +30,6 @@ __all__ = [
     "projects_geojson",
     "restore_project",
     "rewetting_effect",
-    "rewetting_factors",
     "save_project",
     "shares_by_region_over",
     "targets",
