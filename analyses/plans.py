@@ -1,7 +1,9 @@
-"""Plan-level carbon analysis: every building zone of a land-use plan, in one overlay.
+"""Plan-level carbon analysis: every building zone of a land-use plan, valued like a proposal.
 
-Zones are overlaid with land cover (and peat depth classes) set-wise in PostGIS, then each
-zone is valued with the same per-class arithmetic as a single proposal. Land already built
+Zones go through the proposal's own valuation (:func:`analyses.assessment.overlay.site_lands`
+and :func:`analyses.assessment.valuation.value_site`): the same land-cover choice per zone,
+measured peat depth, carbon rasters and nature-type overlaps, asked of PostGIS set-wise for a
+few hundred zones at a time. Land already built
 (AR5 11/12) inside a zone releases nothing; zones that are almost entirely built already are
 listed as such. A rezoning scenario returns chosen zones to LNFR (5100) and reports the
 emissions avoided.
@@ -15,17 +17,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from analyses.assessment import default_built_share, split_peat, summarize
-from analyses.factors import active_table
-from analyses.presets import DEFAULT_PRESET, PeatHandling, excavated_share, stored_preset
+from analyses.assessment import default_built_share
+from analyses.assessment.arithmetic import ALREADY_BUILT
+from analyses.assessment.overlay import Site, SiteLand, site_lands
+from analyses.assessment.valuation import value_site
+from analyses.factors import FactorTable, active_table
+from analyses.presets import DEFAULT_PRESET, PeatHandling, Preset, excavated_share, stored_preset
 from core import __version__
 from core.bibliography import citations
 from core.errors import InvalidInput, NotFound
 from layers import codelists
-from layers.catalog import active_versions, covering_version, layer_with_active_version
+from layers.catalog import layer_with_active_version
 
 LNFR = 5100
 ALREADY_BUILT_SHARE = 0.99
+CHUNK = 500  # zones valued per round of queries (and per progress step)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -50,81 +56,52 @@ def _building_codes() -> list[int]:
     return [int(c) for c, r in rows.items() if r["building_zone"] in ("yes", "partial")]
 
 
-def _overlay(conn: Connection, plan_version: int) -> tuple[dict[str, Any] | None, list[Any]]:
-    """Zone × land-cover class areas for the land-cover layer that covers the plan best."""
-    extent = conn.execute(
-        text(
-            "SELECT ST_AsBinary(ST_Extent(geom)::geometry) AS wkb, min(ST_SRID(geom)) AS srid "
-            "FROM geoservice.feature WHERE version_id = :p"
-        ),
-        {"p": plan_version},
-    ).one()
-    if extent.wkb is None:
-        return None, []
-    lc = covering_version(conn, "land_cover", extent.wkb, int(extent.srid))
-    if lc is None:
-        return None, []
-    rows = conn.execute(
-        text(
-            """
-            WITH z AS (
-                SELECT fid, geom FROM geoservice.feature
-                 WHERE version_id = :p AND (attrs->>'arealformal')::int = ANY(:codes))
-            SELECT z.fid AS zone,
-                   (f.attrs->>'arealtype')::int AS arealtype,
-                   (f.attrs->>'skogbonitet')::int AS skogbonitet,
-                   (f.attrs->>'grunnforhold')::int AS grunnforhold,
-                   sum(CASE WHEN ST_Within(f.geom, z.geom) THEN ST_Area(f.geom)
-                            ELSE ST_Area(ST_Intersection(f.geom, z.geom)) END) AS area_m2
-              FROM z JOIN geoservice.feature f
-                ON f.version_id = :lc AND ST_Intersects(f.geom, z.geom)
-             GROUP BY 1, 2, 3, 4
-             ORDER BY 1, 2, 3, 4
-            """
-        ),
-        {"p": plan_version, "lc": lc.version_id, "codes": _building_codes()},
-    ).all()
-    return {k: lc._mapping[k] for k in ("layer_id", "name", "version_id", "version")}, list(rows)
-
-
-def _peat_by_zone(
-    conn: Connection, plan_version: int, lc_version: int
-) -> dict[int, dict[str, float]]:
-    rows = conn.execute(
-        text(
-            """
-            WITH z AS (
-                SELECT fid, geom FROM geoservice.feature
-                 WHERE version_id = :p AND (attrs->>'arealformal')::int = ANY(:codes)),
-                 myr AS (
-                SELECT z.fid, ST_Union(ST_Intersection(f.geom, z.geom)) AS g
-                  FROM z JOIN geoservice.feature f
-                    ON f.version_id = :lc AND f.attrs->>'arealtype' = '60'
-                   AND ST_Intersects(f.geom, z.geom)
-                 GROUP BY z.fid),
-                 peat AS (
-                SELECT p.attrs->>'depth_class' AS depth_class, p.geom
-                  FROM geoservice.feature p
-                 WHERE p.version_id = ANY(:peat)
-                   AND p.attrs->>'depth_class' IN ('grunn', 'djup')
-                   AND ST_Dimension(p.geom) = 2)
-            SELECT myr.fid, peat.depth_class,
-                   ST_Area(ST_Intersection(ST_Union(peat.geom), myr.g)) AS area_m2
-              FROM myr JOIN peat ON ST_Intersects(peat.geom, myr.g)
-             GROUP BY myr.fid, peat.depth_class, myr.g
-            """
-        ),
-        {
-            "p": plan_version,
-            "lc": lc_version,
-            "codes": _building_codes(),
-            "peat": [v.version_id for v in active_versions(conn, "peat")],
-        },
-    ).all()
-    out: dict[int, dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        out[int(r.fid)][r.depth_class] = float(r.area_m2)
-    return out
+def _zone_result(
+    fid: int,
+    zone: Any,
+    sl: SiteLand,
+    preset: Preset,
+    excavated: float,
+    table: FactorTable,
+    rezone: list[int] | None,
+) -> dict[str, Any]:
+    """One building zone, valued exactly like a proposal on the same polygon."""
+    code = int(zone.attrs["arealformal"])
+    built, _ = default_built_share(code)
+    label = zone.attrs.get("plan_name") or f"sone {fid}"
+    valued = value_site(
+        sl,
+        label,
+        built=built,
+        preset=preset,
+        excavated=excavated,
+        table=table,
+        require_land_cover=False,
+    )
+    area = float(zone.area_m2)
+    built_already = sum(c.area_m2 for c in sl.land if c.arealtype in ALREADY_BUILT)
+    entry = {
+        "fid": fid,
+        "arealformal": code,
+        "arealformal_name": codelists.load("arealformal").label(code),
+        **valued,
+        "name": zone.attrs.get("plan_name") or None,
+        "already_built_share": round(built_already / area, 6) if area else 0.0,
+        "already_built": area > 0 and built_already / area >= ALREADY_BUILT_SHARE,
+    }
+    if fid in (rezone or []):
+        lnfr_built, _ = default_built_share(LNFR)
+        as_lnfr = value_site(
+            sl,
+            label,
+            built=lnfr_built,
+            preset=preset,
+            excavated=excavated,
+            table=table,
+            require_land_cover=False,
+        )
+        entry["rezoned_to_lnfr_emission_t_co2e"] = as_lnfr["emission_t_co2e"]
+    return entry
 
 
 def analyse_plan(
@@ -150,7 +127,8 @@ def analyse_plan(
             int(r.fid): r
             for r in conn.execute(
                 text(
-                    "SELECT fid, attrs, ST_Area(geom) AS area_m2 FROM geoservice.feature "
+                    "SELECT fid, attrs, ST_AsBinary(geom) AS wkb, ST_Area(geom) AS area_m2, "
+                    "ST_SRID(geom) AS srid FROM geoservice.feature "
                     "WHERE version_id = :v AND (attrs->>'arealformal')::int = ANY(:codes) "
                     "ORDER BY fid"
                 ),
@@ -164,46 +142,31 @@ def analyse_plan(
                 "the feature ids of building zones.",
                 code="bad_rezone",
             )
-        lc, overlay = _overlay(conn, plan["version_id"])
-        if lc is None:
-            raise InvalidInput(
-                "No land-cover layer covers this plan; upload land cover first.",
-                code="no_land_cover",
-            )
-        peat = _peat_by_zone(conn, plan["version_id"], lc["version_id"])
-    by_zone: dict[int, list[Any]] = defaultdict(list)
-    for r in overlay:
-        by_zone[int(r.zone)].append(r)
-    results = []
-    for i, (fid, zone) in enumerate(zones.items(), start=1):
-        code = int(zone.attrs["arealformal"])
-        built, _ = default_built_share(code)
-        land = split_peat(by_zone.get(fid, []), peat.get(fid, {}))
-        summary = summarize(land, built, preset, excavated, table)
-        area = float(zone.area_m2)
-        built_already = sum(c.area_m2 for c in land if c.arealtype in (11, 12))
-        entry = {
-            "fid": fid,
-            "arealformal": code,
-            "arealformal_name": codelists.load("arealformal").label(code),
-            "name": zone.attrs.get("plan_name") or None,
-            "area_m2": round(area, 2),
-            "area_daa": round(area / 1000, 4),
-            "built_share": built,
-            "already_built_share": round(built_already / area, 6) if area else 0.0,
-            "already_built": area > 0 and built_already / area >= ALREADY_BUILT_SHARE,
-            "no_land_cover_share": round(max(area - summary.pop("covered_m2"), 0) / area, 6)
-            if area
-            else 0.0,
-            **summary,
-        }
-        if fid in (rezone or []):
-            lnfr_built, _ = default_built_share(LNFR)
-            as_lnfr = summarize(land, lnfr_built, preset, excavated, table)
-            entry["rezoned_to_lnfr_emission_t_co2e"] = as_lnfr["emission_t_co2e"]
-        results.append(entry)
-        if progress:
-            progress(i, len(zones))
+        results: list[dict[str, Any]] = []
+        land_cover: dict[int, dict[str, Any]] = {}
+        fids = list(zones)
+        for start in range(0, len(fids), CHUNK):
+            chunk = fids[start : start + CHUNK]
+            srid = int(zones[chunk[0]].srid)
+            sites = [
+                Site(key=fid, wkb=bytes(zones[fid].wkb), area_m2=float(zones[fid].area_m2))
+                for fid in chunk
+            ]
+            lands = site_lands(conn, sites, srid, table)
+            for fid in chunk:
+                results.append(
+                    _zone_result(fid, zones[fid], lands[fid], preset, excavated, table, rezone)
+                )
+                lc = lands[fid].land_cover
+                if lc is not None:
+                    land_cover[int(lc["version_id"])] = lc
+            if progress:
+                progress(len(results), len(zones))
+    if zones and not land_cover:
+        raise InvalidInput(
+            "No land-cover layer covers this plan; upload land cover first.",
+            code="no_land_cover",
+        )
     assessed = [z for z in results if not z["already_built"]]
 
     def central(z: dict[str, Any], key: str = "emission_t_co2e") -> float:
@@ -249,7 +212,7 @@ def analyse_plan(
                 "version_id": plan["version_id"],
                 "version": plan["version"],
             },
-            "land_cover_layer": lc,
+            "land_cover_layers": sorted(land_cover.values(), key=lambda lc: lc["version_id"]),
             "factor_table": table.describe(),
             "preset": preset.describe(),
             "sources": citations(preset.source, *(f.source for f in table.factors.values())),

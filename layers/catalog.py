@@ -257,47 +257,56 @@ def versions_overlap_free(conn: Connection, version_ids: list[int]) -> bool:
     return not found
 
 
-def covering_version(conn: Connection, kind: str, wkb: bytes, srid: int) -> Any | None:
-    """The active version of ``kind`` that covers a geometry: the one rule every analysis uses.
+def covering_versions(
+    conn: Connection, kind: str, sites: dict[int, bytes], srid: int
+) -> dict[int, Any]:
+    """The active version of ``kind`` that covers each site: the one rule every analysis uses.
 
-    Of the active versions whose extent touches the geometry, the one whose features cover
-    most of it (for a raster, whose extent covers most of it); on a tie, the newest version.
-    When only one extent touches the geometry, that version is the answer without measuring.
-    Returns (layer_id, name, version_id, version, storage_path, raster), or None when nothing
-    touches.
+    Of the active versions whose extent touches a site, the one whose features cover most of
+    it (for a raster, whose extent covers most of it); on a tie, the newest version. When only
+    one extent touches a site, that version is the answer without measuring. Sites are keyed
+    by any whole number; the answer holds rows (key, layer_id, name, version_id, version,
+    storage_path, raster) for the sites something touches. One query for any number of sites.
     """
-    candidates = conn.execute(
+    if not sites:
+        return {}
+    rows = conn.execute(
         text(
-            "SELECT l.id AS layer_id, l.name, v.id AS version_id, v.version, v.storage_path, "
-            "v.raster FROM geoservice.layer l JOIN geoservice.layer_version v "
-            "ON v.id = l.active_version_id "
-            "WHERE l.kind = :kind AND v.bbox && ST_GeomFromWKB(:wkb, :srid) "
-            "ORDER BY v.id DESC"
+            """
+            WITH s AS (
+                SELECT k, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w)),
+                 c AS (
+                SELECT s.k, s.g, l.id AS layer_id, l.name, v.id AS version_id, v.version,
+                       v.storage_path, v.raster, v.bbox,
+                       count(*) OVER (PARTITION BY s.k) AS n
+                  FROM s
+                  JOIN geoservice.layer l ON l.kind = :kind
+                  JOIN geoservice.layer_version v
+                    ON v.id = l.active_version_id AND v.bbox && s.g)
+            SELECT DISTINCT ON (c.k) c.k AS key, c.layer_id, c.name, c.version_id, c.version,
+                   c.storage_path, c.raster
+              FROM c
+             ORDER BY c.k,
+                      CASE WHEN c.n = 1 THEN 0
+                           WHEN c.storage_path IS NOT NULL
+                           THEN ST_Area(ST_Intersection(c.bbox, c.g))
+                           ELSE (SELECT coalesce(sum(ST_Area(ST_Intersection(f.geom, c.g))), 0)
+                                   FROM geoservice.feature f
+                                  WHERE f.version_id = c.version_id
+                                    AND ST_Intersects(f.geom, c.g))
+                      END DESC,
+                      c.version_id DESC
+            """
         ),
-        {"kind": kind, "wkb": wkb, "srid": srid},
+        {"kind": kind, "srid": srid, "keys": list(sites), "wkbs": list(sites.values())},
     ).all()
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
-    best = conn.execute(
-        text(
-            """
-            WITH g AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT v.id,
-                   CASE WHEN v.storage_path IS NOT NULL
-                        THEN ST_Area(ST_Intersection(v.bbox, g.g))
-                        ELSE (SELECT coalesce(sum(ST_Area(ST_Intersection(f.geom, g.g))), 0)
-                                FROM geoservice.feature f
-                               WHERE f.version_id = v.id AND ST_Intersects(f.geom, g.g))
-                   END AS covered
-              FROM geoservice.layer_version v, g
-             WHERE v.id = ANY(:ids)
-             ORDER BY covered DESC, v.id DESC
-             LIMIT 1
-            """
-        ),
-        {"wkb": wkb, "srid": srid, "ids": [c.version_id for c in candidates]},
-    ).scalar_one()
-    return next(c for c in candidates if c.version_id == best)
+    return {int(r.key): r for r in rows}
+
+
+def covering_version(conn: Connection, kind: str, wkb: bytes, srid: int) -> Any | None:
+    """:func:`covering_versions` for one geometry (None when nothing touches it)."""
+    return covering_versions(conn, kind, {0: wkb}, srid).get(0)
 
 
 def version_for_map(engine: Engine, layer_id: int, version: int | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import geopandas as gpd
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import box
+from shapely.geometry import box, mapping
 
 from tests.test_carbon import (  # noqa: F401
     BUILT,
@@ -18,6 +18,8 @@ from tests.test_carbon import (  # noqa: F401
     PEAT_20Y_T_CO2E_HA,
     X0,
     Y0,
+    _carbon_raster,
+    _probes,
     landscape,
 )
 from tests.test_layers import upload
@@ -121,3 +123,70 @@ def test_cli_plan_analysis(
     api = run(client, plan, rezone=[3])
     assert f"total {api['total_emission_t_co2e']:,.0f} t CO2e" in text
     assert f"avoids {api['rezoning']['emission_avoided_t_co2e']:,.0f} t CO2e" in text
+
+
+def test_a_plan_zone_is_valued_exactly_like_the_same_proposal(
+    client: TestClient,
+    landscape: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """One valuation: with a carbon raster over the forest, a depth raster over the west of
+    the mire, depth probes in its east and a nature type in the forest, each zone's result
+    equals POST /api/proposals on the same polygon, class by class."""
+    west = box(X0, Y0 + 1000, X0 + 1000, Y0 + 1100)
+    east = box(X0 + 1200, Y0 + 1000, X0 + 2237, Y0 + 1100)
+    agb = _carbon_raster(tmp_path / "agb.tif", [[50.0] * 10] * 10, X0, Y0 + 100)
+    depth = _carbon_raster(tmp_path / "depth.tif", [[1.5] * 102] * 12, X0 - 10, Y0 + 1110)
+    for path, data in (
+        (agb, {"kind": "carbon_density", "name": "SR16 AGB", "pools": "c_above"}),
+        (depth, {"kind": "peat_depth", "name": "torvdybde"}),
+    ):
+        with path.open("rb") as fh:
+            made = client.post("/api/layers", files={"file": (path.name, fh)}, data=data)
+        assert made.status_code == 201, made.text
+    _probes(client, tmp_path, [(X0 + x, Y0 + 1050, 250) for x in range(1300, 2237, 300)])
+    nature = gpd.GeoDataFrame(
+        {"naturtype": ["Kalkskog"], "lokalitetskvalitet": ["høy kvalitet"]},
+        geometry=[FOREST.buffer(-20)],
+        crs=25833,
+    )
+    nature.to_file(tmp_path / "nin.gpkg")
+    assert upload(client, tmp_path / "nin.gpkg", kind="nature_types", name="NiN").status_code == 201
+    zones = gpd.GeoDataFrame(
+        {"KPAREALFORMÅL": [1110, 1300, 1110], "PLANNAVN": ["Skogen", "Myra vest", "Myra øst"]},
+        geometry=[FOREST, west, east],
+        crs=25833,
+    )
+    zones.to_file(tmp_path / "plan2.gpkg")
+    layer = upload(client, tmp_path / "plan2.gpkg", kind="land_use_plan", name="KPA 2")
+    assert layer.status_code == 201, layer.text
+    result = run(client, int(layer.json()["layer_id"]))
+    by_fid = {z["fid"]: z for z in result["zones"]}
+    methods = set()
+    for fid, (geom, code) in enumerate(((FOREST, 1110), (west, 1300), (east, 1110)), start=1):
+        zone = by_fid[fid]
+        proposal = client.post(
+            "/api/proposals",
+            json={"footprint": mapping(geom), "crs": "EPSG:25833", "arealformal": code},
+        )
+        assert proposal.status_code == 201, proposal.text
+        fp = proposal.json()["footprints"][0]
+        assert zone["classes"] == fp["classes"], fid
+        for key in (
+            "stock_t_c",
+            "emission_t_co2e",
+            "emission_gases",
+            "emission_immediate_t_co2",
+            "emission_over_time_t_co2e",
+            "preserved_unbuilt_t_c",
+            "carbon_raster",
+            "peat_depth",
+            "flags",
+            "built_share",
+        ):
+            assert zone[key] == fp[key], (fid, key)
+        methods.add((fp["peat_depth"] or {}).get("method", "").split(" (")[0])
+        if fid == 1:
+            assert fp["carbon_raster"]["name"] == "SR16 AGB"
+            assert fp["flags"]["nature_types"][0]["layer"] == "NiN"
+    assert methods == {"", "depth raster", "depth probes"}

@@ -1,9 +1,14 @@
-"""What the land under a footprint is: land-cover classes, mire with its peat depth, and
-the nature types and protected areas it touches (overlays in PostGIS)."""
+"""What the land under a set of sites is: land-cover classes, mire with its peat depth, the
+nature types and protected areas they touch, and a carbon raster's sum (overlays in PostGIS).
+
+Every step takes any number of sites and asks PostGIS once for all of them, so that a plan's
+thousand zones and a single proposal go through the same code: a proposal is a set of one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -15,124 +20,132 @@ from analyses.factors import (
     FactorTable,
 )
 from analyses.peat import PROBE_SEARCH_M, mire_depth, nina_density
-from layers.catalog import active_versions, covering_version
+from analyses.raster_sums import CoverageSum, coverage_sum
+from layers.catalog import active_versions, covering_versions
 
 
-def land_cover_classes(
-    conn: Connection, wkb: bytes, srid: int
-) -> tuple[dict[str, Any] | None, list[Any]]:
-    """Area per AR5 class (with bonitet and grunnforhold) inside the footprint.
+@dataclass(frozen=True)
+class Site:
+    """One footprint to value: a proposal, an alternative or a plan zone."""
 
-    The land-cover layer is the one :func:`layers.catalog.covering_version` picks (the one
-    rule every analysis uses); the overlay then reads that version only.
-    """
-    chosen = covering_version(conn, "land_cover", wkb, srid)
-    if chosen is None:
-        return None, []
+    key: int
+    wkb: bytes
+    area_m2: float
+
+
+@dataclass
+class SiteLand:
+    """Everything the arithmetic needs about one site, read from PostGIS."""
+
+    site: Site
+    land_cover: dict[str, Any] | None = None
+    raw_classes: list[Any] = field(default_factory=list)
+    land: list[LandClass] = field(default_factory=list)
+    table: FactorTable | None = None
+    peat_depth: dict[str, Any] | None = None
+    nature_types: list[dict[str, Any]] = field(default_factory=list)
+    protected_areas: list[dict[str, Any]] = field(default_factory=list)
+    carbon_raster: tuple[Any, CoverageSum] | None = None
+
+
+def _params(sites: list[Site], versions: dict[int, int], srid: int) -> dict[str, Any]:
+    """Sites as arrays (key, land-cover version, WKB) that the queries unnest together."""
+    return {
+        "srid": srid,
+        "keys": [s.key for s in sites],
+        "versions": [versions.get(s.key, 0) for s in sites],
+        "wkbs": [s.wkb for s in sites],
+    }
+
+
+def _land_cover(conn: Connection, lands: dict[int, SiteLand], srid: int) -> None:
+    """Area per AR5 class (with bonitet and grunnforhold) inside each site, from the land-cover
+    version :func:`layers.catalog.covering_versions` picks for that site."""
+    chosen = covering_versions(
+        conn, "land_cover", {k: sl.site.wkb for k, sl in lands.items()}, srid
+    )
+    sites = [lands[k].site for k in chosen]
+    if not sites:
+        return
     rows = conn.execute(
         text(
             """
-            WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT (f.attrs->>'arealtype')::int AS arealtype,
+            WITH s AS (
+                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
+                              CAST(:wkbs AS bytea[])) AS t(k, v, w))
+            SELECT s.k,
+                   (f.attrs->>'arealtype')::int AS arealtype,
                    (f.attrs->>'skogbonitet')::int AS skogbonitet,
                    (f.attrs->>'grunnforhold')::int AS grunnforhold,
-                   sum(CASE WHEN ST_Within(f.geom, fp.g) THEN ST_Area(f.geom)
-                            ELSE ST_Area(ST_Intersection(f.geom, fp.g)) END) AS area_m2
-              FROM geoservice.feature f, fp
-             WHERE f.version_id = ANY(:versions) AND ST_Intersects(f.geom, fp.g)
-             GROUP BY 1, 2, 3
-             ORDER BY 1, 2, 3
+                   sum(CASE WHEN ST_Within(f.geom, s.g) THEN ST_Area(f.geom)
+                            ELSE ST_Area(ST_Intersection(f.geom, s.g)) END) AS area_m2
+              FROM s JOIN geoservice.feature f
+                ON f.version_id = s.v AND ST_Intersects(f.geom, s.g)
+             GROUP BY 1, 2, 3, 4
+             ORDER BY 1, 2, 3, 4
             """
         ),
-        {"wkb": wkb, "srid": srid, "versions": [chosen.version_id]},
+        _params(sites, {k: int(r.version_id) for k, r in chosen.items()}, srid),
     ).all()
-    if not rows:
-        return None, []
-    layer = {
-        "layer_id": chosen.layer_id,
-        "name": chosen.name,
-        "version_id": chosen.version_id,
-        "version": chosen.version,
-    }
-    return layer, list(rows)
+    for r in rows:
+        lands[int(r.k)].raw_classes.append(r)
+    for k, row in chosen.items():
+        if lands[k].raw_classes:
+            lands[k].land_cover = {
+                "layer_id": row.layer_id,
+                "name": row.name,
+                "version_id": row.version_id,
+                "version": row.version,
+            }
 
 
 def _peat_depth_areas(
-    conn: Connection, version_id: int, wkb: bytes, srid: int, peat_versions: list[int]
-) -> dict[str, float]:
-    """Area of mire (AR5 60) in the footprint per depth class of the active peat layers.
+    conn: Connection, sites: list[Site], versions: dict[int, int], srid: int, peat: list[int]
+) -> dict[int, dict[str, float]]:
+    """Area of mire (AR5 60) in each site per depth class of the active peat layers.
 
-    Mire polygons are intersected with the peat polygons one pair at a time (no union of the
+    Mire polygons are intersected with the peat polygons one pair at a time (no union of a
     site's mire): peat polygons of one class are assumed not to overlap each other.
     """
-    if not peat_versions:
-        return {}
+    out: dict[int, dict[str, float]] = defaultdict(dict)
+    if not peat or not sites:
+        return out
     rows = conn.execute(
         text(
             """
-            WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT p.attrs->>'depth_class' AS depth_class,
-                   sum(ST_Area(ST_Intersection(ST_Intersection(f.geom, fp.g), p.geom)))
+            WITH s AS (
+                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
+                              CAST(:wkbs AS bytea[])) AS t(k, v, w))
+            SELECT s.k, p.attrs->>'depth_class' AS depth_class,
+                   sum(ST_Area(ST_Intersection(ST_Intersection(f.geom, s.g), p.geom)))
                        AS area_m2
-              FROM fp
+              FROM s
               JOIN geoservice.feature f
-                ON f.version_id = :v AND f.attrs->>'arealtype' = '60'
-               AND ST_Intersects(f.geom, fp.g)
+                ON f.version_id = s.v AND f.attrs->>'arealtype' = '60'
+               AND ST_Intersects(f.geom, s.g)
               JOIN geoservice.feature p
                 ON p.version_id = ANY(:peat) AND p.attrs->>'depth_class' IN ('grunn', 'djup')
                AND ST_Dimension(p.geom) = 2 AND ST_Intersects(p.geom, f.geom)
-               AND ST_Intersects(p.geom, fp.g)
-             GROUP BY 1
+               AND ST_Intersects(p.geom, s.g)
+             GROUP BY 1, 2
             """
         ),
-        {"wkb": wkb, "srid": srid, "v": version_id, "peat": peat_versions},
+        {**_params(sites, versions, srid), "peat": peat},
     ).all()
-    return {r.depth_class: float(r.area_m2) for r in rows if r.area_m2 > 0}
+    for r in rows:
+        if r.area_m2 > 0:
+            out[int(r.k)][r.depth_class] = float(r.area_m2)
+    return out
 
 
-def mire_land(
-    conn: Connection, lc_version: int, wkb: bytes, srid: int, raw: list[Any], table: FactorTable
-) -> tuple[list[LandClass], FactorTable, dict[str, Any] | None]:
-    """Land classes with mire valued from measured depth when there is any, else depth classes.
-
-    A depth raster or depth probes give the mean depth over the site's mire; the stock is then
-    depth × the NINA carbon density (its quartiles give the range), in a derived row 6009.
-    """
-    if not any(c.arealtype == 60 for c in raw):
-        return split_peat(raw, {}), table, None
-    peat_versions = [v.version_id for v in active_versions(conn, "peat")]
-    has_depth_data = bool(active_versions(conn, "peat_depth")) or bool(
-        peat_versions
-        and conn.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM geoservice.feature p "
-                "WHERE p.version_id = ANY(:peat) AND p.attrs ? 'depth_cm' "
-                "AND ST_DWithin(p.geom, ST_GeomFromWKB(:wkb, :srid), :r))"
-            ),
-            {"peat": peat_versions, "wkb": wkb, "srid": srid, "r": PROBE_SEARCH_M},
-        ).scalar()
-    )
-    depth = None
-    if has_depth_data:  # the site's mire as one geometry is only needed to sample depths
-        mire_wkb = conn.execute(
-            text(
-                """
-                SELECT ST_AsBinary(ST_Union(ST_Intersection(f.geom, ST_GeomFromWKB(:wkb, :srid))))
-                  FROM geoservice.feature f
-                 WHERE f.version_id = :v AND f.attrs->>'arealtype' = '60'
-                   AND ST_Intersects(f.geom, ST_GeomFromWKB(:wkb, :srid))
-                """
-            ),
-            {"wkb": wkb, "srid": srid, "v": lc_version},
-        ).scalar()
-        depth = mire_depth(conn, bytes(mire_wkb), srid) if mire_wkb else None
-    if depth is None:
-        depths = _peat_depth_areas(conn, lc_version, wkb, srid, peat_versions)
-        return split_peat(raw, depths), table, None
+def _measured_row(table: FactorTable, depth: Any) -> Factor:
+    """Mire valued from its measured mean depth × the NINA carbon density (range: quartiles)."""
     density = nina_density()
     base = table.factors.get(6000)
     central = density.t_c_per_ha_per_m("central")
-    row = Factor(
+    return Factor(
         lucode=6000 + PEAT_CLASS_OFFSET[MEASURED],
         name=f"Myr, målt dybde {depth.mean_m:.2f} m",
         c_above=base.c_above if base else 0.0,
@@ -147,45 +160,138 @@ def mire_land(
         f"{density.low_kg_m3:.1f}–{density.high_kg_m3:.1f}; {density.source}); vegetation "
         "from the table's myr row [project-estimates]",
     )
-    measured = replace(table, factors={**table.factors, row.lucode: row})
-    land = [
-        LandClass(c.arealtype, c.skogbonitet, c.grunnforhold, float(c.area_m2))
-        if c.arealtype != 60
-        else LandClass(60, c.skogbonitet, c.grunnforhold, float(c.area_m2), MEASURED)
-        for c in raw
-    ]
-    info = {
-        "mean_m": round(depth.mean_m, 4),
-        "method": depth.method,
-        "source": depth.source,
-        "density_kg_c_m3": round(density.central_kg_m3, 3),
-    }
-    return land, measured, info
 
 
-def overlaps(conn: Connection, wkb: bytes, srid: int, kind: str) -> list[dict[str, Any]]:
-    """Features of active layers of ``kind`` that the footprint touches, with shared area."""
-    layers = {v.version_id: v for v in active_versions(conn, kind)}
-    if not layers:
-        return []
+def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: FactorTable) -> None:
+    """Mire valued from measured depth where a site has any, else from depth classes.
+
+    A depth raster or depth probes give the mean depth over a site's mire; its stock is then
+    depth × the NINA carbon density (quartiles for the range), in a derived row 6009.
+    """
+    for sl in lands.values():
+        sl.table = table
+    with_mire = [sl for sl in lands.values() if any(c.arealtype == 60 for c in sl.raw_classes)]
+    for sl in lands.values():
+        if sl not in with_mire:
+            sl.land = split_peat(sl.raw_classes, {})
+    if not with_mire:
+        return
+    versions = {sl.site.key: int(sl.land_cover["version_id"]) for sl in with_mire if sl.land_cover}
+    sites = [sl.site for sl in with_mire]
+    peat = [v.version_id for v in active_versions(conn, "peat")]
+    has_raster = bool(active_versions(conn, "peat_depth"))
     rows = conn.execute(
         text(
             """
-            WITH fp AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
-            SELECT f.version_id, f.fid, f.attrs, ST_Area(ST_Intersection(f.geom, fp.g)) AS area_m2
-              FROM geoservice.feature f, fp
-             WHERE f.version_id = ANY(:versions) AND ST_Intersects(f.geom, fp.g)
-             ORDER BY area_m2 DESC
+            WITH s AS (
+                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
+                              CAST(:wkbs AS bytea[])) AS t(k, v, w)),
+                 d AS (
+                SELECT s.k, s.v, s.g,
+                       (:raster OR EXISTS (
+                            SELECT 1 FROM geoservice.feature p
+                             WHERE p.version_id = ANY(:peat) AND p.attrs ? 'depth_cm'
+                               AND ST_DWithin(p.geom, s.g, :r))) AS has_depth
+                  FROM s)
+            SELECT d.k,
+                   CASE WHEN d.has_depth THEN (
+                       SELECT ST_AsBinary(ST_Union(ST_Intersection(f.geom, d.g)))
+                         FROM geoservice.feature f
+                        WHERE f.version_id = d.v AND f.attrs->>'arealtype' = '60'
+                          AND ST_Intersects(f.geom, d.g)) END AS mire
+              FROM d
             """
         ),
-        {"wkb": wkb, "srid": srid, "versions": list(layers)},
+        {**_params(sites, versions, srid), "peat": peat, "raster": has_raster, "r": PROBE_SEARCH_M},
     ).all()
-    return [
-        {
-            **dict(r._mapping),
-            "layer": layers[r.version_id].name,
-            "area_m2": round(float(r.area_m2), 2),
+    # Measured depth where there is depth data near the site's mire; depth classes elsewhere.
+    depths = {int(r.k): mire_depth(conn, bytes(r.mire), srid) for r in rows if r.mire is not None}
+    by_class = _peat_depth_areas(
+        conn, [s for s in sites if depths.get(s.key) is None], versions, srid, peat
+    )
+    for sl in with_mire:
+        key = sl.site.key
+        depth = depths.get(key)
+        if depth is None:
+            sl.land = split_peat(sl.raw_classes, by_class.get(key, {}))
+            continue
+        row = _measured_row(table, depth)
+        sl.table = replace(table, factors={**table.factors, row.lucode: row})
+        sl.land = [
+            LandClass(c.arealtype, c.skogbonitet, c.grunnforhold, float(c.area_m2))
+            if c.arealtype != 60
+            else LandClass(60, c.skogbonitet, c.grunnforhold, float(c.area_m2), MEASURED)
+            for c in sl.raw_classes
+        ]
+        sl.peat_depth = {
+            "mean_m": round(depth.mean_m, 4),
+            "method": depth.method,
+            "source": depth.source,
+            "density_kg_c_m3": round(nina_density().central_kg_m3, 3),
         }
-        for r in rows
-        if r.area_m2 > 0
-    ]
+
+
+def _overlaps(conn: Connection, lands: dict[int, SiteLand], srid: int, kind: str) -> None:
+    """Features of active layers of ``kind`` each site touches, with the shared area."""
+    layers = {v.version_id: v for v in active_versions(conn, kind)}
+    if not layers:
+        return
+    sites = [sl.site for sl in lands.values()]
+    rows = conn.execute(
+        text(
+            """
+            WITH s AS (
+                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
+                              CAST(:wkbs AS bytea[])) AS t(k, v, w))
+            SELECT s.k, f.version_id, f.fid, f.attrs,
+                   ST_Area(ST_Intersection(f.geom, s.g)) AS area_m2
+              FROM s JOIN geoservice.feature f
+                ON f.version_id = ANY(:layers) AND ST_Intersects(f.geom, s.g)
+             ORDER BY s.k, area_m2 DESC, f.version_id, f.fid
+            """
+        ),
+        {**_params(sites, {}, srid), "layers": list(layers)},
+    ).all()
+    for r in rows:
+        if r.area_m2 <= 0:
+            continue
+        found: list[dict[str, Any]] = getattr(lands[int(r.k)], kind)
+        found.append(
+            {
+                "version_id": r.version_id,
+                "fid": r.fid,
+                "attrs": r.attrs,
+                "area_m2": round(float(r.area_m2), 2),
+                "layer": layers[r.version_id].name,
+            }
+        )
+
+
+def _carbon_rasters(conn: Connection, lands: dict[int, SiteLand], srid: int) -> None:
+    """The exact sum of the carbon-density raster covering each site, where one does."""
+    if not active_versions(conn, "carbon_density"):
+        return
+    chosen = covering_versions(
+        conn, "carbon_density", {k: sl.site.wkb for k, sl in lands.items()}, srid
+    )
+    for key, row in chosen.items():
+        if row.storage_path is None:
+            continue
+        sums = coverage_sum(row.storage_path, lands[key].site.wkb)
+        if sums.covered_m2 > 0:
+            lands[key].carbon_raster = (row, sums)
+
+
+def site_lands(
+    conn: Connection, sites: list[Site], srid: int, table: FactorTable
+) -> dict[int, SiteLand]:
+    """Read everything about every site, a few queries for all of them."""
+    lands = {s.key: SiteLand(site=s) for s in sites}
+    _land_cover(conn, lands, srid)
+    _mire(conn, lands, srid, table)
+    _overlaps(conn, lands, srid, "nature_types")
+    _overlaps(conn, lands, srid, "protected_areas")
+    _carbon_rasters(conn, lands, srid)
+    return lands

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from analyses.assessment.arithmetic import KU_EMISSION_THRESHOLD_T_CO2E, LEVELS, summarize
 from analyses.assessment.footprint import prepare_footprint
-from analyses.assessment.overlay import land_cover_classes, mire_land, overlaps
+from analyses.assessment.overlay import Site, SiteLand, site_lands
 from analyses.factors import (
     FactorTable,
 )
@@ -17,18 +17,12 @@ from analyses.presets import (
     C_TO_CO2,
     Preset,
 )
-from analyses.raster_sums import coverage_sum
+from analyses.raster_sums import CoverageSum
 from core.errors import InvalidInput
-from layers.catalog import covering_version
 
 
 def _apply_carbon_raster(
-    conn: Connection,
-    wkb: bytes,
-    srid: int,
-    summary: dict[str, Any],
-    built: float,
-    preset: Preset,
+    summary: dict[str, Any], raster: tuple[Any, CoverageSum] | None, built: float, preset: Preset
 ) -> dict[str, Any] | None:
     """Where a carbon-density raster covers the site, its exact sum replaces the class values.
 
@@ -36,14 +30,10 @@ def _apply_carbon_raster(
     biomass pools are lost with the built share at once, soil per the preset. Class rows keep
     their factor values; the footprint totals carry the replacement.
     """
-    row = covering_version(conn, "carbon_density", wkb, srid)
-    if row is None or row.storage_path is None:
+    if raster is None:
         return None
-    pools_json = (row.raster or {}).get("pools")
-    sums = coverage_sum(row.storage_path, wkb)
-    if sums.covered_m2 <= 0:
-        return None
-    pools = list(pools_json or [])
+    row, sums = raster
+    pools = list((row.raster or {}).get("pools") or [])
     share = min(sums.covered_share, 1.0)
     class_pools = sum(
         (c.get("stock_t_c") or {}).get(p, {}).get("central", 0.0)
@@ -85,6 +75,49 @@ def _apply_carbon_raster(
     }
 
 
+def value_site(
+    sl: SiteLand,
+    label: str,
+    *,
+    built: float,
+    preset: Preset,
+    excavated: float,
+    table: FactorTable,
+    require_land_cover: bool = True,
+) -> dict[str, Any]:
+    """Everything the planner needs about one site, from what :func:`site_lands` read: the one
+    valuation of a footprint, whether it is a proposal, an alternative or a plan zone.
+
+    A plan zone outside every land-cover layer is reported as such (all of it without data);
+    a proposal there is refused.
+    """
+    if sl.land_cover is None and require_land_cover:
+        raise InvalidInput(
+            f"The {label} footprint lies outside every land-cover layer; upload land cover "
+            "(AR5 or N50) for the area first.",
+            code="no_land_cover",
+        )
+    summary = summarize(sl.land, built, preset, excavated, sl.table or table)
+    covered = summary.pop("covered_m2")
+    raster = _apply_carbon_raster(summary, sl.carbon_raster, built, preset)
+    summary["flags"]["nature_types"] = sl.nature_types
+    summary["flags"]["protected_areas"] = sl.protected_areas
+    area = sl.site.area_m2
+    return {
+        "name": label,
+        "area_m2": round(area, 2),
+        "area_daa": round(area / 1000, 4),
+        "area_ha": round(area / 10_000, 6),
+        "built_share": built,
+        "no_land_cover_m2": round(max(area - covered, 0.0), 2),
+        "no_land_cover_share": round(max(area - covered, 0.0) / area, 6) if area else 0.0,
+        **summary,
+        "carbon_raster": raster,
+        "peat_depth": sl.peat_depth,
+        "land_cover_layer": sl.land_cover,
+    }
+
+
 def assess_footprint(
     conn: Connection,
     label: str,
@@ -97,34 +130,9 @@ def assess_footprint(
     excavated: float,
     table: FactorTable,
 ) -> dict[str, Any]:
-    """Everything the planner needs about one footprint."""
+    """A footprint as sent, prepared and valued as a set of one."""
     fp = prepare_footprint(conn, geoms, srid_in, srid, label)
-    lc, raw_classes = land_cover_classes(conn, fp["wkb"], srid)
-    if lc is None:
-        raise InvalidInput(
-            f"The {label} footprint lies outside every land-cover layer; upload land cover "
-            "(AR5 or N50) for the area first.",
-            code="no_land_cover",
-        )
-    land, table, depth = mire_land(conn, lc["version_id"], fp["wkb"], srid, raw_classes, table)
-    summary = summarize(land, built, preset, excavated, table)
-    covered = summary.pop("covered_m2")
-    nature = overlaps(conn, fp["wkb"], srid, "nature_types")
-    protected = overlaps(conn, fp["wkb"], srid, "protected_areas")
-    raster = _apply_carbon_raster(conn, fp["wkb"], srid, summary, built, preset)
-    summary["flags"]["nature_types"] = nature
-    summary["flags"]["protected_areas"] = protected
-    return {
-        "name": label,
-        "area_m2": round(fp["area_m2"], 2),
-        "area_daa": round(fp["area_m2"] / 1000, 4),
-        "area_ha": round(fp["area_m2"] / 10_000, 6),
-        "footprint_repaired": fp["repaired"],
-        "built_share": built,
-        "no_land_cover_m2": round(max(fp["area_m2"] - covered, 0.0), 2),
-        "no_land_cover_share": round(max(fp["area_m2"] - covered, 0.0) / fp["area_m2"], 6),
-        **summary,
-        "carbon_raster": raster,
-        "peat_depth": depth,
-        "land_cover_layer": lc,
-    }
+    site = Site(key=0, wkb=fp["wkb"], area_m2=fp["area_m2"])
+    sl = site_lands(conn, [site], srid, table)[0]
+    result = value_site(sl, label, built=built, preset=preset, excavated=excavated, table=table)
+    return {**result, "footprint_repaired": fp["repaired"]}
