@@ -136,6 +136,7 @@ def rewetted_flux(nutrient: str) -> Gases:
 SETTLEMENT_PROXY = "grassland"
 
 
+@cache
 def settlement_peat_flux() -> tuple[Gases, float, float]:
     """Drained peat under a building: the proxy's yearly gases per hectare, and the low and high
     multipliers (shallow-drained grassland and cropland CO2 over the proxy's)."""

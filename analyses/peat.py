@@ -137,56 +137,81 @@ def idw_mean_depth(polygon: Any, probes: np.ndarray, cell: float | None = None) 
     return float(total / px.size)
 
 
-def mire_depth(conn: Any, mire_wkb: bytes, srid: int) -> MireDepth | None:
-    """Depth from an active peat-depth raster, else from peat probes; None without either."""
+def mire_depths(conn: Any, mires: dict[int, bytes], srid: int) -> dict[int, MireDepth]:
+    """Mean depth of each site's mire (WKB by key) from an active peat-depth raster that
+    covers at least half of it, else from peat probes near it (IDW); sites with neither are
+    left out. One query for the rasters and one for the probes, whatever the number of sites.
+    """
+    from collections import defaultdict
+
     from sqlalchemy import text
 
-    from analyses.raster_sums import coverage_sum
+    from analyses.raster_sums import coverage_sums
+    from layers.catalog import active_versions, covering_versions
 
-    mire = shapely.from_wkb(mire_wkb)
-    if mire.is_empty or mire.area <= 0:
-        return None
-    from layers.catalog import active_versions, covering_version
-
-    raster = covering_version(conn, "peat_depth", mire_wkb, srid)
-    if raster is not None and raster.storage_path is not None:
-        sums = coverage_sum(raster.storage_path, mire_wkb)
-        if sums.covered_share >= 0.5:
-            return MireDepth(
-                mean_m=sums.total * 10_000 / sums.covered_m2,
-                method="depth raster",
-                source=f"{raster.name} version {raster.version}",
-                covered_share=sums.covered_share,
-            )
+    mires = {k: w for k, w in mires.items() if shapely.from_wkb(w).area > 0}
+    found: dict[int, MireDepth] = {}
+    if active_versions(conn, "peat_depth"):
+        chosen = covering_versions(conn, "peat_depth", mires, srid)
+        by_path: dict[str, list[int]] = defaultdict(list)
+        for key, row in chosen.items():
+            if row.storage_path is not None:
+                by_path[row.storage_path].append(key)
+        for path, keys in by_path.items():
+            for key, sums in zip(keys, coverage_sums(path, [mires[k] for k in keys]), strict=True):
+                if sums.covered_share >= 0.5:
+                    found[key] = MireDepth(
+                        mean_m=sums.total * 10_000 / sums.covered_m2,
+                        method="depth raster",
+                        source=f"{chosen[key].name} version {chosen[key].version}",
+                        covered_share=sums.covered_share,
+                    )
     peat_layers = {v.version_id: v for v in active_versions(conn, "peat")}
-    if not peat_layers:
-        return None
-    probes = conn.execute(
+    rest = {k: w for k, w in mires.items() if k not in found}
+    if not peat_layers or not rest:
+        return found
+    rows = conn.execute(
         text(
             """
-            SELECT p.version_id, ST_X(g.geom) AS x, ST_Y(g.geom) AS y,
+            WITH s AS (
+                SELECT k, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w))
+            SELECT s.k, p.version_id, ST_X(d.geom) AS x, ST_Y(d.geom) AS y,
                    (p.attrs->>'depth_cm')::float / 100 AS depth_m
-              FROM geoservice.feature p
-             CROSS JOIN LATERAL ST_Dump(p.geom) AS g
-             WHERE p.version_id = ANY(:versions) AND p.attrs ? 'depth_cm'
-               AND ST_DWithin(p.geom, ST_GeomFromWKB(:wkb, :srid), :r)
+              FROM s
+              JOIN geoservice.feature p
+                ON p.version_id = ANY(:versions) AND p.attrs ? 'depth_cm'
+               AND ST_DWithin(p.geom, s.g, :r)
+             CROSS JOIN LATERAL ST_Dump(p.geom) AS d
+             ORDER BY s.k, p.version_id, p.fid, d.path
             """
         ),
-        {"wkb": mire_wkb, "srid": srid, "r": PROBE_SEARCH_M, "versions": list(peat_layers)},
-    ).all()
-    if len(probes) < MIN_PROBES:
-        return None
-    points = np.array([(p.x, p.y, p.depth_m) for p in probes], dtype="float64")
-    layers = sorted(
         {
-            f"{peat_layers[p.version_id].name} version {peat_layers[p.version_id].version}"
-            for p in probes
-        }
-    )
-    return MireDepth(
-        mean_m=idw_mean_depth(mire, points),
-        method=f"depth probes (IDW, power {IDW_POWER}, {len(probes)} probes within "
-        f"{PROBE_SEARCH_M:g} m)",
-        source=", ".join(layers),
-        covered_share=1.0,
-    )
+            "srid": srid,
+            "keys": list(rest),
+            "wkbs": list(rest.values()),
+            "r": PROBE_SEARCH_M,
+            "versions": list(peat_layers),
+        },
+    ).all()
+    probes: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        probes[int(r.k)].append(r)
+    for key, near in probes.items():
+        if len(near) < MIN_PROBES:
+            continue
+        points = np.array([(p.x, p.y, p.depth_m) for p in near], dtype="float64")
+        layers = sorted(
+            {
+                f"{peat_layers[p.version_id].name} version {peat_layers[p.version_id].version}"
+                for p in near
+            }
+        )
+        found[key] = MireDepth(
+            mean_m=idw_mean_depth(shapely.from_wkb(rest[key]), points),
+            method=f"depth probes (IDW, power {IDW_POWER}, {len(near)} probes within "
+            f"{PROBE_SEARCH_M:g} m)",
+            source=", ".join(layers),
+            covered_share=1.0,
+        )
+    return found

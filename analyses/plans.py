@@ -12,7 +12,8 @@ emissions avoided.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -31,7 +32,7 @@ from layers.catalog import layer_with_active_version
 
 LNFR = 5100
 ALREADY_BUILT_SHARE = 0.99
-CHUNK = 500  # zones valued per round of queries (and per progress step)
+CHUNK = 200  # zones read per round of queries (and per progress step)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -54,6 +55,26 @@ def plan_version(conn: Connection, layer_id: int) -> dict[str, Any]:
 def _building_codes() -> list[int]:
     rows = codelists.load("arealformal").rows
     return [int(c) for c, r in rows.items() if r["building_zone"] in ("yes", "partial")]
+
+
+def _read_ahead(
+    engine: Engine, chunks: list[list[Site]], srid: int, table: FactorTable
+) -> Iterator[dict[int, SiteLand]]:
+    """What PostGIS says about each chunk of zones, the next chunk read on a second
+    connection while the caller values this one (the two cores work at once)."""
+
+    def read(chunk: list[Site]) -> dict[int, SiteLand]:
+        with engine.connect() as conn:
+            lands = site_lands(conn, chunk, srid, table)
+        return {s.key: lands[s.key] for s in chunk}
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            assert pending is not None
+            lands = pending.result()
+            pending = pool.submit(read, chunks[i + 1]) if i + 1 < len(chunks) else None
+            yield lands
 
 
 def _zone_result(
@@ -142,26 +163,24 @@ def analyse_plan(
                 "the feature ids of building zones.",
                 code="bad_rezone",
             )
-        results: list[dict[str, Any]] = []
-        land_cover: dict[int, dict[str, Any]] = {}
-        fids = list(zones)
-        for start in range(0, len(fids), CHUNK):
-            chunk = fids[start : start + CHUNK]
-            srid = int(zones[chunk[0]].srid)
-            sites = [
-                Site(key=fid, wkb=bytes(zones[fid].wkb), area_m2=float(zones[fid].area_m2))
-                for fid in chunk
-            ]
-            lands = site_lands(conn, sites, srid, table)
-            for fid in chunk:
-                results.append(
-                    _zone_result(fid, zones[fid], lands[fid], preset, excavated, table, rezone)
-                )
-                lc = lands[fid].land_cover
-                if lc is not None:
-                    land_cover[int(lc["version_id"])] = lc
-            if progress:
-                progress(len(results), len(zones))
+    results: list[dict[str, Any]] = []
+    land_cover: dict[int, dict[str, Any]] = {}
+    fids = list(zones)
+    chunks = [
+        [
+            Site(key=fid, wkb=bytes(zones[fid].wkb), area_m2=float(zones[fid].area_m2))
+            for fid in fids[start : start + CHUNK]
+        ]
+        for start in range(0, len(fids), CHUNK)
+    ]
+    srid = int(zones[fids[0]].srid) if fids else 0
+    for lands in _read_ahead(engine, chunks, srid, table):
+        for fid, sl in lands.items():
+            results.append(_zone_result(fid, zones[fid], sl, preset, excavated, table, rezone))
+            if sl.land_cover is not None:
+                land_cover[int(sl.land_cover["version_id"])] = sl.land_cover
+        if progress:
+            progress(len(results), len(zones))
     if zones and not land_cover:
         raise InvalidInput(
             "No land-cover layer covers this plan; upload land cover first.",

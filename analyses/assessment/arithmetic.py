@@ -175,6 +175,12 @@ def _emission(factor: Factor, built_ha: float, preset: Preset, excavated: float)
     return out
 
 
+@cache
+def _arealtype_name(code: int | None) -> str | None:
+    labels = codelists.load("ar5_arealtype")
+    return labels.label(code) if code in labels.rows else None
+
+
 def _class_result(
     cls: LandClass, factor: Factor | None, built: float, preset: Preset, excavated: float
 ) -> tuple[dict[str, Any], Emission]:
@@ -182,9 +188,7 @@ def _class_result(
     area_ha = float(cls.area_m2) / 10_000
     entry: dict[str, Any] = {
         "arealtype": cls.arealtype,
-        "arealtype_name": codelists.load("ar5_arealtype").label(cls.arealtype)
-        if cls.arealtype in codelists.load("ar5_arealtype").rows
-        else None,
+        "arealtype_name": _arealtype_name(cls.arealtype),
         "skogbonitet": cls.skogbonitet,
         "grunnforhold": cls.grunnforhold,
         "peat_depth_class": cls.peat_class,

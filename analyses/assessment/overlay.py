@@ -19,8 +19,8 @@ from analyses.factors import (
     Factor,
     FactorTable,
 )
-from analyses.peat import PROBE_SEARCH_M, mire_depth, nina_density
-from analyses.raster_sums import CoverageSum, coverage_sum
+from analyses.peat import PROBE_SEARCH_M, mire_depths, nina_density
+from analyses.raster_sums import CoverageSum, coverage_sums
 from layers.catalog import active_versions, covering_versions
 
 
@@ -171,8 +171,9 @@ def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: Factor
     for sl in lands.values():
         sl.table = table
     with_mire = [sl for sl in lands.values() if any(c.arealtype == 60 for c in sl.raw_classes)]
+    mire_keys = {sl.site.key for sl in with_mire}
     for sl in lands.values():
-        if sl not in with_mire:
+        if sl.site.key not in mire_keys:
             sl.land = split_peat(sl.raw_classes, {})
     if not with_mire:
         return
@@ -206,7 +207,7 @@ def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: Factor
         {**_params(sites, versions, srid), "peat": peat, "raster": has_raster, "r": PROBE_SEARCH_M},
     ).all()
     # Measured depth where there is depth data near the site's mire; depth classes elsewhere.
-    depths = {int(r.k): mire_depth(conn, bytes(r.mire), srid) for r in rows if r.mire is not None}
+    depths = mire_depths(conn, {int(r.k): bytes(r.mire) for r in rows if r.mire is not None}, srid)
     by_class = _peat_depth_areas(
         conn, [s for s in sites if depths.get(s.key) is None], versions, srid, peat
     )
@@ -276,12 +277,15 @@ def _carbon_rasters(conn: Connection, lands: dict[int, SiteLand], srid: int) -> 
     chosen = covering_versions(
         conn, "carbon_density", {k: sl.site.wkb for k, sl in lands.items()}, srid
     )
+    by_path: dict[str, list[int]] = defaultdict(list)
     for key, row in chosen.items():
-        if row.storage_path is None:
-            continue
-        sums = coverage_sum(row.storage_path, lands[key].site.wkb)
-        if sums.covered_m2 > 0:
-            lands[key].carbon_raster = (row, sums)
+        if row.storage_path is not None:
+            by_path[row.storage_path].append(key)
+    for path, keys in by_path.items():  # each raster opened once for all its sites
+        sums = coverage_sums(path, [lands[k].site.wkb for k in keys])
+        for key, site_sum in zip(keys, sums, strict=True):
+            if site_sum.covered_m2 > 0:
+                lands[key].carbon_raster = (chosen[key], site_sum)
 
 
 def site_lands(
