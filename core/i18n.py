@@ -47,6 +47,11 @@ def percent(share: float | None, digits: int = 0, lang: Lang = DEFAULT_LANG) -> 
     return "–" if share is None else f"{number(share * 100, digits, lang)}{NBSP}%"
 
 
+def footprint_label(name: str, lang: Lang = DEFAULT_LANG) -> str:
+    """A footprint's own name; the unnamed main footprint ("proposal") is "Forslaget"."""
+    return t("footprint.proposal", lang) if name == "proposal" else name
+
+
 def keys() -> set[str]:
     """Every key of the table (for tests)."""
     return set(_table())

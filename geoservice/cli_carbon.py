@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from analyses.presets import DEFAULT_PRESET
 from core.errors import GeoServiceError, InvalidInput
+from core.i18n import LANGS, Lang, footprint_label, number, percent, t
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
@@ -35,8 +36,17 @@ def _footprint(path: Path, layer: str | None) -> tuple[dict[str, object], str | 
         read, file_crs = read_vector_file(path, Path(workdir), layer=layer)
     if not read:
         raise InvalidInput(f"{path.name} holds no geometry.", code="footprint_empty")
-    features = [{"type": "Feature", "geometry": g, "properties": {}} for g, _ in read]
+    features = [
+        {"type": "Feature", "geometry": g, "properties": {"navn": a.get("navn") or a.get("name")}}
+        for g, a in read
+    ]
     return {"type": "FeatureCollection", "features": features}, file_crs
+
+
+def _named(footprint: dict[str, object]) -> bool:
+    from analyses.assessment.footprint import footprint_name
+
+    return footprint_name(footprint) is not None
 
 
 def assess_cmd(
@@ -55,9 +65,12 @@ def assess_cmd(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the printable HTML report")
     ] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF")] = None,
+    lang: Annotated[str, typer.Option(help="Report and output language: nb or en")] = "nb",
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON")] = False,
 ) -> None:
     """Assess the carbon a building proposal would release (stored like API assessments)."""
+    language = _language(lang)
     settings = Settings()
     try:
         footprint, file_crs = _footprint(proposal_file, layer)
@@ -77,7 +90,7 @@ def assess_cmd(
                 preset=preset,
                 peat_handling=peat_handling,  # type: ignore[arg-type]
                 peat_excavated_share=peat_excavated_share,
-                name=proposal_file.stem,
+                name=None if _named(footprint) else proposal_file.stem,
                 alternatives=alternatives,
             ),
             storage_srid=settings.storage_srid,
@@ -91,57 +104,107 @@ def assess_cmd(
         from analyses.tables import to_csv
 
         csv_out.write_text(to_csv(result), encoding="utf-8")
-    if report:
+    if report or pdf:
         from maps.report import proposal_report
 
         engine = create_db_engine(resolve_database_url(settings), settings)
-        report.write_text(
-            proposal_report(engine, result["id"], storage_srid=settings.storage_srid),
-            encoding="utf-8",
+        html = proposal_report(
+            engine, result["id"], storage_srid=settings.storage_srid, lang=language
         )
         engine.dispose()
+        if report:
+            report.write_text(html, encoding="utf-8")
+        if pdf:
+            from maps.pdf import html_to_pdf
+
+            pdf.write_bytes(html_to_pdf(html))
     if as_json:
         console.print_json(json.dumps(result, default=str))
         return
+    _print_result(result, language)
+
+
+def _language(lang: str) -> Lang:
+    if lang not in LANGS:
+        err_console.print(f"[bold red]error[/]: {t('cli.bad_lang', 'nb', given=lang)}")
+        raise typer.Exit(code=2)
+    return "en" if lang == "en" else "nb"
+
+
+def _print_result(result: dict[str, Any], lang: Lang) -> None:
+    """The footprints as tables, numbers the way the reader's language writes them."""
     for fp in result["footprints"]:
-        table = Table(
-            title=f"{fp['name']}: {fp['area_daa']:.1f} daa, built share {fp['built_share']:.0%}"
+        horizon = (
+            t("horizon.years", lang, years=fp["horizon_years"])
+            if fp.get("horizon_years")
+            else t("horizon.none", lang)
         )
-        for column in ("class", "daa", "stock t C", "emission t CO2e", "factor"):
-            table.add_column(column, justify="left" if column in ("class", "factor") else "right")
+        table = Table(
+            title=t(
+                "cli.fp_title",
+                lang,
+                name=footprint_label(fp["name"], lang),
+                daa=number(fp["area_daa"], 1, lang),
+                share=percent(fp["built_share"], 0, lang),
+            )
+        )
+        columns = (
+            t("col.class", lang),
+            t("col.daa", lang),
+            t("col.stock", lang),
+            t("col.emission", lang, horizon=horizon),
+            t("col.factor", lang),
+        )
+        for i, column in enumerate(columns):
+            table.add_column(column, justify="left" if i in (0, 4) else "right")
         for c in fp["classes"]:
-            name = c.get("arealtype_name") or "no data"
-            if c.get("peat_depth_class"):
-                name += f" ({c['peat_depth_class']})"
-            if c.get("skogbonitet") in (11, 12, 13, 14, 15):
-                name += f" bonitet {c['skogbonitet']}"
             factor = c.get("factor") or {}
+            status = factor.get("status")
             table.add_row(
-                name,
-                f"{c['area_daa']:.2f}",
-                f"{(c.get('stock_t_c') or {}).get('total', {}).get('central', 0):,.0f}",
-                f"{(c.get('emission_t_co2e') or {}).get('central', 0):,.0f}",
-                f"{factor.get('lucode', '-')} {factor.get('status', '')}",
+                f"{c['arealtype']} {c.get('arealtype_name') or t('class.no_data', lang)}"
+                + (
+                    f" ({t('peat.' + c['peat_depth_class'], lang)})"
+                    if c.get("peat_depth_class")
+                    else ""
+                )
+                + (
+                    ", " + t("class.bonitet", lang, code=c["skogbonitet"])
+                    if c.get("skogbonitet") in (11, 12, 13, 14, 15)
+                    else ""
+                ),
+                number(c["area_daa"], 2, lang),
+                number((c.get("stock_t_c") or {}).get("total", {}).get("central", 0), 0, lang),
+                number((c.get("emission_t_co2e") or {}).get("central", 0), 0, lang),
+                f"{factor.get('lucode', '-')} {t('status.' + status, lang) if status else ''}",
             )
         console.print(table)
         e = fp["emission_t_co2e"]
         console.print(
-            f"emission {e.get('central', 0):,.0f} t CO2e (range {e.get('low', 0):,.0f}–"
-            f"{e.get('high', 0):,.0f}); stock preserved on the unbuilt part "
-            f"{fp['preserved_unbuilt_t_c'].get('central', 0):,.0f} t C; forgone sequestration "
-            f"{fp['forgone_sequestration_t_co2']:,.0f} t CO2"
+            t(
+                "cli.emission",
+                lang,
+                central=number(e.get("central", 0), 0, lang),
+                low=number(e.get("low", 0), 0, lang),
+                high=number(e.get("high", 0), 0, lang),
+                preserved=number(fp["preserved_unbuilt_t_c"].get("central", 0), 0, lang),
+                forgone=number(fp["forgone_sequestration_t_co2"], 0, lang),
+            )
         )
         flags = fp["flags"]
         if flags["over_2000_t_co2e"] or flags["over_5_daa_carbon_rich"]:
-            console.print(
-                "[bold yellow]KU relevant[/]: over 2 000 t CO2e or over 5 daa of "
-                "carbon-rich land (M-1941 §2.9)"
-            )
+            console.print(f"[bold yellow]{t('cli.ku', lang)}[/]")
     prov = result["provenance"]
     console.print(
-        f"proposal {result['id']}; preset {prov['preset']['name']} v{prov['preset']['version']}; "
-        f"factor table {prov['factor_table']['name']} v{prov['factor_table']['version']}; "
-        f"least carbon loss: {result['least_carbon_loss']}"
+        t(
+            "cli.done",
+            lang,
+            id=result["id"],
+            preset=prov["preset"]["name"],
+            preset_version=prov["preset"]["version"],
+            table=prov["factor_table"]["name"],
+            table_version=prov["factor_table"]["version"],
+            least=footprint_label(result["least_carbon_loss"], lang),
+        )
     )
 
 
@@ -192,21 +255,34 @@ def plans_cmd(
         title=f"{result['plan']} (version {result['plan_version']}): building zones "
         "by emission if built"
     )
-    for column in ("zone", "arealformål", "daa", "carbon-rich daa", "t CO2e"):
-        table.add_column(column, justify="left" if column in ("arealformål",) else "right")
+    lang: Lang = "nb"
+    for i, column in enumerate(
+        (
+            t("cli.plan_col_zone", lang),
+            t("cli.plan_col_formal", lang),
+            t("col.daa", lang),
+            t("cli.plan_col_rich", lang),
+            "t CO2e",
+        )
+    ):
+        table.add_column(column, justify="left" if i == 1 else "right")
     for fid in result["ranking_by_emission"]:
         z = zones[fid]
         table.add_row(
             str(fid),
             f"{z['arealformal']} {z['arealformal_name']}",
-            f"{z['area_daa']:.1f}",
-            f"{z['flags']['carbon_rich_daa']:.1f}",
-            f"{z['emission_t_co2e'].get('central', 0):,.0f}",
+            number(z["area_daa"], 1, lang),
+            number(z["flags"]["carbon_rich_daa"], 1, lang),
+            number(z["emission_t_co2e"].get("central", 0), 0, lang),
         )
     console.print(table)
-    console.print(f"total {result['total_emission_t_co2e']:,.0f} t CO2e")
+    console.print(t("cli.plan_total", lang, total=number(result["total_emission_t_co2e"], 0, lang)))
     if result["rezoning"]["zones"]:
         console.print(
-            f"returning zones {result['rezoning']['zones']} to LNFR avoids "
-            f"{result['rezoning']['emission_avoided_t_co2e']:,.0f} t CO2e"
+            t(
+                "cli.plan_avoided",
+                lang,
+                zones=", ".join(str(z) for z in result["rezoning"]["zones"]),
+                avoided=number(result["rezoning"]["emission_avoided_t_co2e"], 0, lang),
+            )
         )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.errors import InvalidInput
+from core.i18n import number
 from layers import catalog, codelists
 from layers.features import version_geojson
 from layers.kinds import get_kind
@@ -92,7 +93,7 @@ def layer_map(engine: Engine, layer_id: int, version: int | None, options: MapOp
     page.add_panel(
         f"<h4>{html.escape(title)}</h4>"
         f"<div>{html.escape(get_kind(kind_name).title)}</div>"
-        f"<div>{count:,} objekter ({drawn})</div>".replace(",", "\u202f")
+        f"<div>{number(count)} objekter ({drawn})</div>"
         + f'<div class="gs-note">Kilde: {html.escape(str(info.get("source_filename") or "–"))}'
         f" · {html.escape(str(info.get('licence') or 'lisens ikke oppgitt'))}</div>"
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from sqlalchemy import Engine
 
 from analyses.jobs import latest_result
 from analyses.plans import analyse_plan
+from core.i18n import number
 from layers import catalog
 from layers.features import version_geojson
 from maps.page import MapOptions, MapPage, bounds_of
@@ -23,10 +23,6 @@ from maps.styles import (
 )
 
 MAX_ZONES = 20_000
-
-
-def _n(value: Any, digits: int = 0) -> str:
-    return f"{float(value):,.{digits}f}".replace(",", "\u202f")
 
 
 def plan_map(engine: Engine, layer_id: int, options: MapOptions) -> MapPage:
@@ -111,11 +107,11 @@ def plan_map(engine: Engine, layer_id: int, options: MapOptions) -> MapPage:
     prov = result["provenance"]
     page.add_panel(
         f"<h4>{escape(info['name'])} (versjon {version})</h4>"
-        f"<div>{len(emissions)} byggesoner vurdert, samlet {_n(result['total_emission_t_co2e'])}"
-        " t CO2e ved full utbygging</div>"
+        f"<div>{len(emissions)} byggesoner vurdert, samlet "
+        f"{number(result['total_emission_t_co2e'])} t CO2e ved full utbygging</div>"
         + (
             f"<div>Tilbakeføring av {len(rezoned)} soner unngår "
-            f"{_n(result['rezoning']['emission_avoided_t_co2e'])} t CO2e</div>"
+            f"{number(result['rezoning']['emission_avoided_t_co2e'])} t CO2e</div>"
             if rezoned
             else ""
         )

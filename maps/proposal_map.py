@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from analyses.density import proposal_map_data
+from core.i18n import footprint_label, number
 from maps.page import MapOptions, MapPage, bounds_of
 from maps.styles import (
     CARBON_RAMP,
@@ -23,12 +24,6 @@ from maps.styles import (
 DENSITY_BREAKS = (25.0, 75.0, 125.0, 200.0, 5000.0)
 
 
-def _n(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    return f"{float(value):,.{digits}f}".replace(",", "\u202f")
-
-
 def _density_style(collection: dict[str, Any]) -> KindStyle:
     table: dict[str, str] = {}
     for f in collection["features"]:
@@ -39,7 +34,9 @@ def _density_style(collection: dict[str, Any]) -> KindStyle:
     low = 0.0
     for i, high in enumerate(DENSITY_BREAKS):
         label = (
-            f"{_n(low)}–{_n(high)} t C/ha" if i < len(DENSITY_BREAKS) - 1 else f"> {_n(low)} t C/ha"
+            f"{number(low)}–{number(high)} t C/ha"
+            if i < len(DENSITY_BREAKS) - 1
+            else f"> {number(low)} t C/ha"
         )
         legend.append(LegendEntry(CARBON_RAMP[i], label))
         low = high
@@ -54,16 +51,16 @@ def _summary(result: dict[str, Any], proposal_id: int) -> str:
         if flags.get("over_2000_t_co2e"):
             flag_text.append("over 2 000 t CO2e")
         if flags.get("over_5_daa_carbon_rich"):
-            flag_text.append(f"{_n(flags['carbon_rich_daa'], 1)} daa karbonrik mark (> 5)")
+            flag_text.append(f"{number(flags['carbon_rich_daa'], 1)} daa karbonrik mark (> 5)")
         if flags.get("nature_types"):
             flag_text.append(f"{len(flags['nature_types'])} naturtype(r)")
         if flags.get("protected_areas"):
             flag_text.append("verneområde")
         rows.append(
-            f"<tr><td><b>{escape(fp['name'])}</b></td>"
-            f'<td class="n">{_n(fp["area_daa"], 1)} daa</td>'
-            f'<td class="n">{_n(fp["stock_t_c"].get("central"))} t C</td>'
-            f'<td class="n">{_n(fp["emission_t_co2e"].get("central"))} t CO2e</td></tr>'
+            f"<tr><td><b>{escape(footprint_label(fp['name']))}</b></td>"
+            f'<td class="n">{number(fp["area_daa"], 1)} daa</td>'
+            f'<td class="n">{number(fp["stock_t_c"].get("central"))} t C</td>'
+            f'<td class="n">{number(fp["emission_t_co2e"].get("central"))} t CO2e</td></tr>'
             + (
                 f'<tr><td colspan="4" class="gs-flag">{escape("; ".join(flag_text))}</td></tr>'
                 if flag_text
@@ -75,14 +72,15 @@ def _summary(result: dict[str, Any], proposal_id: int) -> str:
     if len(result["comparison"]) > 1:
         worst = result["comparison"][-1]
         comparison = (
-            f"<div>Minst tap: <b>{escape(best)}</b>; {escape(worst['name'])} slipper ut "
-            f"{_n(worst['more_than_least_t_co2e'])} t CO2e mer.</div>"
+            f"<div>Minst tap: <b>{escape(footprint_label(best))}</b>; "
+            f"{escape(footprint_label(worst['name']))} slipper ut "
+            f"{number(worst['more_than_least_t_co2e'])} t CO2e mer.</div>"
         )
     prov = result["provenance"]
     return (
         f"<h4>Forslag {proposal_id}: {escape(str(result['name'] or ''))}</h4>"
         f"<div>{escape(result['arealformal_name'])} ({result['arealformal']}), "
-        f"utbygd andel {_n(100 * result['built_share'])} %</div>"
+        f"utbygd andel {number(100 * result['built_share'])} %</div>"
         "<table><tr><td></td><td>Areal</td><td>Lager</td><td>Utslipp</td></tr>"
         + "".join(rows)
         + "</table>"
@@ -117,7 +115,7 @@ def proposal_map(
     )
     for i, feature in enumerate(data["footprints"]):
         colour = FOOTPRINT_COLOURS[i % len(FOOTPRINT_COLOURS)]
-        name = str(feature["properties"]["navn"])
+        name = footprint_label(str(feature["properties"]["navn"]))
         page.add_geojson(
             f"Fotavtrykk: {name}" if i == 0 else f"Alternativ: {name}",
             {"type": "FeatureCollection", "features": [feature]},

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.i18n import number
 from layers import codelists
 
 # AR5 arealtype colours, close to NIBIO's standard AR5 map legend.
@@ -231,6 +232,8 @@ def class_legend(
         colour = (
             ramp[-1] if len(breaks) == 1 else ramp[round(i * (len(ramp) - 1) / (len(breaks) - 1))]
         )
-        entries.append(LegendEntry(colour, f"{low:,.{digits}f} – {high:,.{digits}f} {unit}"))
+        entries.append(
+            LegendEntry(colour, f"{number(low, digits)} – {number(high, digits)} {unit}")
+        )
         low = high
     return tuple(entries)

@@ -37,6 +37,9 @@ missing=()
 command -v "$PYTHON" >/dev/null 2>&1 || missing+=(python3)
 "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 [ -n "$(pg_majors)" ] || missing+=(postgresql)
+# PDF reports (WeasyPrint) lay out text with Pango and need a font.
+ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 postgis_missing=()

@@ -282,9 +282,12 @@ def test_csv_output_and_cli(
 
     monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
     site = tmp_path / "site.geojson"
-    gpd.GeoDataFrame(geometry=[FOREST], crs=25833).to_file(site, driver="GeoJSON")
+    gpd.GeoDataFrame({"navn": ["Skolen på Ås"]}, geometry=[FOREST], crs=25833).to_file(
+        site, driver="GeoJSON"
+    )
     out = tmp_path / "classes.csv"
     html = tmp_path / "report.html"
+    pdf = tmp_path / "report.pdf"
     run = CliRunner().invoke(
         app,
         [
@@ -298,14 +301,27 @@ def test_csv_output_and_cli(
             str(out),
             "--report",
             str(html),
+            "--pdf",
+            str(pdf),
         ],
     )
     assert run.exit_code == 0, run.output
-    assert "576 t CO2e" in " ".join(run.output.split())
-    assert "KU relevant" in run.output  # 10 daa of high-bonitet forest
+    said = " ".join(run.output.split())
+    # Bokmål and Norwegian numbers: 10,0 daa; 157 t C × 44/12 = 575,7 ≈ 576 t CO2e.
+    assert "utslipp 576 t CO2e" in said and "10,0 daa" in said
+    assert "KU-relevant" in said  # 10 daa of high-bonitet forest
     with out.open() as fh:
         assert next(csv.DictReader(fh))["lucode"] == "3014"
-    assert "<svg" in html.read_text(encoding="utf-8")
+    page = html.read_text(encoding="utf-8")
+    assert "<svg" in page and "Karbonvurdering: Skolen på Ås" in page  # named from the file
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    english = CliRunner().invoke(
+        app, ["assess", str(site), "--landuse", "1110", "--built-share", "1", "--lang", "en"]
+    )
+    assert english.exit_code == 0, english.output
+    assert "emission 576 t CO2e" in " ".join(english.output.split())
+    wrong = CliRunner().invoke(app, ["assess", str(site), "--lang", "de"])
+    assert wrong.exit_code == 2 and "--lang" in wrong.output
 
 
 def _carbon_raster(path: Path, values: Any, x0: float, y0: float) -> Path:
@@ -382,6 +398,8 @@ def test_partial_pixels_count_by_coverage(
 
 
 def test_printable_report(client: TestClient, landscape: None, tmp_path: Path) -> None:
+    from core.i18n import number
+
     result = assess(
         client,
         utm(FOREST),
@@ -389,20 +407,66 @@ def test_printable_report(client: TestClient, landscape: None, tmp_path: Path) -
         name="Felt <script>alert(1)</script>",
         alternatives={"Myra": utm(MIRE)},
     )
-    response = client.get(f"/api/proposals/{result['id']}/report")
+    url = f"/api/proposals/{result['id']}/report"
+    case = {"saksnummer": "2026/1234", "saksbehandler": "Kari Nordmann", "plan_id": "3218_T1"}
+    response = client.get(url, params=case)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
     assert "<script>" not in page and "&lt;script&gt;" in page  # names are escaped
     assert "<svg" in page and page.count("<path") >= 2  # land cover and outlines drawn
     assert "11 Bebygd" in page and "21 Fulldyrka jord" in page  # legend = classes drawn
+    assert 'class="scale-bar"' in page and 'class="north-arrow"' in page
     assert "miljodirektoratet-20y" in page and "norway-default" in page
     for lucode in ("3014", "6002"):  # every factor used, with its source
         assert f"<td>{lucode}</td>" in page
-    assert "Asplan Viak" in page
-    assert "Least carbon lost: <b>proposal</b>" in page
-    assert "KU topic" in page  # the mire alternative crosses 2 000 t CO2e
+    # Bokmål, case fields as given (the date left blank to fill in), units and period.
+    assert '<html lang="nb">' in page and "Karbonvurdering:" in page
+    assert "<th>Saksnummer</th><td>2026/1234</td>" in page and "Kari Nordmann" in page
+    assert '<th>Dato</th><td class="blank"></td>' in page
+    assert (
+        "Utslipp ved utbygging, 20 år (t CO2e)" in page and "Straks ved utbygging (t CO2)" in page
+    )
+    assert "Minst karbontap: <b>Forslaget</b>" in page and "<h2>Myra</h2>" in page
+    assert "Over 2 000 t CO2e" in page  # the mire alternative crosses the KU threshold
+    # Numbers the Norwegian way: a space between thousands, a decimal comma.
+    mire = result["footprints"][1]["emission_t_co2e"]["central"]
+    assert mire > 1000 and f">{number(mire)} <" in page and "\u00a0" in number(mire)
+    assert "10,0 daa" in page and "223,7 daa" in page
+    assert "CH4" in page and "N2O" in page  # each gas shown
+    assert "Referanser" in page and "Asplan Viak for Statens vegvesen (2015)." in page
+    english = client.get(url, params={"lang": "en"}).text
+    assert '<html lang="en">' in english and "Least carbon lost: <b>The proposal</b>" in english
+    assert "Emission if built, 20 years (t CO2e)" in english and "10.0 daa" in english
+    bare = client.get(url, params={"bakgrunn": "false"}).text
+    assert bare.count("<path") < page.count("<path") and "Uten bakgrunnskart" in bare
+    assert client.get(url, params={"lang": "de"}).status_code == 422
+    assert client.get(url, params={"saksnummer": "x" * 81}).status_code == 422
     (tmp_path / "report.html").write_text(page, encoding="utf-8")
+
+
+def test_report_as_pdf_for_the_archive(client: TestClient, landscape: None) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    result = assess(client, utm(FOREST), built_share=1.0, name="Skolen på Ås")
+    response = client.get(
+        f"/api/proposals/{result['id']}/report.pdf", params={"saksnummer": "2026/77"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join((p.extract_text() or "") for p in reader.pages).replace("\u00a0", " ")
+    text = " ".join(text.split())
+    assert "Karbonvurdering: Skolen på Ås" in text and "2026/77" in text
+    assert "10,0 daa" in text and "576" in text  # 157 t C × 44/12, in bokmål
+    assert "Referanser" in text and "Skoghåndboka" in text  # the full citations
+    english = client.get(f"/api/proposals/{result['id']}/report.pdf", params={"lang": "en"})
+    english_text = " ".join(
+        p.extract_text() or "" for p in PdfReader(io.BytesIO(english.content)).pages
+    )
+    assert "Carbon assessment: Skolen på Ås" in english_text
 
 
 def _invest_export(client: TestClient, proposal_id: int) -> Any:
@@ -609,6 +673,12 @@ def test_hellemyra_under_the_default_preset_and_the_stock_method(
     # An order of magnitude under the stock method, above the published 20-year 6 658 t CO2e
     # (the template's own factor for peat under buildings is not known; the proxy is provisional).
     assert 6_658 < total < 77_400 / 5
+    # The figures the README's method section shows a reviewer.
+    assert round(drained["emission_t_co2e"]["central"]) == 11_988
+    assert (
+        round(drained["emission_t_co2e"]["low"], -1),
+        round(drained["emission_t_co2e"]["high"], -1),
+    ) == (7_450, 16_820)
     # Range: shallow-drained grassland (13.19) to cropland (28.97) over the proxy's 20.89.
     low, high = drained["emission_t_co2e"]["low"], drained["emission_t_co2e"]["high"]
     assert low == pytest.approx(

@@ -131,7 +131,7 @@ def test_every_map_renders_offline(
     )
     assert page.evaluate(COUNT_FEATURES) == expected
     control = page.inner_text(".leaflet-control-layers")
-    assert "Fotavtrykk: proposal" in control and "Alternativ: Alternativ Åkerlia" in control
+    assert "Fotavtrykk: Forslaget" in control and "Alternativ: Alternativ Åkerlia" in control
     assert "t C/ha" in page.inner_text("#gs-legend")
     assert "Minst tap" in page.inner_text("#gs-panel")
 
@@ -193,3 +193,42 @@ def test_script_in_a_property_does_not_run(
     assert page.evaluate("() => window.__xss") is None
     assert "<b>ond</b>" in page.inner_text(".leaflet-control-layers")
     assert errors == []
+
+
+def test_report_renders_in_chromium_in_bokmal(
+    browser: Any, live_server: str, client: Any, tmp_path: Path
+) -> None:
+    """The case-file report in a real browser: no console errors, nothing fetched from
+    elsewhere, the Norwegian labels and number format as a reader sees them, the map drawn
+    with its scale bar and north arrow."""
+    import geopandas as gpd
+
+    from core.i18n import number
+    from tests.test_carbon import FOREST, MIRE, assess, utm
+    from tests.test_layers import upload
+
+    cover = gpd.GeoDataFrame(
+        {"ARTYPE": [30, 60], "ARSKOGBON": [14, 98]}, geometry=[FOREST, MIRE], crs=25833
+    )
+    cover.to_file(tmp_path / "ar5.gpkg")
+    assert upload(client, tmp_path / "ar5.gpkg", kind="land_cover", name="AR5").status_code == 201
+    result = assess(
+        client, utm(FOREST), built_share=1.0, name="Skolen på Ås", alternatives={"Myra": utm(MIRE)}
+    )
+    page, errors, requests = visit(
+        browser,
+        f"{live_server}/api/proposals/{result['id']}/report?saksnummer=2026%2F12",
+        "report-nb",
+    )
+    assert errors == [] and local_only(requests)
+    text = page.inner_text("body")
+    assert "Karbonvurdering: Skolen på Ås" in text and "2026/12" in text
+    assert "Utslipp ved utbygging, 20 år (t CO2e)" in text
+    mire = result["footprints"][1]["emission_t_co2e"]["central"]
+    assert number(mire) in text and "10,0 daa" in text
+    assert page.locator("svg .scale-bar").count() == 1
+    assert page.locator("svg .north-arrow").count() == 1
+    box = page.locator("svg").first.bounding_box()
+    assert box is not None and box["width"] > 300  # the map is drawn at a readable size
+    pdf = page.get_by_text("Last ned som PDF")
+    assert pdf.get_attribute("href", timeout=1000).endswith("/report.pdf?saksnummer=2026%2F12")

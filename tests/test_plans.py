@@ -113,6 +113,7 @@ def test_cli_plan_analysis(
 ) -> None:
     from typer.testing import CliRunner
 
+    from core.i18n import number
     from geoservice.cli import app
 
     monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
@@ -121,8 +122,11 @@ def test_cli_plan_analysis(
     text = " ".join(result.output.split())
     assert "3/3" in text  # the progress bar saw every building zone
     api = run(client, plan, rezone=[3])
-    assert f"total {api['total_emission_t_co2e']:,.0f} t CO2e" in text
-    assert f"avoids {api['rezoning']['emission_avoided_t_co2e']:,.0f} t CO2e" in text
+    total = number(api["total_emission_t_co2e"]).replace("\u00a0", " ")
+    avoided = number(api["rezoning"]["emission_avoided_t_co2e"]).replace("\u00a0", " ")
+    assert " " in total  # thousands apart, the Norwegian way
+    assert f"sum {total} t CO2e" in text.replace("\u00a0", " ")
+    assert f"sone 3 unngår {avoided} t CO2e" in text.replace("\u00a0", " ")
 
 
 def test_a_plan_zone_is_valued_exactly_like_the_same_proposal(

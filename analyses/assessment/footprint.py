@@ -34,6 +34,29 @@ def footprint_geometries(geojson: dict[str, Any], label: str) -> list[dict[str, 
     return geoms
 
 
+NAME_FIELDS = ("navn", "name", "plannavn", "PLANNAVN", "Navn", "NAVN")
+
+
+def footprint_name(geojson: dict[str, Any]) -> str | None:
+    """The name a file gives its footprint (``navn``, ``name`` …): the one name all its
+    features share; None when they have none or several."""
+    kind = geojson.get("type") if isinstance(geojson, dict) else None
+    features = (
+        geojson.get("features") or []
+        if kind == "FeatureCollection"
+        else [geojson]
+        if kind == "Feature"
+        else []
+    )
+    names = set()
+    for feature in features:
+        props = feature.get("properties") or {} if isinstance(feature, dict) else {}
+        value = next((props[f] for f in NAME_FIELDS if props.get(f)), None)
+        if value is not None:
+            names.add(str(value).strip()[:200])
+    return names.pop() if len(names) == 1 else None
+
+
 def prepare_footprint(
     conn: Connection, geoms: list[dict[str, Any]], srid_in: int, srid: int, label: str
 ) -> dict[str, Any]:

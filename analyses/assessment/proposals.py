@@ -4,13 +4,17 @@ read back."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
 from analyses.assessment.arithmetic import default_built_share
-from analyses.assessment.footprint import footprint_geometries, prepare_footprint
+from analyses.assessment.footprint import (
+    footprint_geometries,
+    footprint_name,
+    prepare_footprint,
+)
 from analyses.assessment.valuation import assess_footprint
 from analyses.factors import (
     active_table,
@@ -70,6 +74,8 @@ def assess(
         built, built_source = request.built_share, "given in the request"
     else:
         raise InvalidInput("built_share must be between 0 and 1.", code="bad_built_share")
+    if request.name is None:  # the file's own name for its footprint, when it gives one
+        request = replace(request, name=footprint_name(request.footprint))
     srid_in = epsg_of(parse_crs(request.crs), request.crs)
     footprints = {"proposal": footprint_geometries(request.footprint, "proposal")}
     for alt_name, alt in request.alternatives.items():

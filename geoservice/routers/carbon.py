@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import (
     APIRouter,
     BackgroundTasks,
+    Depends,
     File,
     Form,
     Query,
@@ -38,7 +39,8 @@ from geoservice.models import (
 )
 from geoservice.security import AdminDep, PlannerDep, audit_note
 from layers.geometry_limits import check_request_geometry
-from maps.report import proposal_report
+from maps.pdf import html_to_pdf
+from maps.report import CaseFields, proposal_report
 
 MAX_TABLE_BYTES = 5 * 1024 * 1024
 
@@ -95,6 +97,31 @@ class PlanAnalysisIn(BaseModel):
     rezone: list[int] = Field(
         default_factory=list, description="Feature ids of zones to return to LNFR (scenario)"
     )
+
+
+CaseText = Annotated[
+    str | None,
+    Query(max_length=80, pattern=r"^[^\x00-\x1f\x7f]*$", description="Printed as given"),
+]
+
+
+def report_options(
+    lang: Annotated[
+        Literal["nb", "en"], Query(description="nb (bokmål, default) or en (English)")
+    ] = "nb",
+    saksnummer: CaseText = None,
+    saksbehandler: CaseText = None,
+    dato: CaseText = None,
+    plan_id: CaseText = None,
+    bakgrunn: Annotated[
+        bool, Query(description="Draw land cover behind the footprints (default yes)")
+    ] = True,
+) -> tuple[Literal["nb", "en"], CaseFields, bool]:
+    """What the planner chooses for a report: language, case fields and map background."""
+    return lang, CaseFields(saksnummer, saksbehandler, dato, plan_id), bakgrunn
+
+
+ReportDep = Annotated[tuple[Literal["nb", "en"], CaseFields, bool], Depends(report_options)]
 
 
 def carbon_router() -> APIRouter:
@@ -233,13 +260,62 @@ def carbon_router() -> APIRouter:
 
     @router.get(
         "/api/proposals/{proposal_id}/report",
-        summary="Printable HTML report for a case document",
+        summary="Printable report for a case document (bokmål; lang=en for English)",
         response_class=HTMLResponse,
     )
-    def proposal_html(proposal_id: Id, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
-        """Summary, method and preset, tables, a map and the source of every factor used."""
+    def proposal_html(
+        request: Request,
+        proposal_id: Id,
+        engine: EngineDep,
+        settings: SettingsDep,
+        options: ReportDep,
+    ) -> HTMLResponse:
+        """Summary, case fields, a map with scale bar and north arrow, tables with units and
+        period, method and preset, and the full citation of every source used."""
+        lang, case, background = options
+        pdf = request.url.replace(path=request.url.path + ".pdf")
         return HTMLResponse(
-            proposal_report(engine, proposal_id, storage_srid=settings.storage_srid)
+            proposal_report(
+                engine,
+                proposal_id,
+                storage_srid=settings.storage_srid,
+                lang=lang,
+                case=case,
+                background=background,
+                pdf_href=f"{pdf.path}?{pdf.query}" if pdf.query else pdf.path,
+            )
+        )
+
+    @router.get(
+        "/api/proposals/{proposal_id}/report.pdf",
+        summary="The same report as PDF, for the archive",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}},
+    )
+    async def proposal_pdf(
+        proposal_id: Id, engine: EngineDep, settings: SettingsDep, options: ReportDep
+    ) -> Response:
+        """Rendered by WeasyPrint from the HTML report (A4)."""
+        lang, case, background = options
+
+        def render() -> bytes:
+            html = proposal_report(
+                engine,
+                proposal_id,
+                storage_srid=settings.storage_srid,
+                lang=lang,
+                case=case,
+                background=background,
+            )
+            return html_to_pdf(html)
+
+        content = await run_in_threadpool(render)
+        return Response(
+            content,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'inline; filename="karbonvurdering-{proposal_id}.pdf"'
+            },
         )
 
     @router.get(
