@@ -1,13 +1,18 @@
-"""Feature queries for OGC API Features: paging, bbox in any offered CRS, property filters."""
+"""Feature queries for OGC API Features: paging, bbox in any offered CRS, property filters,
+CQL2 conditions, sorting and a choice of properties, composed with SQLAlchemy Core (every
+value bound)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import JSON, Engine, Text, cast, func, literal, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import InvalidInput, NotFound
+from layers.cql import FEATURE, property_expression
 from layers.crs import OgcCrs
 
 
@@ -23,6 +28,12 @@ class FeatureQuery:
     bbox: tuple[float, float, float, float] | None = None
     bbox_crs: OgcCrs | None = None
     properties: dict[str, str] = field(default_factory=dict)
+    # A CQL2 condition (layers.cql.to_sql), the sort keys (name, descending) and the
+    # properties to return (None: all), with the types of the collection's properties.
+    filter: ColumnElement[bool] | None = None
+    sortby: tuple[tuple[str, bool], ...] = ()
+    select: tuple[str, ...] | None = None
+    types: dict[str, str | None] = field(default_factory=dict)
 
 
 def _geometry_sql(crs: OgcCrs) -> str:
@@ -33,32 +44,48 @@ def _geometry_sql(crs: OgcCrs) -> str:
     return f"ST_AsGeoJSON({geom}, {digits}, 0)::json"  # 0: no crs member, no bbox
 
 
-def _where(q: FeatureQuery, params: dict[str, Any]) -> str:
-    clauses = ["version_id = :version_id"]
-    params["version_id"] = q.version_id
+def _geometry(crs: OgcCrs) -> Any:
+    geom = func.ST_Transform(FEATURE.c.geom, crs.srid)
+    if crs.lat_first:
+        geom = func.ST_FlipCoordinates(geom)
+    return cast(func.ST_AsGeoJSON(geom, 8 if crs.geographic else 3, 0), JSON)
+
+
+def _conditions(q: FeatureQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [FEATURE.c.version_id == q.version_id]
     if q.bbox is not None:
         x0, y0, x1, y1 = q.bbox
         crs = q.bbox_crs
-        assert crs is not None
+        if crs is None:
+            raise ValueError("a bbox needs its CRS")
         if crs.lat_first:  # bbox given as lat,lon
             x0, y0, x1, y1 = y0, x0, y1, x1
         if x0 > x1 or y0 > y1:
             raise InvalidInput(
                 "bbox must be minx,miny,maxx,maxy with min <= max.", code="invalid_bbox"
             )
-        params.update(x0=x0, y0=y0, x1=x1, y1=y1, bbox_srid=crs.srid, storage=q.storage_srid)
         # Densify before reprojecting so the box's edges stay where the client drew them.
-        seg = 0.01 if crs.geographic else 1000.0
-        params["seg"] = seg
-        clauses.append(
-            "ST_Intersects(geom, ST_Transform(ST_Segmentize("
-            "ST_MakeEnvelope(:x0, :y0, :x1, :y1, :bbox_srid), :seg), :storage))"
+        box = func.ST_Segmentize(
+            func.ST_MakeEnvelope(x0, y0, x1, y1, crs.srid), 0.01 if crs.geographic else 1000.0
         )
-    for i, (key, value) in enumerate(sorted(q.properties.items())):
-        params[f"pk{i}"] = key
-        params[f"pv{i}"] = value
-        clauses.append(f"coalesce(attrs->>:pk{i}, props->>:pk{i}) = :pv{i}")
-    return " AND ".join(clauses)
+        conditions.append(
+            func.ST_Intersects(FEATURE.c.geom, func.ST_Transform(box, q.storage_srid))
+        )
+    for key, value in sorted(q.properties.items()):
+        conditions.append(property_expression(key, None) == value)
+    if q.filter is not None:
+        conditions.append(q.filter)
+    return conditions
+
+
+def _properties(q: FeatureQuery) -> Any:
+    merged = FEATURE.c.attrs.op("||")(FEATURE.c.props)
+    if q.select is None:
+        return merged
+    pairs: list[Any] = []
+    for name in q.select:
+        pairs += [cast(literal(name), Text), merged.op("->")(cast(literal(name), Text))]
+    return func.jsonb_build_object(*pairs)
 
 
 def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[str, int, int]:
@@ -68,27 +95,49 @@ def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[st
     PostgreSQL writes the array: geometry and properties go from the database to the client
     as text, never parsed into Python objects and serialised again.
     """
-    params: dict[str, Any] = {"out_srid": q.out_crs.srid, "limit": q.limit, "offset": q.offset}
-    where = _where(q, params)
+    conditions = _conditions(q)
+    ordering = [
+        property_expression(name, q.types.get(name)).desc().nulls_last()
+        if descending
+        else property_expression(name, q.types.get(name)).asc().nulls_last()
+        for name, descending in q.sortby
+    ] + [FEATURE.c.fid]
+    page = (
+        select(
+            FEATURE.c.fid,
+            _properties(q).label("properties"),
+            _geometry(q.out_crs).label("geometry"),
+            func.row_number().over(order_by=ordering).label("n"),
+        )
+        .where(*conditions)
+        .order_by(*ordering)
+        .limit(q.limit)
+        .offset(q.offset)
+        .subquery("page")
+    )
+    feature = func.json_build_object(
+        cast(literal("type"), Text),
+        cast(literal("Feature"), Text),
+        cast(literal("id"), Text),
+        page.c.fid,
+        cast(literal("geometry"), Text),
+        page.c.geometry,
+        cast(literal("properties"), Text),
+        page.c.properties,
+    )
+    array = func.coalesce(
+        func.json_agg(aggregate_order_by(feature, page.c.n)), cast(literal("[]"), JSON)
+    )
     with engine.connect() as conn:
         features, returned = conn.execute(
-            text(
-                "SELECT coalesce(json_agg(json_build_object('type', 'Feature', 'id', fid, "
-                "'geometry', geometry, 'properties', properties) ORDER BY fid), '[]')::text, "
-                "count(*) "
-                f"FROM (SELECT fid, attrs || props AS properties, "
-                f"{_geometry_sql(q.out_crs)} AS geometry"
-                f"  FROM geoservice.feature WHERE {where}"
-                "  ORDER BY fid LIMIT :limit OFFSET :offset) page"
-            ),
-            params,
+            select(cast(array, Text), func.count()).select_from(page)
         ).one()
-        if q.bbox is None and not q.properties:
+        if q.bbox is None and not q.properties and q.filter is None:
             matched = total_hint
         else:
             matched = int(
                 conn.execute(
-                    text(f"SELECT count(*) FROM geoservice.feature WHERE {where}"), params
+                    select(func.count()).select_from(FEATURE).where(*conditions)
                 ).scalar_one()
             )
     return str(features), int(returned), matched

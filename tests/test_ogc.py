@@ -225,3 +225,136 @@ def test_queryables_describe_the_filters(client: TestClient) -> None:
     assert forest["numberMatched"] == 458
     conformance = client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables" in conformance
+
+
+def test_cql2_filters_match_the_same_filter_in_sql(client: TestClient, database_url: str) -> None:
+    """Each CQL2 construct (text and JSON, geometries in CRS84 and in EPSG:25833) selects as
+    many features as the same condition written in SQL against the stored version."""
+    import psycopg
+
+    cid = _publish(client)
+    version = client.get(f"/api/layers/{cid}").json()["active_version"]["id"]
+    utm_box = "260000,6620000,262000,6622000"
+    polygon = "POLYGON((260000 6620000, 262500 6620000, 261000 6622500, 260000 6620000))"
+    area = "ST_MakeEnvelope(260000, 6620000, 262000, 6622000, 25833)"
+    cases = [
+        ("arealtype = 30", "(attrs->>'arealtype')::int = 30"),
+        (
+            "arealtype <> 30 AND n50_klasse >= 400",
+            "(attrs->>'arealtype')::int <> 30 AND (attrs->>'n50_klasse')::int >= 400",
+        ),
+        (
+            "arealtype = 60 OR NOT n50_klasse < 800",
+            "(attrs->>'arealtype')::int = 60 OR NOT (attrs->>'n50_klasse')::int < 800",
+        ),
+        (
+            "klasse_navn LIKE 'sk%'",
+            "coalesce(attrs->>'klasse_navn', props->>'klasse_navn') LIKE 'sk%%'",
+        ),
+        ("arealtype IN (21, 60)", "(attrs->>'arealtype')::int IN (21, 60)"),
+        ("n50_klasse BETWEEN 100 AND 300", "(attrs->>'n50_klasse')::int BETWEEN 100 AND 300"),
+        (
+            "oppdateringsdato IS NOT NULL",
+            "coalesce(attrs->>'oppdateringsdato', props->>'oppdateringsdato') IS NOT NULL",
+        ),
+        (
+            f"S_INTERSECTS(geometry, POLYGON(({_lonlat_ring()})))",
+            "ST_Intersects(geom, ST_Transform(ST_GeomFromText("
+            f"'POLYGON(({_lonlat_ring()}))', 4326), 25833))",
+        ),
+    ]
+    with psycopg.connect(database_url) as conn:
+
+        def sql_count(condition: str) -> int:
+            row = conn.execute(
+                f"SELECT count(*) FROM geoservice.feature WHERE version_id = %s AND ({condition})",
+                (version,),
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        for cql, sql in cases:
+            got = _items(client, cid, filter=cql, limit=1)
+            assert got.status_code == 200, (cql, got.text)
+            assert got.json()["numberMatched"] == sql_count(sql) > 0, cql
+        # Geometries in EPSG:25833 through filter-crs: a box and a polygon.
+        in_utm = _items(
+            client,
+            cid,
+            filter=f"S_INTERSECTS(geometry, BBOX({utm_box}))",
+            **{"filter-crs": EPSG.format(25833)},
+        ).json()
+        assert in_utm["numberMatched"] == sql_count(f"ST_Intersects(geom, {area})") > 0
+        triangle = _items(
+            client,
+            cid,
+            filter=f"S_INTERSECTS(geometry, {polygon})",
+            **{"filter-crs": EPSG.format(25833)},
+        ).json()
+        expected = sql_count(f"ST_Intersects(geom, ST_GeomFromText('{polygon}', 25833))")
+        assert triangle["numberMatched"] == expected > 0
+        # CQL2 JSON, combined with a bbox and a simple property filter.
+        as_json = {
+            "op": "and",
+            "args": [
+                {"op": "=", "args": [{"property": "arealtype"}, 30]},
+                {
+                    "op": "s_intersects",
+                    "args": [
+                        {"property": "geometry"},
+                        {"bbox": [float(v) for v in utm_box.split(",")]},
+                    ],
+                },
+            ],
+        }
+        json_answer = _items(
+            client,
+            cid,
+            filter=json.dumps(as_json),
+            **{"filter-lang": "cql2-json", "filter-crs": EPSG.format(25833)},
+        ).json()
+        assert json_answer["numberMatched"] == sql_count(
+            f"(attrs->>'arealtype')::int = 30 AND ST_Intersects(geom, {area})"
+        )
+    # The next page keeps the filter.
+    paged = _items(client, cid, filter="arealtype = 30", limit=100).json()
+    following = next(link["href"] for link in paged["links"] if link["rel"] == "next")
+    assert "filter=" in following
+    assert all(f["properties"]["arealtype"] == 30 for f in client.get(following).json()["features"])
+
+
+def _lonlat_ring() -> str:
+    ring = gpd.GeoSeries([box(260_000, 6_620_000, 262_000, 6_622_000)], crs=25833).to_crs(4326)
+    return ", ".join(f"{x} {y}" for x, y in ring.iloc[0].exterior.coords)
+
+
+def test_sortby_properties_and_bad_filters(
+    client: TestClient, n50_source: gpd.GeoDataFrame
+) -> None:
+    cid = _publish(client)
+    ordered = _items(client, cid, sortby="-n50_klasse,klasse_navn", limit=1000).json()
+    classes = [f["properties"]["n50_klasse"] for f in ordered["features"]]
+    assert classes == sorted(classes, reverse=True) and classes[0] == n50_source.klasse.max()
+    slim = _items(client, cid, properties="klasse_navn,arealtype", limit=3).json()
+    assert all(set(f["properties"]) == {"klasse_navn", "arealtype"} for f in slim["features"])
+    for params, code in (
+        ({"filter": "arealtype = "}, "invalid_filter"),
+        ({"filter": "nonsense = 3"}, "invalid_filter"),
+        ({"filter": "arealtype = 30", "filter-lang": "sql"}, "invalid_filter_lang"),
+        ({"sortby": "height"}, "invalid_sortby"),
+        ({"properties": "height"}, "invalid_properties"),
+        (
+            {"filter": "S_INTERSECTS(geometry, BBOX(0,0,1,1))", "filter-crs": "EPSG:3857"},
+            "unsupported_crs",
+        ),
+    ):
+        refused = _items(client, cid, **params)
+        assert refused.status_code == 400, (params, refused.text)
+        assert refused.json()["code"] == code, refused.text
+    assert "queryables" in _items(client, cid, filter="nonsense = 3").json()["description"]
+    spec = client.get("/openapi.json").json()
+    parameters = {
+        p["name"]
+        for p in spec["paths"]["/ogc/collections/{collection_id}/items"]["get"]["parameters"]
+    }
+    assert {"filter", "filter-lang", "filter-crs", "sortby", "properties"} <= parameters

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from core.errors import BadRequest, NotFound
 from geoservice.dependencies import EngineDep, Id, Offset, SettingsDep
 from layers import catalog, codelists
+from layers.cql import parse_filter, to_sql
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
 from layers.features import FeatureQuery, get_feature, query_features
 from layers.kinds import KINDS
@@ -29,6 +30,14 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
 ]
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 SCHEMA_JSON = "application/schema+json"
@@ -66,7 +75,21 @@ def queryables(layer: dict[str, Any], url: str) -> dict[str, Any]:
 
 
 # Parameters that are not property filters (access_token: clients that cannot send headers).
-RESERVED = {"limit", "offset", "bbox", "bbox-crs", "crs", "f", "datetime", "access_token"}
+RESERVED = {
+    "limit",
+    "offset",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "f",
+    "datetime",
+    "access_token",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+}
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 
@@ -102,6 +125,45 @@ def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> d
             },
         ],
     }
+
+
+def property_types(layer: dict[str, Any]) -> dict[str, str | None]:
+    """Each property of a collection with its type (None: text from the file)."""
+    kind = KINDS.get(layer["kind"])
+    typed = {a.name: a.type for a in kind.attributes} if kind else {}
+    return {name: typed.get(name) for name in layer["property_names"] or []}
+
+
+def _sort_keys(sortby: str | None, types: dict[str, str | None]) -> tuple[tuple[str, bool], ...]:
+    keys = []
+    for raw in (sortby or "").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        descending = name.startswith("-")
+        name = name.lstrip("+-")
+        if name not in types:
+            raise BadRequest(
+                f"sortby names {name!r}, which this collection does not have. Sort by one of: "
+                f"{', '.join(types) or 'none'} (prefix - for descending).",
+                code="invalid_sortby",
+            )
+        keys.append((name, descending))
+    return tuple(keys)
+
+
+def _selected(properties: str | None, types: dict[str, str | None]) -> tuple[str, ...] | None:
+    if properties is None:
+        return None
+    names = tuple(n.strip() for n in properties.split(",") if n.strip())
+    unknown = [n for n in names if n not in types]
+    if unknown:
+        raise BadRequest(
+            f"properties names {', '.join(unknown)}, which this collection does not have. "
+            f"Choose from: {', '.join(types) or 'none'}.",
+            code="invalid_properties",
+        )
+    return names
 
 
 def ogc_router() -> APIRouter:
@@ -197,8 +259,30 @@ def ogc_router() -> APIRouter:
         bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy")] = None,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
         crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
+        filter_: Annotated[
+            str | None,
+            Query(
+                alias="filter",
+                description="CQL2 filter (text or JSON), e.g. klasse_navn = 'Myr' AND "
+                "S_INTERSECTS(geometry, BBOX(10.7, 59.6, 10.9, 59.7))",
+            ),
+        ] = None,
+        filter_lang: Annotated[
+            str | None, Query(alias="filter-lang", description="cql2-text (default) or cql2-json")
+        ] = None,
+        filter_crs: Annotated[
+            str | None, Query(alias="filter-crs", description="CRS of geometries in the filter")
+        ] = None,
+        sortby: Annotated[
+            str | None,
+            Query(description="Comma-separated properties; - before a name sorts descending"),
+        ] = None,
+        properties: Annotated[
+            str | None, Query(description="Comma-separated properties to return (default all)")
+        ] = None,
     ) -> Response:
-        """GeoJSON features, paged; property=value parameters filter on properties."""
+        """GeoJSON features, paged; a CQL2 ``filter``, ``sortby``, ``properties``, and
+        property=value parameters for each queryable."""
         layer = catalog.published_layers(engine, collection_id)[0]
         limit = min(limit, settings.max_page_size, MAX_LIMIT)  # the standard clamps, not refuses
         storage = settings.storage_srid
@@ -233,6 +317,12 @@ def ogc_router() -> APIRouter:
                 f"{', '.join(layer['property_names']) or 'none'}.",
                 code="unknown_parameter",
             )
+        types = property_types(layer)
+        condition = None
+        if filter_:
+            tree = parse_filter(filter_, filter_lang)
+            crs_of_filter = parse_ogc_crs(filter_crs or CRS84, storage)
+            condition = to_sql(tree, types, crs_of_filter, storage)
         query = FeatureQuery(
             version_id=layer["version_id"],
             out_crs=out_crs,
@@ -244,6 +334,10 @@ def ogc_router() -> APIRouter:
             if bbox_crs
             else parse_ogc_crs(CRS84, storage),
             properties=filters,
+            filter=condition,
+            sortby=_sort_keys(sortby, types),
+            select=_selected(properties, types),
+            types=types,
         )
         features, returned, matched = query_features(engine, query, layer["feature_count"])
         links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
