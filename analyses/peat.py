@@ -137,21 +137,24 @@ def idw_mean_depth(polygon: Any, probes: np.ndarray, cell: float | None = None) 
     return float(total / px.size)
 
 
-def mire_depths(conn: Any, mires: dict[int, bytes], srid: int) -> dict[int, MireDepth]:
+def mire_depths(
+    conn: Any, mires: dict[int, bytes], srid: int, active: dict[str, list[Any]]
+) -> dict[int, MireDepth]:
     """Mean depth of each site's mire (WKB by key) from an active peat-depth raster that
     covers at least half of it, else from peat probes near it (IDW); sites with neither are
-    left out. One query for the rasters and one for the probes, whatever the number of sites.
+    left out. One query for the rasters and one for the probes, whatever the number of sites;
+    ``active`` is :func:`layers.catalog.active_by_kind`.
     """
     from collections import defaultdict
 
     from sqlalchemy import text
 
     from analyses.raster_sums import coverage_sums
-    from layers.catalog import active_versions, covering_versions
+    from layers.catalog import covering_versions
 
     mires = {k: w for k, w in mires.items() if shapely.from_wkb(w).area > 0}
     found: dict[int, MireDepth] = {}
-    if active_versions(conn, "peat_depth"):
+    if active.get("peat_depth"):
         chosen = covering_versions(conn, "peat_depth", mires, srid)
         by_path: dict[str, list[int]] = defaultdict(list)
         for key, row in chosen.items():
@@ -166,14 +169,14 @@ def mire_depths(conn: Any, mires: dict[int, bytes], srid: int) -> dict[int, Mire
                         source=f"{chosen[key].name} version {chosen[key].version}",
                         covered_share=sums.covered_share,
                     )
-    peat_layers = {v.version_id: v for v in active_versions(conn, "peat")}
+    peat_layers = {v.version_id: v for v in active.get("peat", [])}
     rest = {k: w for k, w in mires.items() if k not in found}
     if not peat_layers or not rest:
         return found
     rows = conn.execute(
         text(
             """
-            WITH s AS (
+            WITH s AS MATERIALIZED (
                 SELECT k, ST_GeomFromWKB(w, :srid) AS g
                   FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w))
             SELECT s.k, p.version_id, ST_X(d.geom) AS x, ST_Y(d.geom) AS y,

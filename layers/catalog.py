@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -137,34 +139,74 @@ def activate_version(engine: Engine, layer_id: int, version: int) -> dict[str, A
     return get_layer(engine, layer_id)
 
 
-def published_layers(engine: Engine, layer_id: int | None = None) -> list[dict[str, Any]]:
-    """Layers with an active version, as OGC collections need them (bbox also in CRS84)."""
+SLUG_LETTERS = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "Æ": "ae", "Ø": "o", "Å": "a"})
+
+
+def slug(name: str) -> str:
+    """A readable, URL- and table-safe id from a layer name: "N50 arealdekke Ås" becomes
+    "n50-arealdekke-as" (what GDAL names the tables it exports)."""
+    ascii_name = unicodedata.normalize("NFKD", name.translate(SLUG_LETTERS))
+    plain = "".join(c for c in ascii_name if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:60] or "layer"
+
+
+def _with_slugs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each layer its slug; a slug taken by an older layer gets the id appended."""
+    taken: set[str] = set()
+    for row in sorted(rows, key=lambda r: r["id"]):
+        candidate = slug(row["name"])
+        if candidate in taken or candidate.isdigit():
+            candidate = f"{candidate}-{row['id']}"
+        taken.add(candidate)
+        row["slug"] = candidate
+    return rows
+
+
+_PUBLISHED = """
+    SELECT l.id, l.name, l.kind, v.id AS version_id, v.version, v.feature_count,
+           v.geometry_type, v.property_names, v.licence, v.storage_srid,
+           json_build_array(ST_XMin(v.bbox), ST_YMin(v.bbox),
+                            ST_XMax(v.bbox), ST_YMax(v.bbox)) AS bbox,
+           (SELECT json_build_array(ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b))
+              FROM ST_Transform(ST_Segmentize(v.bbox, 1000), 4326) AS b) AS bbox_crs84
+      FROM geoservice.layer l
+      JOIN geoservice.layer_version v ON v.id = l.active_version_id
+     WHERE v.storage_path IS NULL  -- rasters are not feature collections
+       AND (CAST(:id AS integer) IS NULL OR l.id = :id)
+     ORDER BY l.id
+"""
+
+
+def published_layers(engine: Engine, collection: int | str | None = None) -> list[dict[str, Any]]:
+    """Layers with an active version, as OGC collections need them (bbox also in CRS84, a
+    slug as the collection id). ``collection`` picks one by slug or by layer id."""
     with engine.connect() as conn:
-        rows = conn.execute(
+        names = conn.execute(
             text(
-                """
-                SELECT l.id, l.name, l.kind, v.id AS version_id, v.version, v.feature_count,
-                       v.geometry_type, v.property_names, v.licence, v.storage_srid,
-                       json_build_array(ST_XMin(v.bbox), ST_YMin(v.bbox),
-                                        ST_XMax(v.bbox), ST_YMax(v.bbox)) AS bbox,
-                       (SELECT json_build_array(ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b))
-                          FROM ST_Transform(ST_Segmentize(v.bbox, 1000), 4326) AS b)
-                          AS bbox_crs84
-                  FROM geoservice.layer l
-                  JOIN geoservice.layer_version v ON v.id = l.active_version_id
-                 WHERE v.storage_path IS NULL  -- rasters are not feature collections
-                   AND (CAST(:id AS integer) IS NULL OR l.id = :id)
-                 ORDER BY l.id
-                """
-            ),
-            {"id": layer_id},
+                "SELECT l.id, l.name FROM geoservice.layer l JOIN geoservice.layer_version v "
+                "ON v.id = l.active_version_id WHERE v.storage_path IS NULL ORDER BY l.id"
+            )
         ).all()
-    if layer_id is not None and not rows:
-        raise NotFound(
-            f"There is no collection {layer_id} (no layer with that id has a published version).",
-            code="collection_not_found",
-        )
-    return [dict(r._mapping) for r in rows]
+        slugs = {r["id"]: r["slug"] for r in _with_slugs([dict(r._mapping) for r in names])}
+        wanted = None if collection is None else str(collection)
+        layer_id = None
+        if wanted is not None:
+            layer_id = next(
+                (
+                    i
+                    for i, s in slugs.items()
+                    if s == wanted or (wanted.isdigit() and i == int(wanted))
+                ),
+                None,
+            )
+            if layer_id is None:
+                raise NotFound(
+                    f"There is no collection {wanted!r}: no published layer has that id or "
+                    "name. The list is at /ogc/collections.",
+                    code="collection_not_found",
+                )
+        rows = conn.execute(text(_PUBLISHED), {"id": layer_id}).all()
+    return [{**dict(r._mapping), "slug": slugs[r.id]} for r in rows]
 
 
 MAX_NAME_LENGTH = 200
@@ -233,6 +275,22 @@ def active_versions(conn: Connection, kind: str) -> list[Any]:
     )
 
 
+def active_by_kind(conn: Connection) -> dict[str, list[Any]]:
+    """:func:`active_versions` of every kind at once (one query for an analysis that needs
+    several kinds)."""
+    rows = conn.execute(
+        text(
+            "SELECT l.kind, l.id AS layer_id, l.name, v.id AS version_id, v.version "
+            "FROM geoservice.layer l JOIN geoservice.layer_version v "
+            "ON v.id = l.active_version_id ORDER BY l.id"
+        )
+    ).all()
+    out: dict[str, list[Any]] = {}
+    for r in rows:
+        out.setdefault(r.kind, []).append(r)
+    return out
+
+
 def layer_with_active_version(conn: Connection, layer_id: int) -> Any | None:
     """(id, name, kind, version_id, version) of a layer; version_id is None when no version
     is active; None when there is no such layer."""
@@ -273,7 +331,7 @@ def covering_versions(
     rows = conn.execute(
         text(
             """
-            WITH s AS (
+            WITH s AS MATERIALIZED (
                 SELECT k, ST_GeomFromWKB(w, :srid) AS g
                   FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w)),
                  c AS (

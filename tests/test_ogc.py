@@ -45,7 +45,11 @@ def test_landing_conformance_and_collections(client: TestClient) -> None:
     conforms = client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conforms
     collections = client.get("/ogc/collections").json()["collections"]
-    assert [c["id"] for c in collections] == [str(cid)]
+    # Readable ids: GDAL names exported tables after them; the layer number still resolves.
+    assert [c["id"] for c in collections] == ["n50-as"]
+    by_slug = client.get("/ogc/collections/n50-as").json()
+    assert by_slug == client.get(f"/ogc/collections/{cid}").json()
+    assert by_slug["links"][0]["href"].endswith("/ogc/collections/n50-as")
     coll = client.get(f"/ogc/collections/{cid}").json()
     assert coll["title"] == "N50 Ås"
     assert coll["storageCrs"] == EPSG.format(25833)
@@ -139,10 +143,10 @@ def gdal_client(script: str) -> dict[str, Any]:
 def test_gdal_oapif_driver_reads_the_collection(
     client: TestClient, live_server: str, n50_source: gpd.GeoDataFrame
 ) -> None:
-    cid = _publish(client)
+    _publish(client)
     out = gdal_client(
         "import json, sys, pyogrio\n"
-        f"f = pyogrio.read_dataframe('OAPIF:{live_server}/ogc', layer='{cid}')\n"
+        f"f = pyogrio.read_dataframe('OAPIF:{live_server}/ogc', layer='n50-as')\n"
         "print(json.dumps({'n': len(f), 'area': float(f.to_crs(25833).area.sum()),"
         " 'classes': sorted(set(f.n50_klasse.astype(int).tolist()))}))"
     )
@@ -154,10 +158,10 @@ def test_gdal_oapif_driver_reads_the_collection(
 def test_owslib_reads_the_collection(client: TestClient, live_server: str) -> None:
     from owslib.ogcapi.features import Features
 
-    cid = _publish(client)
+    _publish(client)
     api = Features(live_server + "/ogc")
-    assert str(cid) in [c["id"] for c in api.collections()["collections"]]
-    items = api.collection_items(str(cid), limit=50, n50_klasse="800")
+    assert "n50-as" in [c["id"] for c in api.collections()["collections"]]
+    items = api.collection_items("n50-as", limit=50, n50_klasse="800")
     assert items["numberReturned"] == 50
     assert items["numberMatched"] == 458
     assert all(f["properties"]["arealtype"] == 30 for f in items["features"])
@@ -358,3 +362,36 @@ def test_sortby_properties_and_bad_filters(
         for p in spec["paths"]["/ogc/collections/{collection_id}/items"]["get"]["parameters"]
     }
     assert {"filter", "filter-lang", "filter-crs", "sortby", "properties"} <= parameters
+
+
+def test_slugs_etags_links_and_licence(client: TestClient) -> None:
+    from layers.catalog import slug
+
+    assert slug("N50 arealdekke Ås") == "n50-arealdekke-as"
+    assert slug("Kommuneplan Bærum (EKSEMPEL)") == "kommuneplan-baerum-eksempel"
+    assert slug("Ørland/Øvre 2024") == "orland-ovre-2024"
+    made = upload(client, N50, kind="land_cover", name="N50 Ås", licence="CC BY 4.0 © Kartverket")
+    cid = made.json()["layer_id"]
+    twin = upload(client, N50, kind="land_cover", name="N50 ås")  # the same slug: gets its id
+    twin_id = twin.json()["layer_id"]
+    ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
+    assert ids == ["n50-as", f"n50-as-{twin_id}"]
+    assert client.get("/ogc/collections/nowhere").status_code == 404
+    page = _items(client, "n50-as", limit=10)
+    etag = page.headers["etag"]
+    assert etag.startswith('W/"')
+    assert '/ogc/collections/n50-as/items?limit=10&offset=10>; rel="next"' in page.headers["link"]
+    again = client.get(
+        "/ogc/collections/n50-as/items", params={"limit": 10}, headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b""
+    other = _items(client, "n50-as", limit=11)
+    assert other.headers["etag"] != etag
+    item = client.get(f"/ogc/collections/{cid}/items/1")
+    assert item.headers["etag"] and item.json()["links"][1]["href"].endswith("/n50-as")
+    licence = [
+        link
+        for link in client.get("/ogc/collections/n50-as").json()["links"]
+        if link["rel"] == "license"
+    ]
+    assert licence and licence[0]["href"] == "https://creativecommons.org/licenses/by/4.0/"

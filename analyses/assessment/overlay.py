@@ -21,7 +21,7 @@ from analyses.factors import (
 )
 from analyses.peat import PROBE_SEARCH_M, mire_depths, nina_density
 from analyses.raster_sums import CoverageSum, coverage_sums
-from layers.catalog import active_versions, covering_versions
+from layers.catalog import active_by_kind, covering_versions
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,29 @@ class SiteLand:
     carbon_raster: tuple[Any, CoverageSum] | None = None
 
 
-def _params(sites: list[Site], versions: dict[int, int], srid: int) -> dict[str, Any]:
-    """Sites as arrays (key, land-cover version, WKB) that the queries unnest together."""
-    return {
-        "srid": srid,
-        "keys": [s.key for s in sites],
-        "versions": [versions.get(s.key, 0) for s in sites],
-        "wkbs": [s.wkb for s in sites],
-    }
+def _params(sites: list[Site], srid: int) -> dict[str, Any]:
+    """Sites as arrays (key, WKB) that the queries unnest together."""
+    return {"srid": srid, "keys": [s.key for s in sites], "wkbs": [s.wkb for s in sites]}
+
+
+def _per_version(
+    conn: Connection,
+    query: str,
+    sites: list[Site],
+    versions: dict[int, int],
+    srid: int,
+    **values: Any,
+) -> list[Any]:
+    """Run ``query`` once per land-cover version for the sites on it: the version is then a
+    constant, so PostgreSQL reads only that version's partition, through its spatial index."""
+    groups: dict[int, list[Site]] = defaultdict(list)
+    for site in sites:
+        if site.key in versions:
+            groups[versions[site.key]].append(site)
+    rows: list[Any] = []
+    for version, group in groups.items():
+        rows += conn.execute(text(query), {**_params(group, srid), "v": version, **values}).all()
+    return rows
 
 
 def _land_cover(conn: Connection, lands: dict[int, SiteLand], srid: int) -> None:
@@ -67,13 +82,12 @@ def _land_cover(conn: Connection, lands: dict[int, SiteLand], srid: int) -> None
     sites = [lands[k].site for k in chosen]
     if not sites:
         return
-    rows = conn.execute(
-        text(
-            """
-            WITH s AS (
-                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
-                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
-                              CAST(:wkbs AS bytea[])) AS t(k, v, w))
+    rows = _per_version(
+        conn,
+        """
+            WITH s AS MATERIALIZED (
+                SELECT k, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w))
             SELECT s.k,
                    (f.attrs->>'arealtype')::int AS arealtype,
                    (f.attrs->>'skogbonitet')::int AS skogbonitet,
@@ -81,13 +95,14 @@ def _land_cover(conn: Connection, lands: dict[int, SiteLand], srid: int) -> None
                    sum(CASE WHEN ST_Within(f.geom, s.g) THEN ST_Area(f.geom)
                             ELSE ST_Area(ST_Intersection(f.geom, s.g)) END) AS area_m2
               FROM s JOIN geoservice.feature f
-                ON f.version_id = s.v AND ST_Intersects(f.geom, s.g)
+                ON f.version_id = :v AND ST_Intersects(f.geom, s.g)
              GROUP BY 1, 2, 3, 4
              ORDER BY 1, 2, 3, 4
-            """
-        ),
-        _params(sites, {k: int(r.version_id) for k, r in chosen.items()}, srid),
-    ).all()
+        """,
+        sites,
+        {k: int(r.version_id) for k, r in chosen.items()},
+        srid,
+    )
     for r in rows:
         lands[int(r.k)].raw_classes.append(r)
     for k, row in chosen.items():
@@ -111,29 +126,30 @@ def _peat_depth_areas(
     out: dict[int, dict[str, float]] = defaultdict(dict)
     if not peat or not sites:
         return out
-    rows = conn.execute(
-        text(
-            """
-            WITH s AS (
-                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
-                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
-                              CAST(:wkbs AS bytea[])) AS t(k, v, w))
+    rows = _per_version(
+        conn,
+        """
+            WITH s AS MATERIALIZED (
+                SELECT k, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w))
             SELECT s.k, p.attrs->>'depth_class' AS depth_class,
                    sum(ST_Area(ST_Intersection(ST_Intersection(f.geom, s.g), p.geom)))
                        AS area_m2
               FROM s
               JOIN geoservice.feature f
-                ON f.version_id = s.v AND f.attrs->>'arealtype' = '60'
+                ON f.version_id = :v AND f.attrs->>'arealtype' = '60'
                AND ST_Intersects(f.geom, s.g)
               JOIN geoservice.feature p
                 ON p.version_id = ANY(:peat) AND p.attrs->>'depth_class' IN ('grunn', 'djup')
                AND ST_Dimension(p.geom) = 2 AND ST_Intersects(p.geom, f.geom)
                AND ST_Intersects(p.geom, s.g)
              GROUP BY 1, 2
-            """
-        ),
-        {**_params(sites, versions, srid), "peat": peat},
-    ).all()
+        """,
+        sites,
+        versions,
+        srid,
+        peat=peat,
+    )
     for r in rows:
         if r.area_m2 > 0:
             out[int(r.k)][r.depth_class] = float(r.area_m2)
@@ -162,7 +178,13 @@ def _measured_row(table: FactorTable, depth: Any) -> Factor:
     )
 
 
-def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: FactorTable) -> None:
+def _mire(
+    conn: Connection,
+    lands: dict[int, SiteLand],
+    srid: int,
+    table: FactorTable,
+    active: dict[str, list[Any]],
+) -> None:
     """Mire valued from measured depth where a site has any, else from depth classes.
 
     A depth raster or depth probes give the mean depth over a site's mire; its stock is then
@@ -179,17 +201,16 @@ def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: Factor
         return
     versions = {sl.site.key: int(sl.land_cover["version_id"]) for sl in with_mire if sl.land_cover}
     sites = [sl.site for sl in with_mire]
-    peat = [v.version_id for v in active_versions(conn, "peat")]
-    has_raster = bool(active_versions(conn, "peat_depth"))
-    rows = conn.execute(
-        text(
-            """
-            WITH s AS (
-                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
-                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
-                              CAST(:wkbs AS bytea[])) AS t(k, v, w)),
+    peat = [v.version_id for v in active.get("peat", [])]
+    has_raster = bool(active.get("peat_depth"))
+    rows = _per_version(
+        conn,
+        """
+            WITH s AS MATERIALIZED (
+                SELECT k, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w)),
                  d AS (
-                SELECT s.k, s.v, s.g,
+                SELECT s.k, s.g,
                        (:raster OR EXISTS (
                             SELECT 1 FROM geoservice.feature p
                              WHERE p.version_id = ANY(:peat) AND p.attrs ? 'depth_cm'
@@ -199,15 +220,21 @@ def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: Factor
                    CASE WHEN d.has_depth THEN (
                        SELECT ST_AsBinary(ST_Union(ST_Intersection(f.geom, d.g)))
                          FROM geoservice.feature f
-                        WHERE f.version_id = d.v AND f.attrs->>'arealtype' = '60'
+                        WHERE f.version_id = :v AND f.attrs->>'arealtype' = '60'
                           AND ST_Intersects(f.geom, d.g)) END AS mire
               FROM d
-            """
-        ),
-        {**_params(sites, versions, srid), "peat": peat, "raster": has_raster, "r": PROBE_SEARCH_M},
-    ).all()
+        """,
+        sites,
+        versions,
+        srid,
+        peat=peat,
+        raster=has_raster,
+        r=PROBE_SEARCH_M,
+    )
     # Measured depth where there is depth data near the site's mire; depth classes elsewhere.
-    depths = mire_depths(conn, {int(r.k): bytes(r.mire) for r in rows if r.mire is not None}, srid)
+    depths = mire_depths(
+        conn, {int(r.k): bytes(r.mire) for r in rows if r.mire is not None}, srid, active
+    )
     by_class = _peat_depth_areas(
         conn, [s for s in sites if depths.get(s.key) is None], versions, srid, peat
     )
@@ -233,19 +260,24 @@ def _mire(conn: Connection, lands: dict[int, SiteLand], srid: int, table: Factor
         }
 
 
-def _overlaps(conn: Connection, lands: dict[int, SiteLand], srid: int, kind: str) -> None:
+def _overlaps(
+    conn: Connection,
+    lands: dict[int, SiteLand],
+    srid: int,
+    kind: str,
+    active: dict[str, list[Any]],
+) -> None:
     """Features of active layers of ``kind`` each site touches, with the shared area."""
-    layers = {v.version_id: v for v in active_versions(conn, kind)}
+    layers = {v.version_id: v for v in active.get(kind, [])}
     if not layers:
         return
     sites = [sl.site for sl in lands.values()]
     rows = conn.execute(
         text(
             """
-            WITH s AS (
-                SELECT k, v, ST_GeomFromWKB(w, :srid) AS g
-                  FROM unnest(CAST(:keys AS bigint[]), CAST(:versions AS bigint[]),
-                              CAST(:wkbs AS bytea[])) AS t(k, v, w))
+            WITH s AS MATERIALIZED (
+                SELECT k, ST_GeomFromWKB(w, :srid) AS g
+                  FROM unnest(CAST(:keys AS bigint[]), CAST(:wkbs AS bytea[])) AS t(k, w))
             SELECT s.k, f.version_id, f.fid, f.attrs,
                    ST_Area(ST_Intersection(f.geom, s.g)) AS area_m2
               FROM s JOIN geoservice.feature f
@@ -253,7 +285,7 @@ def _overlaps(conn: Connection, lands: dict[int, SiteLand], srid: int, kind: str
              ORDER BY s.k, area_m2 DESC, f.version_id, f.fid
             """
         ),
-        {**_params(sites, {}, srid), "layers": list(layers)},
+        {**_params(sites, srid), "layers": list(layers)},
     ).all()
     for r in rows:
         if r.area_m2 <= 0:
@@ -270,9 +302,11 @@ def _overlaps(conn: Connection, lands: dict[int, SiteLand], srid: int, kind: str
         )
 
 
-def _carbon_rasters(conn: Connection, lands: dict[int, SiteLand], srid: int) -> None:
+def _carbon_rasters(
+    conn: Connection, lands: dict[int, SiteLand], srid: int, active: dict[str, list[Any]]
+) -> None:
     """The exact sum of the carbon-density raster covering each site, where one does."""
-    if not active_versions(conn, "carbon_density"):
+    if not active.get("carbon_density"):
         return
     chosen = covering_versions(
         conn, "carbon_density", {k: sl.site.wkb for k, sl in lands.items()}, srid
@@ -293,9 +327,10 @@ def site_lands(
 ) -> dict[int, SiteLand]:
     """Read everything about every site, a few queries for all of them."""
     lands = {s.key: SiteLand(site=s) for s in sites}
+    active = active_by_kind(conn)
     _land_cover(conn, lands, srid)
-    _mire(conn, lands, srid, table)
-    _overlaps(conn, lands, srid, "nature_types")
-    _overlaps(conn, lands, srid, "protected_areas")
-    _carbon_rasters(conn, lands, srid)
+    _mire(conn, lands, srid, table, active)
+    _overlaps(conn, lands, srid, "nature_types", active)
+    _overlaps(conn, lands, srid, "protected_areas", active)
+    _carbon_rasters(conn, lands, srid, active)
     return lands

@@ -29,7 +29,7 @@ from core import __version__
 from core.bibliography import citations
 from core.errors import InvalidInput, NotFound
 from layers import codelists
-from layers.catalog import active_versions
+from layers.catalog import active_by_kind
 from layers.crs import epsg_of, parse_crs
 
 
@@ -96,6 +96,7 @@ def assess(
             )
             for label, geoms in footprints.items()
         ]
+        active = active_by_kind(conn)
         ranking = sorted(results, key=lambda r: r["emission_t_co2e"].get("central", 0.0))
         best = ranking[0]
         comparison = [
@@ -140,7 +141,7 @@ def assess(
                             "version_id": v.version_id,
                             "version": v.version,
                         }
-                        for v in active_versions(conn, kind)
+                        for v in active.get(kind, [])
                     ]
                     for kind in (
                         "nature_types",

@@ -5,22 +5,30 @@ QGIS and GDAL's OAPIF driver read it directly. Collections are the layers' activ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from core.errors import BadRequest, NotFound
-from geoservice.dependencies import EngineDep, Id, Offset, SettingsDep
+from geoservice.dependencies import EngineDep, Offset, SettingsDep
 from layers import catalog, codelists
 from layers.cql import parse_filter, to_sql
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
 from layers.features import FeatureQuery, get_feature, query_features
 from layers.kinds import KINDS
 
+CollectionId = Annotated[
+    str,
+    Path(
+        max_length=80,
+        description="The collection's id (a slug of the layer name); the layer number works too",
+    ),
+]
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 CONFORMANCE = [
@@ -94,11 +102,62 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 
 
+LICENCES = {
+    "cc by 4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "cc-by-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "cc0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "nlod 2.0": "https://data.norge.no/nlod/no/2.0",
+    "nlod": "https://data.norge.no/nlod/no/2.0",
+    "mit": "https://opensource.org/license/mit",
+}
+
+
+def licence_link(licence: str | None) -> dict[str, str] | None:
+    """A ``license`` link for a licence the text names (CC BY 4.0, NLOD 2.0, …)."""
+    if not licence:
+        return None
+    lowered = licence.lower()
+    for name, href in LICENCES.items():
+        if name in lowered:
+            return {"href": href, "rel": "license", "type": "text/html", "title": licence}
+    return None
+
+
+def etag_for(version_id: int, request: Request) -> str:
+    """A weak validator: a published version never changes, so the version and the query
+    say everything about the content (the time stamp aside)."""
+    query = "&".join(
+        f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "access_token"
+    )
+    digest = hashlib.sha256(f"{version_id}?{query}".encode()).hexdigest()[:20]
+    return f'W/"{digest}"'
+
+
+def not_modified(request: Request, etag: str) -> Response | None:
+    """304 when the client already has this content."""
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return None
+
+
 def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> dict[str, Any]:
-    base = str(request.url_for("ogc_collection", collection_id=str(layer["id"])))
+    base = str(request.url_for("ogc_collection", collection_id=layer["slug"]))
     kind = KINDS.get(layer["kind"])
+    links = [
+        {"href": base, "rel": "self", "type": JSON, "title": layer["name"]},
+        {"href": f"{base}/items", "rel": "items", "type": GEOJSON, "title": "Features"},
+        {
+            "href": f"{base}/queryables",
+            "rel": QUERYABLES_REL,
+            "type": SCHEMA_JSON,
+            "title": "Properties to filter on",
+        },
+    ]
+    licence = licence_link(layer["licence"])
+    if licence is not None:
+        links.append(licence)
     return {
-        "id": str(layer["id"]),
+        "id": layer["slug"],
         "title": layer["name"],
         "description": (kind.title if kind else layer["kind"])
         + f" — version {layer['version']}, {layer['feature_count']} features"
@@ -114,16 +173,7 @@ def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> d
         },
         "crs": ogc_crs_list(storage_srid),
         "storageCrs": EPSG_URI.format(layer["storage_srid"]),
-        "links": [
-            {"href": base, "rel": "self", "type": JSON, "title": layer["name"]},
-            {"href": f"{base}/items", "rel": "items", "type": GEOJSON, "title": "Features"},
-            {
-                "href": f"{base}/queryables",
-                "rel": QUERYABLES_REL,
-                "type": SCHEMA_JSON,
-                "title": "Properties to filter on",
-            },
-        ],
+        "links": links,
     }
 
 
@@ -223,7 +273,7 @@ def ogc_router() -> APIRouter:
 
     @router.get("/collections/{collection_id}", name="ogc_collection", summary="A collection")
     def collection(
-        collection_id: Id, request: Request, engine: EngineDep, settings: SettingsDep
+        collection_id: CollectionId, request: Request, engine: EngineDep, settings: SettingsDep
     ) -> dict[str, Any]:
         """Metadata of one collection."""
         layer = catalog.published_layers(engine, collection_id)[0]
@@ -235,7 +285,7 @@ def ogc_router() -> APIRouter:
         summary="What a collection's items can be filtered on (JSON Schema)",
     )
     def collection_queryables(
-        collection_id: Id, request: Request, engine: EngineDep
+        collection_id: CollectionId, request: Request, engine: EngineDep
     ) -> JSONResponse:
         """Typed properties, code lists as enums; each works as ``?name=value`` on items."""
         layer = catalog.published_layers(engine, collection_id)[0]
@@ -248,7 +298,7 @@ def ogc_router() -> APIRouter:
         response_class=JSONResponse,
     )
     def items(
-        collection_id: Id,
+        collection_id: CollectionId,
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
@@ -284,6 +334,9 @@ def ogc_router() -> APIRouter:
         """GeoJSON features, paged; a CQL2 ``filter``, ``sortby``, ``properties``, and
         property=value parameters for each queryable."""
         layer = catalog.published_layers(engine, collection_id)[0]
+        etag = etag_for(layer["version_id"], request)
+        if (cached := not_modified(request, etag)) is not None:
+            return cached
         limit = min(limit, settings.max_page_size, MAX_LIMIT)  # the standard clamps, not refuses
         storage = settings.storage_srid
         out_crs = parse_ogc_crs(crs, storage) if crs else parse_ogc_crs(CRS84, storage)
@@ -365,7 +418,12 @@ def ogc_router() -> APIRouter:
         }
         # The features array arrives as JSON text from PostgreSQL; it is spliced in as is.
         body = '{"type":"FeatureCollection","features":' + features + "," + json.dumps(rest)[1:]
-        return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>"})
+        headers = {
+            "Content-Crs": f"<{out_crs.uri}>",
+            "ETag": etag,
+            "Link": ", ".join(f'<{link["href"]}>; rel="{link["rel"]}"' for link in links),
+        }
+        return Response(body, media_type=GEOJSON, headers=headers)
 
     @router.get(
         "/collections/{collection_id}/items/{feature_id}",
@@ -374,15 +432,18 @@ def ogc_router() -> APIRouter:
         response_class=JSONResponse,
     )
     def item(
-        collection_id: Id,
+        collection_id: CollectionId,
         feature_id: str,
         request: Request,
         engine: EngineDep,
         settings: SettingsDep,
         crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         """A single feature by id."""
         layer = catalog.published_layers(engine, collection_id)[0]
+        etag = etag_for(layer["version_id"], request)
+        if (cached := not_modified(request, etag)) is not None:
+            return cached
         out_crs = parse_ogc_crs(crs or CRS84, settings.storage_srid)
         if not feature_id.isdigit():
             raise NotFound(
@@ -390,7 +451,7 @@ def ogc_router() -> APIRouter:
                 code="feature_not_found",
             )
         row = get_feature(engine, layer["version_id"], int(feature_id), out_crs)
-        collection_url = str(request.url_for("ogc_collection", collection_id=str(collection_id)))
+        collection_url = str(request.url_for("ogc_collection", collection_id=layer["slug"]))
         body = {
             "type": "Feature",
             "id": row.fid,
@@ -401,6 +462,8 @@ def ogc_router() -> APIRouter:
                 {"href": collection_url, "rel": "collection", "type": JSON},
             ],
         }
-        return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>"})
+        return JSONResponse(
+            body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>", "ETag": etag}
+        )
 
     return router
