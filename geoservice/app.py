@@ -27,6 +27,7 @@ from geoservice.routers.health import health_router
 from geoservice.routers.layers import layers_router
 from geoservice.routers.maps import maps_router
 from geoservice.routers.ogc import ogc_router
+from geoservice.routers.ogc_tiles import ogc_tiles_router
 from geoservice.routers.restoration import restoration_router
 from geoservice.routers.tiles import tiles_router
 from geoservice.security import identify
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         layers_router(),
         ogc_router(),
+        ogc_tiles_router(),
         carbon_router(),
         restoration_router(),
         maps_router(),

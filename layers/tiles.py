@@ -8,6 +8,7 @@ the version id in the tile URL, never a cached tile.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
@@ -20,8 +21,11 @@ from psycopg import sql
 from sqlalchemy import Engine
 
 from core.errors import InvalidInput
+from layers import codelists
+from layers.kinds import KINDS
 
 MVT_LAYER = "features"
+TILE_FORMAT = 2
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 22
@@ -39,7 +43,11 @@ WITH env AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS g),
 area AS ({area}),
 rows AS (
     SELECT f.fid,
-           f.attrs,
+           f.attrs || coalesce(
+               (SELECT jsonb_object_agg(l.key || '_navn', l.value ->> (f.attrs ->> l.key))
+                  FROM jsonb_each(%(labels)s::jsonb) AS l
+                 WHERE l.value ? (f.attrs ->> l.key)),
+               '{{}}'::jsonb) AS attrs,
            ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g,
                         %(extent)s, %(buffer)s, true) AS geom
       FROM {table} f, area, env
@@ -96,8 +104,27 @@ class Tile:
         return WEB_MERCATOR_WIDTH_M / (1 << self.z)
 
 
-def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) -> bytes:
-    """The MVT bytes of one tile: one layer named ``features``, feature id = fid."""
+def code_labels(kind_name: str) -> dict[str, dict[str, str]]:
+    """For each coded attribute of a kind, its codes' names: tiles carry them beside the codes
+    (``arealtype`` 30 and ``arealtype_navn`` "Skog"), so a map can be styled by name."""
+    kind = KINDS.get(kind_name)
+    labels: dict[str, dict[str, str]] = {}
+    for attribute in kind.attributes if kind else ():
+        if attribute.codelist:
+            codes = codelists.load(attribute.codelist)
+            labels[attribute.name] = {str(c): codes.label(c) for c in codes.codes}
+    return labels
+
+
+def render_tile(
+    engine: Engine,
+    version_id: int,
+    tile: Tile,
+    storage_srid: int,
+    labels: dict[str, dict[str, str]] | None = None,
+) -> bytes:
+    """The MVT bytes of one tile: one layer named ``features``, feature id = fid, the typed
+    attributes and the names of their codes."""
     w, s, e, n = tile.lonlat_bounds()
     bx0, by0, bx1, by1 = NEAR_NORWAY
     if e < bx0 or w > bx1 or n < by0 or s > by1:
@@ -122,6 +149,7 @@ def render_tile(engine: Engine, version_id: int, tile: Tile, storage_srid: int) 
         "extent": EXTENT,
         "buffer": BUFFER,
         "name": MVT_LAYER,
+        "labels": json.dumps(labels or {}, ensure_ascii=False),
     }
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
@@ -147,7 +175,9 @@ class TileCache:
 
     def path(self, version_id: int, tile: Tile) -> Path:
         """Where a tile lives in the cache."""
-        return self.root / f"v{version_id}" / str(tile.z) / str(tile.x) / f"{tile.y}.pbf"
+        # The format number changes when what a tile holds changes (2: code names added).
+        version_dir = f"v{version_id}-f{TILE_FORMAT}"
+        return self.root / version_dir / str(tile.z) / str(tile.x) / f"{tile.y}.pbf"
 
     def get(self, version_id: int, tile: Tile) -> bytes | None:
         """The cached tile, or None."""
@@ -205,12 +235,13 @@ def get_tile(
     tile: Tile,
     storage_srid: int,
     cache: TileCache | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> bytes:
     """A tile from the cache, else rendered by PostGIS (and cached)."""
     tile.check()
     if cache is not None and (hit := cache.get(version_id, tile)) is not None:
         return hit
-    data = render_tile(engine, version_id, tile, storage_srid)
+    data = render_tile(engine, version_id, tile, storage_srid, labels)
     if cache is not None:
         cache.put(version_id, tile, data)
     return data

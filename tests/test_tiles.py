@@ -165,3 +165,47 @@ def test_the_cache_keeps_no_empty_tiles_and_stays_under_its_bound(
         stored.append(len(data))
     assert sum(stored) > cache.max_bytes
     assert 0 < cache.size() <= cache.max_bytes
+
+
+def test_ogc_tiles_tilejson_and_code_names(client: TestClient, cover: int) -> None:
+    """OGC API – Tiles: the tileset of a collection leads to the same tiles as the XYZ URL,
+    TileJSON names the layer's fields, and every coded attribute carries its name."""
+    slug = client.get(f"/ogc/collections/{cover}").json()["id"]
+    assert slug == "ar5-tiles"
+    links = client.get(f"/ogc/collections/{slug}").json()["links"]
+    tiles_href = next(x["href"] for x in links if x["rel"].endswith("tilesets-vector"))
+    tilesets = client.get(tiles_href).json()["tilesets"]
+    assert [t["tileMatrixSetURI"] for t in tilesets] == [
+        "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+    ]
+    tileset = client.get(tilesets[0]["links"][0]["href"]).json()
+    item = next(x for x in tileset["links"] if x["rel"] == "item")["href"]
+    assert item.endswith("/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
+    z = 16
+    tx, ty = tile_of(X0 + 50, Y0 + 50, z)
+    url = item.format(tileMatrix=z, tileRow=ty, tileCol=tx)
+    ogc = client.get(url)
+    assert ogc.status_code == 200 and ogc.headers["content-type"].endswith("vector-tile")
+    xyz = client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf")
+    assert decode(ogc.content) == decode(xyz.content)
+    wide = client.get("/tiles/{}/{}/{}/{}.pbf".format(cover, 12, *tile_of(X0 + 350, Y0 + 50, 12)))
+    names = {
+        f["properties"]["arealtype"]: f["properties"]["arealtype_navn"]
+        for f in decode(wide.content)["features"]["features"]
+    }
+    assert names[30] == "Skog" and names[11] == "Bebygd" and names[60] == "Myr"
+    tilejson = client.get(
+        next(x["href"] for x in tileset["links"] if x["rel"] == "describedby")
+    ).json()
+    assert tilejson["tilejson"] == "3.0.0"
+    assert tilejson["tiles"][0].endswith("/WebMercatorQuad/{z}/{y}/{x}")
+    fields = tilejson["vector_layers"][0]["fields"]
+    assert fields["arealtype"] == "Number" and fields["arealtype_navn"] == "String"
+    west, south, east, north = tilejson["bounds"]
+    assert 10 < west < east < 11 and 59 < south < north < 60
+    tms = client.get("/ogc/tileMatrixSets/WebMercatorQuad").json()
+    assert tms["tileMatrices"][0]["matrixWidth"] == 1
+    assert tms["tileMatrices"][12]["cellSize"] == pytest.approx(38.21851414258813)
+    assert client.get("/ogc/tileMatrixSets/UTM33").status_code == 404
+    conformance = client.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conformance

@@ -260,15 +260,15 @@ def _mire(
         }
 
 
+OVERLAP_KINDS = ("nature_types", "protected_areas")
+
+
 def _overlaps(
-    conn: Connection,
-    lands: dict[int, SiteLand],
-    srid: int,
-    kind: str,
-    active: dict[str, list[Any]],
+    conn: Connection, lands: dict[int, SiteLand], srid: int, active: dict[str, list[Any]]
 ) -> None:
-    """Features of active layers of ``kind`` each site touches, with the shared area."""
-    layers = {v.version_id: v for v in active.get(kind, [])}
+    """Features of active nature-type and protected-area layers each site touches, with the
+    shared area (one query for both kinds)."""
+    layers = {v.version_id: (kind, v) for kind in OVERLAP_KINDS for v in active.get(kind, [])}
     if not layers:
         return
     sites = [sl.site for sl in lands.values()]
@@ -290,6 +290,7 @@ def _overlaps(
     for r in rows:
         if r.area_m2 <= 0:
             continue
+        kind, layer = layers[r.version_id]
         found: list[dict[str, Any]] = getattr(lands[int(r.k)], kind)
         found.append(
             {
@@ -297,7 +298,7 @@ def _overlaps(
                 "fid": r.fid,
                 "attrs": r.attrs,
                 "area_m2": round(float(r.area_m2), 2),
-                "layer": layers[r.version_id].name,
+                "layer": layer.name,
             }
         )
 
@@ -330,7 +331,6 @@ def site_lands(
     active = active_by_kind(conn)
     _land_cover(conn, lands, srid)
     _mire(conn, lands, srid, table, active)
-    _overlaps(conn, lands, srid, "nature_types", active)
-    _overlaps(conn, lands, srid, "protected_areas", active)
+    _overlaps(conn, lands, srid, active)
     _carbon_rasters(conn, lands, srid, active)
     return lands

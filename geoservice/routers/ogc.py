@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from core.errors import BadRequest, NotFound
 from geoservice.dependencies import EngineDep, Offset, SettingsDep
+from geoservice.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from layers import catalog, codelists
 from layers.cql import parse_filter, to_sql
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
@@ -153,6 +154,14 @@ def _collection(request: Request, layer: dict[str, Any], storage_srid: int) -> d
             "title": "Properties to filter on",
         },
     ]
+    links.append(
+        {
+            "href": f"{base}/tiles",
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+            "type": JSON,
+            "title": "Vector tiles",
+        }
+    )
     licence = licence_link(layer["licence"])
     if licence is not None:
         links.append(licence)
@@ -253,13 +262,19 @@ def ogc_router() -> APIRouter:
                     "type": JSON,
                     "title": "Collections",
                 },
+                {
+                    "href": str(request.url_for("ogc_tile_matrix_sets")),
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                    "type": JSON,
+                    "title": "Tile matrix sets",
+                },
             ],
         }
 
     @router.get("/conformance", name="ogc_conformance", summary="Conformance classes")
     def conformance() -> dict[str, Any]:
-        """The OGC conformance classes this API implements."""
-        return {"conformsTo": CONFORMANCE}
+        """The OGC conformance classes this API implements (Features and Tiles)."""
+        return {"conformsTo": CONFORMANCE + TILES_CONFORMANCE}
 
     @router.get("/collections", name="ogc_collections", summary="Collections")
     def collections(request: Request, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:

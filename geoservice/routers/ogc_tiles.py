@@ -1,0 +1,260 @@
+"""OGC API – Tiles under ``/ogc``: the WebMercatorQuad tile matrix set, a vector tileset per
+collection, its tiles, and TileJSON for clients that take that (MapLibre, QGIS).
+
+The tiles are the same MVT as ``/tiles/{layer}/{z}/{x}/{y}.pbf``: one layer ``features``,
+typed attributes with the names of their codes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+
+from core.errors import NotFound
+from geoservice.dependencies import EngineDep, SettingsDep
+from layers import catalog
+from layers.kinds import KINDS
+from layers.tiles import MAX_ZOOM, MVT_LAYER, TILE_FORMAT, Tile, TileCache, code_labels, get_tile
+
+MVT = "application/vnd.mapbox-vector-tile"
+JSON = "application/json"
+WEB_MERCATOR_QUAD = "WebMercatorQuad"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+HALF_WORLD = 20037508.3427892
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+CollectionId = Annotated[str, Path(max_length=80, description="Collection id (slug or number)")]
+JSON_TYPES = {"int": "Number", "float": "Number", "text": "String"}
+
+
+def web_mercator_quad() -> dict[str, Any]:
+    """The WebMercatorQuad definition (OGC 17-083r4 annex D), zoom 0 to the service's max."""
+    return {
+        "id": WEB_MERCATOR_QUAD,
+        "title": "Google Maps Compatible for the World",
+        "uri": TMS_URI,
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "orderedAxes": ["X", "Y"],
+        "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+        "tileMatrices": [
+            {
+                "id": str(z),
+                "scaleDenominator": 559082264.0287178 / 2**z,
+                "cellSize": 156543.03392804097 / 2**z,
+                "cornerOfOrigin": "topLeft",
+                "pointOfOrigin": [-HALF_WORLD, HALF_WORLD],
+                "tileWidth": 256,
+                "tileHeight": 256,
+                "matrixWidth": 2**z,
+                "matrixHeight": 2**z,
+            }
+            for z in range(MAX_ZOOM + 1)
+        ],
+    }
+
+
+def _fields(layer: dict[str, Any]) -> dict[str, str]:
+    kind = KINDS.get(layer["kind"])
+    fields = {}
+    for attribute in kind.attributes if kind else ():
+        if attribute.name in (layer["property_names"] or []):
+            fields[attribute.name] = JSON_TYPES.get(attribute.type, "String")
+            if attribute.codelist:
+                fields[f"{attribute.name}_navn"] = "String"
+    return fields
+
+
+def ogc_tiles_router() -> APIRouter:
+    """Build the OGC API – Tiles router."""
+    router = APIRouter(prefix="/ogc", tags=["OGC API - Tiles"])
+
+    def tiles_base(request: Request, layer: dict[str, Any]) -> str:
+        return str(request.url_for("ogc_collection", collection_id=layer["slug"])) + "/tiles"
+
+    def template(request: Request, layer: dict[str, Any]) -> str:
+        return (
+            tiles_base(request, layer)
+            + f"/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
+        )
+
+    @router.get("/tileMatrixSets", name="ogc_tile_matrix_sets", summary="Tile matrix sets")
+    def tile_matrix_sets(request: Request) -> dict[str, Any]:
+        """The tiling schemes the tiles use."""
+        href = str(request.url_for("ogc_tile_matrix_set", tms_id=WEB_MERCATOR_QUAD))
+        return {
+            "tileMatrixSets": [
+                {
+                    "id": WEB_MERCATOR_QUAD,
+                    "title": "Google Maps Compatible for the World",
+                    "uri": TMS_URI,
+                    "links": [{"href": href, "rel": "self", "type": JSON}],
+                }
+            ]
+        }
+
+    @router.get("/tileMatrixSets/{tms_id}", name="ogc_tile_matrix_set", summary="A tile matrix set")
+    def tile_matrix_set(tms_id: str) -> dict[str, Any]:
+        """Its definition: the matrices, zoom by zoom."""
+        if tms_id != WEB_MERCATOR_QUAD:
+            raise NotFound(
+                f"There is no tile matrix set {tms_id!r}; the tiles use {WEB_MERCATOR_QUAD}.",
+                code="tile_matrix_set_not_found",
+            )
+        return web_mercator_quad()
+
+    @router.get(
+        "/collections/{collection_id}/tiles",
+        name="ogc_collection_tilesets",
+        summary="The vector tilesets of a collection",
+    )
+    def tilesets(
+        collection_id: CollectionId, request: Request, engine: EngineDep
+    ) -> dict[str, Any]:
+        """One vector tileset, in WebMercatorQuad."""
+        layer = catalog.published_layers(engine, collection_id)[0]
+        base = tiles_base(request, layer)
+        return {
+            "tilesets": [
+                {
+                    "title": f"{layer['name']} (vector tiles)",
+                    "dataType": "vector",
+                    "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                    "tileMatrixSetURI": TMS_URI,
+                    "links": [
+                        {"href": f"{base}/{WEB_MERCATOR_QUAD}", "rel": "self", "type": JSON},
+                        {
+                            "href": str(
+                                request.url_for("ogc_tile_matrix_set", tms_id=WEB_MERCATOR_QUAD)
+                            ),
+                            "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                            "type": JSON,
+                        },
+                    ],
+                }
+            ],
+            "links": [{"href": base, "rel": "self", "type": JSON}],
+        }
+
+    @router.get(
+        "/collections/{collection_id}/tiles/{tms_id}",
+        name="ogc_collection_tileset",
+        summary="A collection's vector tileset",
+    )
+    def tileset(
+        collection_id: CollectionId, tms_id: str, request: Request, engine: EngineDep
+    ) -> dict[str, Any]:
+        """Where the tiles are, their layer and its fields."""
+        tile_matrix_set(tms_id)
+        layer = catalog.published_layers(engine, collection_id)[0]
+        base = tiles_base(request, layer)
+        return {
+            "title": f"{layer['name']} (vector tiles)",
+            "dataType": "vector",
+            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+            "tileMatrixSetURI": TMS_URI,
+            "boundingBox": {
+                "lowerLeft": layer["bbox_crs84"][:2],
+                "upperRight": layer["bbox_crs84"][2:],
+                "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+            },
+            "layers": [
+                {
+                    "id": MVT_LAYER,
+                    "dataType": "vector",
+                    "propertiesSchema": {
+                        "type": "object",
+                        "properties": {
+                            name: {"type": "number" if kind == "Number" else "string"}
+                            for name, kind in _fields(layer).items()
+                        },
+                    },
+                }
+            ],
+            "links": [
+                {"href": f"{base}/{WEB_MERCATOR_QUAD}", "rel": "self", "type": JSON},
+                {
+                    "href": str(request.url_for("ogc_tile_matrix_set", tms_id=WEB_MERCATOR_QUAD)),
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                    "type": JSON,
+                },
+                {"href": template(request, layer), "rel": "item", "type": MVT, "templated": True},
+                {
+                    "href": f"{base}/{WEB_MERCATOR_QUAD}/tilejson.json",
+                    "rel": "describedby",
+                    "type": JSON,
+                    "title": "TileJSON",
+                },
+            ],
+        }
+
+    @router.get(
+        "/collections/{collection_id}/tiles/{tms_id}/tilejson.json",
+        name="ogc_tilejson",
+        summary="TileJSON of a collection's vector tiles",
+    )
+    def tilejson(
+        collection_id: CollectionId, tms_id: str, request: Request, engine: EngineDep
+    ) -> dict[str, Any]:
+        """TileJSON 3.0.0: the tile URL, zooms, bounds and the layer's fields."""
+        tile_matrix_set(tms_id)
+        layer = catalog.published_layers(engine, collection_id)[0]
+        url = template(request, layer).replace("{tileMatrix}", "{z}")
+        url = url.replace("{tileRow}", "{y}").replace("{tileCol}", "{x}")
+        token = request.query_params.get("access_token")
+        if token:  # a client that authenticated by parameter keeps doing so for its tiles
+            url += "?access_token=" + token
+        return {
+            "tilejson": "3.0.0",
+            "name": layer["name"],
+            "tiles": [url],
+            "minzoom": 0,
+            "maxzoom": MAX_ZOOM,
+            "bounds": layer["bbox_crs84"],
+            "vector_layers": [{"id": MVT_LAYER, "fields": _fields(layer)}],
+        }
+
+    @router.get(
+        "/collections/{collection_id}/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}",
+        name="ogc_tile",
+        summary="One vector tile (MVT)",
+        response_class=Response,
+        responses={200: {"content": {MVT: {}}}},
+    )
+    def tile(
+        collection_id: CollectionId,
+        tms_id: str,
+        tile_matrix: int,
+        tile_row: int,
+        tile_col: int,
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+    ) -> Response:
+        """The tile at zoom ``tileMatrix``, row ``tileRow`` (y), column ``tileCol`` (x)."""
+        tile_matrix_set(tms_id)
+        layer = catalog.published_layers(engine, collection_id)[0]
+        version_id = int(layer["version_id"])
+        etag = f'"v{version_id}-f{TILE_FORMAT}-{tile_matrix}-{tile_col}-{tile_row}"'
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        cache: TileCache | None = request.app.state.tile_cache
+        data = get_tile(
+            engine,
+            version_id,
+            Tile(tile_matrix, tile_col, tile_row),
+            settings.storage_srid,
+            cache,
+            code_labels(layer["kind"]),
+        )
+        return Response(data, media_type=MVT, headers=headers)
+
+    return router
