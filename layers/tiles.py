@@ -41,18 +41,34 @@ MIN_SIMPLIFY_M = 1.0
 _TILE_SQL = sql.SQL("""
 WITH env AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS g),
 area AS ({area}),
-rows AS (
+shapes AS (
     SELECT f.fid,
            f.attrs || coalesce(
                (SELECT jsonb_object_agg(l.key || '_navn', l.value ->> (f.attrs ->> l.key))
                   FROM jsonb_each(%(labels)s::jsonb) AS l
                  WHERE l.value ? (f.attrs ->> l.key)),
                '{{}}'::jsonb) AS attrs,
+           f.geom AS stored,
            ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g,
                         %(extent)s, %(buffer)s, true) AS geom
       FROM {table} f, area, env
-     WHERE f.geom && area.g)
-SELECT ST_AsMVT(rows, %(name)s, %(extent)s, 'geom', 'fid') FROM rows WHERE geom IS NOT NULL
+     WHERE f.geom && area.g),
+collapsed AS (
+    -- Features too small to draw at this zoom are kept as one point per few tile units, so
+    -- that a layer with data in a tile never comes back empty.
+    SELECT DISTINCT ON (ST_AsBinary(ST_SnapToGrid(p.geom, 4))) p.fid, p.attrs, p.geom
+      FROM (SELECT s.fid, s.attrs,
+                   ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(s.stored), 3857), env.g,
+                                %(extent)s, 0, true) AS geom
+              FROM shapes s, env
+             WHERE s.geom IS NULL) p
+     WHERE p.geom IS NOT NULL
+     ORDER BY ST_AsBinary(ST_SnapToGrid(p.geom, 4)), p.fid),
+rows AS (
+    SELECT fid, attrs, geom FROM shapes WHERE geom IS NOT NULL
+    UNION ALL
+    SELECT fid, attrs, geom FROM collapsed)
+SELECT ST_AsMVT(rows, %(name)s, %(extent)s, 'geom', 'fid') FROM rows
 """)
 _AREA = sql.SQL(
     "SELECT ST_Transform(ST_Segmentize(ST_Expand(env.g, %(margin)s), %(seg)s), %(srid)s) AS g "
