@@ -232,3 +232,20 @@ def test_report_renders_in_chromium_in_bokmal(
     assert box is not None and box["width"] > 300  # the map is drawn at a readable size
     pdf = page.get_by_text("Last ned som PDF")
     assert pdf.get_attribute("href", timeout=1000).endswith("/report.pdf?saksnummer=2026%2F12")
+
+
+def test_ogc_items_page_in_chromium(browser: Any, live_server: str, client: Any) -> None:
+    """The OGC items page a person opens (f=html): the page's features on the offline map,
+    no script errors, nothing fetched from elsewhere, the next page one click away."""
+    from tests.test_layers import N50, upload
+
+    assert upload(client, N50, kind="land_cover", name="N50 Ås").status_code == 201
+    page, errors, requests = visit(
+        browser, f"{live_server}/ogc/collections/n50-as/items?f=html&limit=40", "ogc-items"
+    )
+    assert errors == [] and local_only(requests)
+    assert page.evaluate(COUNT_FEATURES) == 40
+    assert "40 av 1\u00a0286 objekter" in page.inner_text("#gs-panel")
+    page.get_by_text("Neste side").click()
+    page.wait_for_load_state("networkidle")
+    assert "offset=40" in page.url and page.evaluate(COUNT_FEATURES) == 40

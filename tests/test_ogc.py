@@ -395,3 +395,26 @@ def test_slugs_etags_links_and_licence(client: TestClient) -> None:
         if link["rel"] == "license"
     ]
     assert licence and licence[0]["href"] == "https://creativecommons.org/licenses/by/4.0/"
+
+
+def test_html_pages_for_people(client: TestClient) -> None:
+    """f=html (or a browser's Accept) gives pages: links as links, collections in a table,
+    items on a map with the page's features and its paging links."""
+    _publish(client)
+    landing = client.get("/ogc", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert landing.headers["content-type"].startswith("text/html")
+    assert 'href="http://testserver/ogc/collections"' in landing.text
+    assert client.get("/ogc", params={"f": "json"}).json()["links"]
+    listing = client.get("/ogc/collections", params={"f": "html"}).text
+    assert "<td><code>n50-as</code></td>" in listing and "<script" not in listing
+    one = client.get("/ogc/collections/n50-as", params={"f": "html"}).text
+    assert "/ogc/collections/n50-as/items?f=html" in one
+    page = client.get("/ogc/collections/n50-as/items", params={"f": "html", "limit": 25})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "25 av 1\u00a0286 objekter" in page.text  # Norwegian number format
+    assert "Neste side" in page.text and "offset=25" in page.text
+    assert "nonce-" in page.headers["content-security-policy"]
+    assert page.text.count('"type": "Feature"') + page.text.count('"type":"Feature"') >= 25
+    item = client.get("/ogc/collections/n50-as/items/3", params={"f": "html"})
+    assert item.status_code == 200 and "objekt 3" in item.text
+    assert client.get("/ogc", params={"f": "xml"}).status_code == 400

@@ -12,16 +12,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from core.errors import BadRequest, NotFound
 from geoservice.dependencies import EngineDep, Offset, SettingsDep
+from geoservice.map_options import map_options
+from geoservice.routers.maps import html_page
 from geoservice.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from layers import catalog, codelists
 from layers.cql import parse_filter, to_sql
 from layers.crs import CRS84, EPSG_URI, ogc_crs_list, parse_ogc_crs
 from layers.features import FeatureQuery, get_feature, query_features
 from layers.kinds import KINDS
+from maps.ogc_pages import collection_page, collections_page, items_map, landing_page
 
 CollectionId = Annotated[
     str,
@@ -122,6 +125,22 @@ def licence_link(licence: str | None) -> dict[str, str] | None:
         if name in lowered:
             return {"href": href, "rel": "license", "type": "text/html", "title": licence}
     return None
+
+
+FormatQuery = Annotated[
+    str | None, Query(alias="f", description="json (default for programs) or html (for people)")
+]
+
+
+def wants_html(request: Request) -> bool:
+    """``f=html``, or a browser asking for HTML first (``f=json`` wins over the header)."""
+    f = request.query_params.get("f")
+    if f is not None:
+        if f not in ("json", "html"):
+            raise BadRequest(f"f={f!r}: the formats are json and html.", code="invalid_format")
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return accept.split(",")[0].strip().startswith("text/html")
 
 
 def etag_for(version_id: int, request: Request) -> str:
@@ -230,10 +249,10 @@ def ogc_router() -> APIRouter:
     router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 
     @router.get("", name="ogc_landing", summary="Landing page")
-    def landing(request: Request) -> dict[str, Any]:
+    def landing(request: Request, f: FormatQuery = None) -> Any:
         """Where the API's description, conformance and data are."""
         root = str(request.url_for("ogc_landing"))
-        return {
+        doc = {
             "title": "geoservice — OGC API Features",
             "description": "Layers of the carbon-aware land-use planning service",
             "links": [
@@ -270,6 +289,7 @@ def ogc_router() -> APIRouter:
                 },
             ],
         }
+        return HTMLResponse(landing_page(doc)) if wants_html(request) else doc
 
     @router.get("/conformance", name="ogc_conformance", summary="Conformance classes")
     def conformance() -> dict[str, Any]:
@@ -277,22 +297,30 @@ def ogc_router() -> APIRouter:
         return {"conformsTo": CONFORMANCE + TILES_CONFORMANCE}
 
     @router.get("/collections", name="ogc_collections", summary="Collections")
-    def collections(request: Request, engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    def collections(
+        request: Request, engine: EngineDep, settings: SettingsDep, f: FormatQuery = None
+    ) -> Any:
         """One collection per layer with a published version."""
         layers = catalog.published_layers(engine)
-        return {
+        doc = {
             "links": [{"href": str(request.url), "rel": "self", "type": JSON}],
             "collections": [_collection(request, la, settings.storage_srid) for la in layers],
             "crs": ogc_crs_list(settings.storage_srid),
         }
+        return HTMLResponse(collections_page(doc)) if wants_html(request) else doc
 
     @router.get("/collections/{collection_id}", name="ogc_collection", summary="A collection")
     def collection(
-        collection_id: CollectionId, request: Request, engine: EngineDep, settings: SettingsDep
-    ) -> dict[str, Any]:
+        collection_id: CollectionId,
+        request: Request,
+        engine: EngineDep,
+        settings: SettingsDep,
+        f: FormatQuery = None,
+    ) -> Any:
         """Metadata of one collection."""
         layer = catalog.published_layers(engine, collection_id)[0]
-        return _collection(request, layer, settings.storage_srid)
+        doc = _collection(request, layer, settings.storage_srid)
+        return HTMLResponse(collection_page(doc)) if wants_html(request) else doc
 
     @router.get(
         "/collections/{collection_id}/queryables",
@@ -345,6 +373,7 @@ def ogc_router() -> APIRouter:
         properties: Annotated[
             str | None, Query(description="Comma-separated properties to return (default all)")
         ] = None,
+        f: FormatQuery = None,
     ) -> Response:
         """GeoJSON features, paged; a CQL2 ``filter``, ``sortby``, ``properties``, and
         property=value parameters for each queryable."""
@@ -431,6 +460,17 @@ def ogc_router() -> APIRouter:
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "links": links,
         }
+        if wants_html(request):
+            collection_doc = {"type": "FeatureCollection", "features": json.loads(features)}
+            page = items_map(
+                layer["name"],
+                layer["kind"],
+                collection_doc,
+                links,
+                map_options(settings, access_token=request.query_params.get("access_token")),
+                matched=matched,
+            )
+            return html_page(page)
         # The features array arrives as JSON text from PostgreSQL; it is spliced in as is.
         body = '{"type":"FeatureCollection","features":' + features + "," + json.dumps(rest)[1:]
         headers = {
@@ -453,6 +493,7 @@ def ogc_router() -> APIRouter:
         engine: EngineDep,
         settings: SettingsDep,
         crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
+        f: FormatQuery = None,
     ) -> Response:
         """A single feature by id."""
         layer = catalog.published_layers(engine, collection_id)[0]
@@ -477,6 +518,15 @@ def ogc_router() -> APIRouter:
                 {"href": collection_url, "rel": "collection", "type": JSON},
             ],
         }
+        if wants_html(request):
+            page = items_map(
+                f"{layer['name']}: objekt {row.fid}",
+                layer["kind"],
+                {"type": "FeatureCollection", "features": [body]},
+                [],
+                map_options(settings, access_token=request.query_params.get("access_token")),
+            )
+            return html_page(page)
         return JSONResponse(
             body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>", "ETag": etag}
         )
