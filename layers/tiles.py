@@ -39,7 +39,7 @@ MIN_SIMPLIFY_M = 1.0
 # Tiles of a version read its partition directly (its name is built from an integer): no
 # partition pruning to plan on every request. The parts that vary are composed, not edited.
 _TILE_SQL = sql.SQL("""
-WITH env AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS g),
+WITH env AS (SELECT {envelope} AS g),
 area AS ({area}),
 shapes AS (
     SELECT f.fid,
@@ -49,7 +49,7 @@ shapes AS (
                  WHERE l.value ? (f.attrs ->> l.key)),
                '{{}}'::jsonb) AS attrs,
            f.geom AS stored,
-           ST_AsMVTGeom(ST_Transform({geom}, 3857), env.g,
+           ST_AsMVTGeom(ST_Transform({geom}, %(tile_srid)s), env.g,
                         %(extent)s, %(buffer)s, true) AS geom
       FROM {table} f, area, env
      WHERE f.geom && area.g),
@@ -58,7 +58,7 @@ collapsed AS (
     -- that a layer with data in a tile never comes back empty.
     SELECT DISTINCT ON (ST_AsBinary(ST_SnapToGrid(p.geom, 4))) p.fid, p.attrs, p.geom
       FROM (SELECT s.fid, s.attrs,
-                   ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(s.stored), 3857), env.g,
+                   ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(s.stored), %(tile_srid)s), env.g,
                                 %(extent)s, 0, true) AS geom
               FROM shapes s, env
              WHERE s.geom IS NULL) p
@@ -75,6 +75,8 @@ _AREA = sql.SQL(
     "FROM env"
 )
 _SIMPLIFIED = sql.SQL("ST_Simplify(f.geom, %(tol)s)")
+_MERCATOR_ENVELOPE = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s)")
+_GRID_ENVELOPE = sql.SQL("ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, %(tile_srid)s)")
 _AS_STORED = sql.SQL("f.geom")
 # Tiles reaching beyond this lon/lat box are clipped to it first (UTM blows up far from its
 # zone); tiles entirely outside it are empty without asking the database.
@@ -120,6 +122,31 @@ class Tile:
         return WEB_MERCATOR_WIDTH_M / (1 << self.z)
 
 
+@dataclass(frozen=True)
+class TileMatrixSet:
+    """A square tile pyramid in a projected CRS: level 0 is one tile, each level halves."""
+
+    id: str
+    srid: int
+    left: float
+    top: float
+    size0: float  # width of the level-0 tile in the CRS's metres
+
+    def envelope(self, tile: Tile) -> tuple[float, float, float, float]:
+        """The tile's corners (minx, miny, maxx, maxy) in the CRS."""
+        size = self.size0 / (1 << tile.z)
+        x0 = self.left + tile.x * size
+        y1 = self.top - tile.y * size
+        return x0, y1 - size, x0 + size, y1
+
+
+WEB_MERCATOR_QUAD = "WebMercatorQuad"
+# The tiling Kartverket's caches use for EUREF89 UTM 33 (EPSG:25833): origin −2 500 000,
+# 9 045 984; level 0 is one 256-pixel tile of 21 664 m per pixel.
+UTM33 = TileMatrixSet("UTM33N", 25833, -2_500_000.0, 9_045_984.0, 5_545_984.0)
+MATRIX_SETS = {WEB_MERCATOR_QUAD: None, UTM33.id: UTM33}
+
+
 def code_labels(kind_name: str) -> dict[str, dict[str, str]]:
     """For each coded attribute of a kind, its codes' names: tiles carry them beside the codes
     (``arealtype`` 30 and ``arealtype_navn`` "Skog"), so a map can be styled by name."""
@@ -138,35 +165,45 @@ def render_tile(
     tile: Tile,
     storage_srid: int,
     labels: dict[str, dict[str, str]] | None = None,
+    matrix: str = WEB_MERCATOR_QUAD,
 ) -> bytes:
     """The MVT bytes of one tile: one layer named ``features``, feature id = fid, the typed
-    attributes and the names of their codes."""
-    w, s, e, n = tile.lonlat_bounds()
-    bx0, by0, bx1, by1 = NEAR_NORWAY
-    if e < bx0 or w > bx1 or n < by0 or s > by1:
-        return b""
-    size = tile.size_m
-    tolerance = size / EXTENT * GROUND_PER_MERCATOR
-    clamped = w < bx0 or e > bx1 or s < by0 or n > by1
-    query = _TILE_SQL.format(
-        area=_CLAMPED_AREA if clamped else _AREA,
-        # below a metre ST_AsMVTGeom's grid snapping is enough
-        geom=_AS_STORED if tolerance < MIN_SIMPLIFY_M else _SIMPLIFIED,
-        table=sql.Identifier("geoservice", f"feature_v{int(version_id)}"),
-    )
-    params = {
+    attributes and the names of their codes; web mercator, or a projected tile matrix set."""
+    grid = MATRIX_SETS[matrix]
+    params: dict[str, object] = {
         "z": tile.z,
         "x": tile.x,
         "y": tile.y,
-        "margin": size * BUFFER / EXTENT,
-        "seg": size / 8,
         "srid": storage_srid,
-        "tol": tolerance,
         "extent": EXTENT,
         "buffer": BUFFER,
         "name": MVT_LAYER,
         "labels": json.dumps(labels or {}, ensure_ascii=False),
     }
+    if grid is None:
+        w, s, e, n = tile.lonlat_bounds()
+        bx0, by0, bx1, by1 = NEAR_NORWAY
+        if e < bx0 or w > bx1 or n < by0 or s > by1:
+            return b""
+        size = tile.size_m
+        tolerance = size / EXTENT * GROUND_PER_MERCATOR
+        clamped = w < bx0 or e > bx1 or s < by0 or n > by1
+        envelope, area = _MERCATOR_ENVELOPE, _CLAMPED_AREA if clamped else _AREA
+        params["tile_srid"] = 3857
+    else:
+        x0, y0, x1, y1 = grid.envelope(tile)
+        size = x1 - x0
+        tolerance = size / EXTENT  # ground metres already
+        envelope, area = _GRID_ENVELOPE, _AREA
+        params.update(x0=x0, y0=y0, x1=x1, y1=y1, tile_srid=grid.srid)
+    params.update(margin=size * BUFFER / EXTENT, seg=size / 8, tol=tolerance)
+    query = _TILE_SQL.format(
+        envelope=envelope,
+        area=area,
+        # below a metre ST_AsMVTGeom's grid snapping is enough
+        geom=_AS_STORED if tolerance < MIN_SIMPLIFY_M else _SIMPLIFIED,
+        table=sql.Identifier("geoservice", f"feature_v{int(version_id)}"),
+    )
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
@@ -189,20 +226,24 @@ class TileCache:
         self._used: int | None = None
         self._lock = threading.Lock()
 
-    def path(self, version_id: int, tile: Tile) -> Path:
+    def path(self, version_id: int, tile: Tile, matrix: str = WEB_MERCATOR_QUAD) -> Path:
         """Where a tile lives in the cache."""
         # The format number changes when what a tile holds changes (2: code names added).
         version_dir = f"v{version_id}-f{TILE_FORMAT}"
+        if matrix != WEB_MERCATOR_QUAD:
+            version_dir += f"-{matrix.lower()}"
         return self.root / version_dir / str(tile.z) / str(tile.x) / f"{tile.y}.pbf"
 
-    def get(self, version_id: int, tile: Tile) -> bytes | None:
+    def get(self, version_id: int, tile: Tile, matrix: str = WEB_MERCATOR_QUAD) -> bytes | None:
         """The cached tile, or None."""
         try:
-            return self.path(version_id, tile).read_bytes()
+            return self.path(version_id, tile, matrix).read_bytes()
         except FileNotFoundError:
             return None
 
-    def put(self, version_id: int, tile: Tile, data: bytes) -> None:
+    def put(
+        self, version_id: int, tile: Tile, data: bytes, matrix: str = WEB_MERCATOR_QUAD
+    ) -> None:
         """Store a tile; a concurrent writer of the same tile writes the same bytes."""
         if not data or len(data) > self.max_bytes // 2:
             return
@@ -212,7 +253,7 @@ class TileCache:
             if self._used + len(data) > self.max_bytes:
                 self._evict(int(self.max_bytes * 0.8) - len(data))
             self._used += len(data)
-        target = self.path(version_id, tile)
+        target = self.path(version_id, tile, matrix)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
@@ -252,12 +293,13 @@ def get_tile(
     storage_srid: int,
     cache: TileCache | None = None,
     labels: dict[str, dict[str, str]] | None = None,
+    matrix: str = WEB_MERCATOR_QUAD,
 ) -> bytes:
     """A tile from the cache, else rendered by PostGIS (and cached)."""
     tile.check()
-    if cache is not None and (hit := cache.get(version_id, tile)) is not None:
+    if cache is not None and (hit := cache.get(version_id, tile, matrix)) is not None:
         return hit
-    data = render_tile(engine, version_id, tile, storage_srid, labels)
+    data = render_tile(engine, version_id, tile, storage_srid, labels, matrix)
     if cache is not None:
-        cache.put(version_id, tile, data)
+        cache.put(version_id, tile, data, matrix)
     return data

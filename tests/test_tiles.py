@@ -182,7 +182,8 @@ def test_ogc_tiles_tilejson_and_code_names(client: TestClient, cover: int) -> No
     tiles_href = next(x["href"] for x in links if x["rel"].endswith("tilesets-vector"))
     tilesets = client.get(tiles_href).json()["tilesets"]
     assert [t["tileMatrixSetURI"] for t in tilesets] == [
-        "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+        "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+        "http://testserver/ogc/tileMatrixSets/UTM33N",
     ]
     tileset = client.get(tilesets[0]["links"][0]["href"]).json()
     item = next(x for x in tileset["links"] if x["rel"] == "item")["href"]
@@ -212,6 +213,33 @@ def test_ogc_tiles_tilejson_and_code_names(client: TestClient, cover: int) -> No
     tms = client.get("/ogc/tileMatrixSets/WebMercatorQuad").json()
     assert tms["tileMatrices"][0]["matrixWidth"] == 1
     assert tms["tileMatrices"][12]["cellSize"] == pytest.approx(38.21851414258813)
-    assert client.get("/ogc/tileMatrixSets/UTM33").status_code == 404
+    assert client.get("/ogc/tileMatrixSets/UTM99").status_code == 404
     conformance = client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conformance
+
+
+def test_utm33_tiles_put_a_square_where_it_is_in_euref89(client: TestClient, cover: int) -> None:
+    """UTM 33 tiles (Kartverket's tiling of EPSG:25833: top left −2 500 000, 9 045 984; level 0
+    one tile of 5 545 984 m) are cut in the storage CRS: a 100 m square lands on the tile
+    units its EUREF89 coordinates say, with no reprojection in between."""
+    tms = client.get("/ogc/tileMatrixSets/UTM33N").json()
+    level0 = tms["tileMatrices"][0]
+    assert level0["pointOfOrigin"] == [-2_500_000.0, 9_045_984.0]
+    assert level0["cellSize"] == pytest.approx(21_664.0)
+    assert level0["scaleDenominator"] == pytest.approx(77_371_428.57, rel=1e-9)
+    z = 12
+    size = 5_545_984.0 / 2**z  # ≈ 1 354 m
+    col = math.floor((X0 + 50 + 2_500_000) / size)
+    row = math.floor((9_045_984 - (Y0 + 50)) / size)
+    answer = client.get(f"/ogc/collections/{cover}/tiles/UTM33N/{z}/{row}/{col}")
+    assert answer.status_code == 200, answer.text
+    features = decode(answer.content)["features"]["features"]
+    forest = next(f for f in features if f["properties"]["arealtype"] == 30)
+    left, top = -2_500_000 + col * size, 9_045_984 - row * size
+    xs = [c[0] for c in forest["geometry"]["coordinates"][0]]
+    ys = [c[1] for c in forest["geometry"]["coordinates"][0]]
+    assert min(xs) == pytest.approx((X0 - left) / size * 4096, abs=1)
+    assert max(xs) == pytest.approx((X0 + 100 - left) / size * 4096, abs=1)
+    assert min(ys) == pytest.approx((top - Y0 - 100) / size * 4096, abs=1)
+    assert max(ys) == pytest.approx((top - Y0) / size * 4096, abs=1)
+    assert client.get(f"/ogc/collections/{cover}/tiles/UTM33N/tilejson.json").status_code == 404

@@ -15,12 +15,30 @@ from core.errors import NotFound
 from geoservice.dependencies import EngineDep, SettingsDep
 from layers import catalog
 from layers.kinds import KINDS
-from layers.tiles import MAX_ZOOM, MVT_LAYER, TILE_FORMAT, Tile, TileCache, code_labels, get_tile
+from layers.tiles import (
+    MAX_ZOOM,
+    MVT_LAYER,
+    TILE_FORMAT,
+    UTM33,
+    Tile,
+    TileCache,
+    code_labels,
+    get_tile,
+)
 
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"
 WEB_MERCATOR_QUAD = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+UTM33_MAX_ZOOM = 17  # 0.17 m per pixel
+TITLES = {
+    WEB_MERCATOR_QUAD: "Google Maps Compatible for the World",
+    UTM33.id: "EUREF89 UTM 33 (EPSG:25833) as Kartverket's caches tile it",
+}
+CRS_OF = {
+    WEB_MERCATOR_QUAD: "http://www.opengis.net/def/crs/EPSG/0/3857",
+    UTM33.id: "http://www.opengis.net/def/crs/EPSG/0/25833",
+}
 HALF_WORLD = 20037508.3427892
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
@@ -61,6 +79,40 @@ def web_mercator_quad() -> dict[str, Any]:
     }
 
 
+def utm33_quad() -> dict[str, Any]:
+    """The UTM 33 tile matrix set: level 0 is one 256-pixel tile of 21 664 m per pixel with
+    its top left at (−2 500 000, 9 045 984), each level halving, as Kartverket tiles it."""
+    return {
+        "id": UTM33.id,
+        "title": TITLES[UTM33.id],
+        "crs": CRS_OF[UTM33.id],
+        "orderedAxes": ["E", "N"],
+        "tileMatrices": [
+            {
+                "id": str(z),
+                "scaleDenominator": UTM33.size0 / 256 / 2**z / 0.00028,
+                "cellSize": UTM33.size0 / 256 / 2**z,
+                "cornerOfOrigin": "topLeft",
+                "pointOfOrigin": [UTM33.left, UTM33.top],
+                "tileWidth": 256,
+                "tileHeight": 256,
+                "matrixWidth": 2**z,
+                "matrixHeight": 2**z,
+            }
+            for z in range(UTM33_MAX_ZOOM + 1)
+        ],
+    }
+
+
+DEFINITIONS = {WEB_MERCATOR_QUAD: web_mercator_quad, UTM33.id: utm33_quad}
+
+
+def _tms_uri(tms_id: str, request: Request) -> str:
+    if tms_id == WEB_MERCATOR_QUAD:
+        return TMS_URI
+    return str(request.url_for("ogc_tile_matrix_set", tms_id=tms_id))
+
+
 def _fields(layer: dict[str, Any]) -> dict[str, str]:
     kind = KINDS.get(layer["kind"])
     fields = {}
@@ -79,36 +131,40 @@ def ogc_tiles_router() -> APIRouter:
     def tiles_base(request: Request, layer: dict[str, Any]) -> str:
         return str(request.url_for("ogc_collection", collection_id=layer["slug"])) + "/tiles"
 
-    def template(request: Request, layer: dict[str, Any]) -> str:
-        return (
-            tiles_base(request, layer)
-            + f"/{WEB_MERCATOR_QUAD}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
-        )
+    def template(request: Request, layer: dict[str, Any], tms_id: str) -> str:
+        return tiles_base(request, layer) + f"/{tms_id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
 
     @router.get("/tileMatrixSets", name="ogc_tile_matrix_sets", summary="Tile matrix sets")
     def tile_matrix_sets(request: Request) -> dict[str, Any]:
-        """The tiling schemes the tiles use."""
-        href = str(request.url_for("ogc_tile_matrix_set", tms_id=WEB_MERCATOR_QUAD))
+        """The tiling schemes the tiles use: web mercator and UTM 33."""
         return {
             "tileMatrixSets": [
                 {
-                    "id": WEB_MERCATOR_QUAD,
-                    "title": "Google Maps Compatible for the World",
-                    "uri": TMS_URI,
-                    "links": [{"href": href, "rel": "self", "type": JSON}],
+                    "id": tms_id,
+                    "title": TITLES[tms_id],
+                    "uri": _tms_uri(tms_id, request),
+                    "links": [
+                        {
+                            "href": str(request.url_for("ogc_tile_matrix_set", tms_id=tms_id)),
+                            "rel": "self",
+                            "type": JSON,
+                        }
+                    ],
                 }
+                for tms_id in DEFINITIONS
             ]
         }
 
     @router.get("/tileMatrixSets/{tms_id}", name="ogc_tile_matrix_set", summary="A tile matrix set")
     def tile_matrix_set(tms_id: str) -> dict[str, Any]:
         """Its definition: the matrices, zoom by zoom."""
-        if tms_id != WEB_MERCATOR_QUAD:
+        if tms_id not in DEFINITIONS:
             raise NotFound(
-                f"There is no tile matrix set {tms_id!r}; the tiles use {WEB_MERCATOR_QUAD}.",
+                f"There is no tile matrix set {tms_id!r}; the tiles come in "
+                f"{' and '.join(DEFINITIONS)}.",
                 code="tile_matrix_set_not_found",
             )
-        return web_mercator_quad()
+        return DEFINITIONS[tms_id]()
 
     @router.get(
         "/collections/{collection_id}/tiles",
@@ -124,21 +180,20 @@ def ogc_tiles_router() -> APIRouter:
         return {
             "tilesets": [
                 {
-                    "title": f"{layer['name']} (vector tiles)",
+                    "title": f"{layer['name']} (vector tiles, {tms_id})",
                     "dataType": "vector",
-                    "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-                    "tileMatrixSetURI": TMS_URI,
+                    "crs": CRS_OF[tms_id],
+                    "tileMatrixSetURI": _tms_uri(tms_id, request),
                     "links": [
-                        {"href": f"{base}/{WEB_MERCATOR_QUAD}", "rel": "self", "type": JSON},
+                        {"href": f"{base}/{tms_id}", "rel": "self", "type": JSON},
                         {
-                            "href": str(
-                                request.url_for("ogc_tile_matrix_set", tms_id=WEB_MERCATOR_QUAD)
-                            ),
+                            "href": str(request.url_for("ogc_tile_matrix_set", tms_id=tms_id)),
                             "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
                             "type": JSON,
                         },
                     ],
                 }
+                for tms_id in DEFINITIONS
             ],
             "links": [{"href": base, "rel": "self", "type": JSON}],
         }
@@ -155,11 +210,34 @@ def ogc_tiles_router() -> APIRouter:
         tile_matrix_set(tms_id)
         layer = catalog.published_layers(engine, collection_id)[0]
         base = tiles_base(request, layer)
+        links = [
+            {"href": f"{base}/{tms_id}", "rel": "self", "type": JSON},
+            {
+                "href": str(request.url_for("ogc_tile_matrix_set", tms_id=tms_id)),
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                "type": JSON,
+            },
+            {
+                "href": template(request, layer, tms_id),
+                "rel": "item",
+                "type": MVT,
+                "templated": True,
+            },
+        ]
+        if tms_id == WEB_MERCATOR_QUAD:
+            links.append(
+                {
+                    "href": f"{base}/{WEB_MERCATOR_QUAD}/tilejson.json",
+                    "rel": "describedby",
+                    "type": JSON,
+                    "title": "TileJSON",
+                }
+            )
         return {
-            "title": f"{layer['name']} (vector tiles)",
+            "title": f"{layer['name']} (vector tiles, {tms_id})",
             "dataType": "vector",
-            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-            "tileMatrixSetURI": TMS_URI,
+            "crs": CRS_OF[tms_id],
+            "tileMatrixSetURI": _tms_uri(tms_id, request),
             "boundingBox": {
                 "lowerLeft": layer["bbox_crs84"][:2],
                 "upperRight": layer["bbox_crs84"][2:],
@@ -178,21 +256,7 @@ def ogc_tiles_router() -> APIRouter:
                     },
                 }
             ],
-            "links": [
-                {"href": f"{base}/{WEB_MERCATOR_QUAD}", "rel": "self", "type": JSON},
-                {
-                    "href": str(request.url_for("ogc_tile_matrix_set", tms_id=WEB_MERCATOR_QUAD)),
-                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                    "type": JSON,
-                },
-                {"href": template(request, layer), "rel": "item", "type": MVT, "templated": True},
-                {
-                    "href": f"{base}/{WEB_MERCATOR_QUAD}/tilejson.json",
-                    "rel": "describedby",
-                    "type": JSON,
-                    "title": "TileJSON",
-                },
-            ],
+            "links": links,
         }
 
     @router.get(
@@ -204,9 +268,14 @@ def ogc_tiles_router() -> APIRouter:
         collection_id: CollectionId, tms_id: str, request: Request, engine: EngineDep
     ) -> dict[str, Any]:
         """TileJSON 3.0.0: the tile URL, zooms, bounds and the layer's fields."""
-        tile_matrix_set(tms_id)
+        if tms_id != WEB_MERCATOR_QUAD:
+            raise NotFound(
+                f"TileJSON describes web-mercator tiles; the {tms_id} tileset is described at "
+                f".../tiles/{tms_id}.",
+                code="tilejson_not_found",
+            )
         layer = catalog.published_layers(engine, collection_id)[0]
-        url = template(request, layer).replace("{tileMatrix}", "{z}")
+        url = template(request, layer, tms_id).replace("{tileMatrix}", "{z}")
         url = url.replace("{tileRow}", "{y}").replace("{tileCol}", "{x}")
         token = request.query_params.get("access_token")
         if token:  # a client that authenticated by parameter keeps doing so for its tiles
@@ -242,7 +311,7 @@ def ogc_tiles_router() -> APIRouter:
         tile_matrix_set(tms_id)
         layer = catalog.published_layers(engine, collection_id)[0]
         version_id = int(layer["version_id"])
-        etag = f'"v{version_id}-f{TILE_FORMAT}-{tile_matrix}-{tile_col}-{tile_row}"'
+        etag = f'"v{version_id}-f{TILE_FORMAT}-{tms_id}-{tile_matrix}-{tile_col}-{tile_row}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
@@ -254,6 +323,7 @@ def ogc_tiles_router() -> APIRouter:
             settings.storage_srid,
             cache,
             code_labels(layer["kind"]),
+            tms_id,
         )
         return Response(data, media_type=MVT, headers=headers)
 
