@@ -17,7 +17,7 @@ from analyses.jobs import fail_interrupted
 from core import __version__
 from geoservice import logs, migrate
 from geoservice.access import RevocationListener, TokenCache
-from geoservice.database import create_db_engine, resolve_database_url
+from geoservice.database import create_async_db_engine, create_db_engine, resolve_database_url
 from geoservice.handlers import add_exception_handlers
 from geoservice.middleware import add_middleware
 from geoservice.openapi import use_openapi_30
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate.upgrade, url)
         app.state.engine = create_db_engine(url, settings)
+        app.state.async_engine = create_async_db_engine(url, settings)
         listener = RevocationListener(url, app.state.token_cache)
         listener.start()
         try:
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             listener.stop()
             app.state.engine.dispose()
+            await app.state.async_engine.dispose()
 
     app = FastAPI(
         title="geoservice",

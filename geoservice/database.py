@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from geoservice.embedded import EmbeddedCluster
 from geoservice.settings import Settings, sqlalchemy_url
@@ -23,20 +24,32 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded_cluster(settings).start()
 
 
-def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
-    """A pooled engine that checks connections before use, so a PostGIS restart heals itself."""
-    settings = settings or Settings()
+def _engine_options(settings: Settings) -> dict[str, object]:
     options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     if settings.db_client_check_ms:
         options += f" -c client_connection_check_interval={settings.db_client_check_ms}"
-    return create_engine(
-        sqlalchemy_url(url),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
-        pool_timeout=10,
-        connect_args={"options": options, "connect_timeout": 5, "application_name": "geoservice"},
-    )
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_size,
+        "pool_pre_ping": True,
+        "pool_timeout": 10,
+        "connect_args": {
+            "options": options,
+            "connect_timeout": 5,
+            "application_name": "geoservice",
+        },
+    }
+
+
+def create_db_engine(url: str, settings: Settings | None = None) -> Engine:
+    """A pooled engine that checks connections before use, so a PostGIS restart heals itself."""
+    return create_engine(sqlalchemy_url(url), **_engine_options(settings or Settings()))
+
+
+def create_async_db_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
+    """The same pool for the read path that runs on the event loop (OGC API and tiles): no
+    request waits for a thread to become free while another waits for the database."""
+    return create_async_engine(sqlalchemy_url(url), **_engine_options(settings or Settings()))
 
 
 @dataclass(frozen=True)

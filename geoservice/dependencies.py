@@ -7,17 +7,25 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from geoservice.settings import Settings
 
 
-def get_engine(request: Request) -> Engine:
-    """The lifespan-owned engine."""
+async def get_engine(request: Request) -> Engine:
+    """The lifespan-owned engine (an async function: FastAPI then resolves it on the event
+    loop instead of sending every request through the thread pool for it)."""
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_async_engine(request: Request) -> AsyncEngine:
+    """The lifespan-owned engine of the async read path."""
+    engine: AsyncEngine = request.app.state.async_engine
+    return engine
+
+
+async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -39,6 +47,7 @@ AsOfQuery = Annotated[
 ]
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+AsyncEngineDep = Annotated[AsyncEngine, Depends(get_async_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

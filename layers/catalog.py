@@ -7,6 +7,7 @@ import unicodedata
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.versions import next_version
@@ -177,36 +178,68 @@ _PUBLISHED = """
 """
 
 
-def published_layers(engine: Engine, collection: int | str | None = None) -> list[dict[str, Any]]:
+_PUBLISHED_NAMES = text(
+    "SELECT l.id, l.name FROM geoservice.layer l JOIN geoservice.layer_version v "
+    "ON v.id = l.active_version_id WHERE v.storage_path IS NULL ORDER BY l.id"
+)
+
+
+def _collection_id(
+    names: list[Any], collection: int | str | None
+) -> tuple[dict[int, str], int | None]:
+    """Slugs of the published layers, and the layer id a collection id names (None: all)."""
+    slugs = {r["id"]: r["slug"] for r in _with_slugs([dict(r._mapping) for r in names])}
+    if collection is None:
+        return slugs, None
+    wanted = str(collection)
+    layer_id = next(
+        (i for i, s in slugs.items() if s == wanted or (wanted.isdigit() and i == int(wanted))),
+        None,
+    )
+    if layer_id is None:
+        raise NotFound(
+            f"There is no collection {wanted!r}: no published layer has that id or name. "
+            "The list is at /ogc/collections.",
+            code="collection_not_found",
+        )
+    return slugs, layer_id
+
+
+async def published_layers(
+    engine: AsyncEngine, collection: int | str | None = None
+) -> list[dict[str, Any]]:
     """Layers with an active version, as OGC collections need them (bbox also in CRS84, a
     slug as the collection id). ``collection`` picks one by slug or by layer id."""
-    with engine.connect() as conn:
-        names = conn.execute(
-            text(
-                "SELECT l.id, l.name FROM geoservice.layer l JOIN geoservice.layer_version v "
-                "ON v.id = l.active_version_id WHERE v.storage_path IS NULL ORDER BY l.id"
-            )
-        ).all()
-        slugs = {r["id"]: r["slug"] for r in _with_slugs([dict(r._mapping) for r in names])}
-        wanted = None if collection is None else str(collection)
-        layer_id = None
-        if wanted is not None:
-            layer_id = next(
-                (
-                    i
-                    for i, s in slugs.items()
-                    if s == wanted or (wanted.isdigit() and i == int(wanted))
-                ),
-                None,
-            )
-            if layer_id is None:
-                raise NotFound(
-                    f"There is no collection {wanted!r}: no published layer has that id or "
-                    "name. The list is at /ogc/collections.",
-                    code="collection_not_found",
-                )
-        rows = conn.execute(text(_PUBLISHED), {"id": layer_id}).all()
+    async with engine.connect() as conn:
+        names = list((await conn.execute(_PUBLISHED_NAMES)).all())
+        slugs, layer_id = _collection_id(names, collection)
+        rows = (await conn.execute(text(_PUBLISHED), {"id": layer_id})).all()
     return [{**dict(r._mapping), "slug": slugs[r.id]} for r in rows]
+
+
+async def tile_source(engine: AsyncEngine, layer_id: int, version: int | None) -> tuple[int, str]:
+    """(version id, kind) of a layer's given or active version, for its tiles; 404 as
+    :func:`version_id_of` says it."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT l.kind, l.active_version_id, (SELECT v.id FROM "
+                    "geoservice.layer_version v WHERE v.layer_id = l.id AND v.version = "
+                    ":version) AS asked FROM geoservice.layer l WHERE l.id = :id"
+                ),
+                {"id": layer_id, "version": version},
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"There is no layer with id {layer_id}.", code="layer_not_found")
+    if version is None:
+        if row.active_version_id is None:
+            raise NotFound(f"Layer {layer_id} has no published version.", code="no_version")
+        return int(row.active_version_id), str(row.kind)
+    if row.asked is None:
+        raise NotFound(f"Layer {layer_id} has no version {version}.", code="version_not_found")
+    return int(row.asked), str(row.kind)
 
 
 MAX_NAME_LENGTH = 200

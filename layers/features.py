@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Engine, Text, cast, func, literal, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.errors import InvalidInput, NotFound
@@ -34,14 +35,6 @@ class FeatureQuery:
     sortby: tuple[tuple[str, bool], ...] = ()
     select: tuple[str, ...] | None = None
     types: dict[str, str | None] = field(default_factory=dict)
-
-
-def _geometry_sql(crs: OgcCrs) -> str:
-    digits = 8 if crs.geographic else 3
-    geom = "ST_Transform(geom, :out_srid)"
-    if crs.lat_first:
-        geom = f"ST_FlipCoordinates({geom})"
-    return f"ST_AsGeoJSON({geom}, {digits}, 0)::json"  # 0: no crs member, no bbox
 
 
 def _geometry(crs: OgcCrs) -> Any:
@@ -88,7 +81,9 @@ def _properties(q: FeatureQuery) -> Any:
     return func.jsonb_build_object(*pairs)
 
 
-def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[str, int, int]:
+async def query_features(
+    engine: AsyncEngine, q: FeatureQuery, total_hint: int
+) -> tuple[str, int, int]:
     """One page of features as a GeoJSON array, how many it holds, and how many matched
     (the stored count when nothing filters).
 
@@ -128,31 +123,30 @@ def query_features(engine: Engine, q: FeatureQuery, total_hint: int) -> tuple[st
     array = func.coalesce(
         func.json_agg(aggregate_order_by(feature, page.c.n)), cast(literal("[]"), JSON)
     )
-    with engine.connect() as conn:
-        features, returned = conn.execute(
-            select(cast(array, Text), func.count()).select_from(page)
+    async with engine.connect() as conn:
+        features, returned = (
+            await conn.execute(select(cast(array, Text), func.count()).select_from(page))
         ).one()
         if q.bbox is None and not q.properties and q.filter is None:
             matched = total_hint
         else:
             matched = int(
-                conn.execute(
-                    select(func.count()).select_from(FEATURE).where(*conditions)
+                (
+                    await conn.execute(select(func.count()).select_from(FEATURE).where(*conditions))
                 ).scalar_one()
             )
     return str(features), int(returned), matched
 
 
-def get_feature(engine: Engine, version_id: int, fid: int, out_crs: OgcCrs) -> Any:
+async def get_feature(engine: AsyncEngine, version_id: int, fid: int, out_crs: OgcCrs) -> Any:
     """One feature by id, or NotFound."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                f"SELECT fid, attrs || props AS properties, {_geometry_sql(out_crs)} AS geometry"
-                "  FROM geoservice.feature WHERE version_id = :v AND fid = :fid"
-            ),
-            {"v": version_id, "fid": fid, "out_srid": out_crs.srid},
-        ).first()
+    async with engine.connect() as conn:
+        statement = select(
+            FEATURE.c.fid,
+            FEATURE.c.attrs.op("||")(FEATURE.c.props).label("properties"),
+            _geometry(out_crs).label("geometry"),
+        ).where(FEATURE.c.version_id == version_id, FEATURE.c.fid == fid)
+        row = (await conn.execute(statement)).first()
     if row is None:
         raise NotFound(
             f"Feature {fid} does not exist in this collection.", code="feature_not_found"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import InvalidInput
 from layers import codelists
@@ -159,8 +159,8 @@ def code_labels(kind_name: str) -> dict[str, dict[str, str]]:
     return labels
 
 
-def render_tile(
-    engine: Engine,
+async def render_tile(
+    engine: AsyncEngine,
     version_id: int,
     tile: Tile,
     storage_srid: int,
@@ -204,10 +204,11 @@ def render_tile(
         geom=_AS_STORED if tolerance < MIN_SIMPLIFY_M else _SIMPLIFIED,
         table=sql.Identifier("geoservice", f"feature_v{int(version_id)}"),
     )
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert isinstance(raw, psycopg.Connection)
-        row = raw.execute(query, params).fetchone()
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(raw, psycopg.AsyncConnection)
+        cursor = await raw.execute(query, params)
+        row = await cursor.fetchone()
     data = row[0] if row else None
     return bytes(data or b"")
 
@@ -286,8 +287,8 @@ class TileCache:
         self._used = used
 
 
-def get_tile(
-    engine: Engine,
+async def get_tile(
+    engine: AsyncEngine,
     version_id: int,
     tile: Tile,
     storage_srid: int,
@@ -299,7 +300,7 @@ def get_tile(
     tile.check()
     if cache is not None and (hit := cache.get(version_id, tile, matrix)) is not None:
         return hit
-    data = render_tile(engine, version_id, tile, storage_srid, labels, matrix)
+    data = await render_tile(engine, version_id, tile, storage_srid, labels, matrix)
     if cache is not None:
         cache.put(version_id, tile, data, matrix)
     return data

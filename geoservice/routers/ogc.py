@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from core.errors import BadRequest, NotFound
-from geoservice.dependencies import EngineDep, Offset, SettingsDep
+from geoservice.dependencies import AsyncEngineDep, Offset, SettingsDep
 from geoservice.map_options import map_options
 from geoservice.routers.maps import html_page
 from geoservice.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
@@ -249,7 +250,7 @@ def ogc_router() -> APIRouter:
     router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 
     @router.get("", name="ogc_landing", summary="Landing page")
-    def landing(request: Request, f: FormatQuery = None) -> Any:
+    async def landing(request: Request, f: FormatQuery = None) -> Any:
         """Where the API's description, conformance and data are."""
         root = str(request.url_for("ogc_landing"))
         doc = {
@@ -292,16 +293,16 @@ def ogc_router() -> APIRouter:
         return HTMLResponse(landing_page(doc)) if wants_html(request) else doc
 
     @router.get("/conformance", name="ogc_conformance", summary="Conformance classes")
-    def conformance() -> dict[str, Any]:
+    async def conformance() -> dict[str, Any]:
         """The OGC conformance classes this API implements (Features and Tiles)."""
         return {"conformsTo": CONFORMANCE + TILES_CONFORMANCE}
 
     @router.get("/collections", name="ogc_collections", summary="Collections")
-    def collections(
-        request: Request, engine: EngineDep, settings: SettingsDep, f: FormatQuery = None
+    async def collections(
+        request: Request, engine: AsyncEngineDep, settings: SettingsDep, f: FormatQuery = None
     ) -> Any:
         """One collection per layer with a published version."""
-        layers = catalog.published_layers(engine)
+        layers = await catalog.published_layers(engine)
         doc = {
             "links": [{"href": str(request.url), "rel": "self", "type": JSON}],
             "collections": [_collection(request, la, settings.storage_srid) for la in layers],
@@ -310,15 +311,15 @@ def ogc_router() -> APIRouter:
         return HTMLResponse(collections_page(doc)) if wants_html(request) else doc
 
     @router.get("/collections/{collection_id}", name="ogc_collection", summary="A collection")
-    def collection(
+    async def collection(
         collection_id: CollectionId,
         request: Request,
-        engine: EngineDep,
+        engine: AsyncEngineDep,
         settings: SettingsDep,
         f: FormatQuery = None,
     ) -> Any:
         """Metadata of one collection."""
-        layer = catalog.published_layers(engine, collection_id)[0]
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         doc = _collection(request, layer, settings.storage_srid)
         return HTMLResponse(collection_page(doc)) if wants_html(request) else doc
 
@@ -327,11 +328,11 @@ def ogc_router() -> APIRouter:
         name="ogc_queryables",
         summary="What a collection's items can be filtered on (JSON Schema)",
     )
-    def collection_queryables(
-        collection_id: CollectionId, request: Request, engine: EngineDep
+    async def collection_queryables(
+        collection_id: CollectionId, request: Request, engine: AsyncEngineDep
     ) -> JSONResponse:
         """Typed properties, code lists as enums; each works as ``?name=value`` on items."""
-        layer = catalog.published_layers(engine, collection_id)[0]
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         return JSONResponse(queryables(layer, str(request.url)), media_type=SCHEMA_JSON)
 
     @router.get(
@@ -340,10 +341,10 @@ def ogc_router() -> APIRouter:
         summary="Features of a collection",
         response_class=JSONResponse,
     )
-    def items(
+    async def items(
         collection_id: CollectionId,
         request: Request,
-        engine: EngineDep,
+        engine: AsyncEngineDep,
         settings: SettingsDep,
         limit: Annotated[
             int, Query(ge=1, description="Features per page; above the maximum it is clamped")
@@ -377,7 +378,7 @@ def ogc_router() -> APIRouter:
     ) -> Response:
         """GeoJSON features, paged; a CQL2 ``filter``, ``sortby``, ``properties``, and
         property=value parameters for each queryable."""
-        layer = catalog.published_layers(engine, collection_id)[0]
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         etag = etag_for(layer["version_id"], request)
         if (cached := not_modified(request, etag)) is not None:
             return cached
@@ -436,7 +437,7 @@ def ogc_router() -> APIRouter:
             select=_selected(properties, types),
             types=types,
         )
-        features, returned, matched = query_features(engine, query, layer["feature_count"])
+        features, returned, matched = await query_features(engine, query, layer["feature_count"])
         links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
         if offset + limit < matched:
             links.append(
@@ -462,15 +463,20 @@ def ogc_router() -> APIRouter:
         }
         if wants_html(request):
             collection_doc = {"type": "FeatureCollection", "features": json.loads(features)}
-            page = items_map(
-                layer["name"],
-                layer["kind"],
-                collection_doc,
-                links,
-                map_options(settings, access_token=request.query_params.get("access_token")),
-                matched=matched,
+            options = map_options(settings, access_token=request.query_params.get("access_token"))
+            # Building the page is CPU work: off the event loop.
+            return await run_in_threadpool(
+                lambda: html_page(
+                    items_map(
+                        layer["name"],
+                        layer["kind"],
+                        collection_doc,
+                        links,
+                        options,
+                        matched=matched,
+                    )
+                )
             )
-            return html_page(page)
         # The features array arrives as JSON text from PostgreSQL; it is spliced in as is.
         body = '{"type":"FeatureCollection","features":' + features + "," + json.dumps(rest)[1:]
         headers = {
@@ -486,17 +492,17 @@ def ogc_router() -> APIRouter:
         summary="One feature",
         response_class=JSONResponse,
     )
-    def item(
+    async def item(
         collection_id: CollectionId,
         feature_id: str,
         request: Request,
-        engine: EngineDep,
+        engine: AsyncEngineDep,
         settings: SettingsDep,
         crs: Annotated[str | None, Query(description="Output CRS URI")] = None,
         f: FormatQuery = None,
     ) -> Response:
         """A single feature by id."""
-        layer = catalog.published_layers(engine, collection_id)[0]
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         etag = etag_for(layer["version_id"], request)
         if (cached := not_modified(request, etag)) is not None:
             return cached
@@ -506,7 +512,7 @@ def ogc_router() -> APIRouter:
                 f"There is no feature {feature_id!r}: feature ids are whole numbers.",
                 code="feature_not_found",
             )
-        row = get_feature(engine, layer["version_id"], int(feature_id), out_crs)
+        row = await get_feature(engine, layer["version_id"], int(feature_id), out_crs)
         collection_url = str(request.url_for("ogc_collection", collection_id=layer["slug"]))
         body = {
             "type": "Feature",
@@ -519,14 +525,12 @@ def ogc_router() -> APIRouter:
             ],
         }
         if wants_html(request):
-            page = items_map(
-                f"{layer['name']}: objekt {row.fid}",
-                layer["kind"],
-                {"type": "FeatureCollection", "features": [body]},
-                [],
-                map_options(settings, access_token=request.query_params.get("access_token")),
+            options = map_options(settings, access_token=request.query_params.get("access_token"))
+            title = f"{layer['name']}: objekt {row.fid}"
+            single = {"type": "FeatureCollection", "features": [body]}
+            return await run_in_threadpool(
+                lambda: html_page(items_map(title, layer["kind"], single, [], options))
             )
-            return html_page(page)
         return JSONResponse(
             body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs.uri}>", "ETag": etag}
         )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from core.errors import NotFound
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import AsyncEngineDep, SettingsDep
 from layers import catalog
 from layers.kinds import KINDS
 from layers.tiles import (
@@ -50,6 +50,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
 CollectionId = Annotated[str, Path(max_length=80, description="Collection id (slug or number)")]
+TmsId = Annotated[
+    str,
+    Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$", description="WebMercatorQuad or UTM33N"),
+]
 JSON_TYPES = {"int": "Number", "float": "Number", "text": "String"}
 
 
@@ -107,6 +111,17 @@ def utm33_quad() -> dict[str, Any]:
 DEFINITIONS = {WEB_MERCATOR_QUAD: web_mercator_quad, UTM33.id: utm33_quad}
 
 
+def definition(tms_id: str) -> dict[str, Any]:
+    """A tile matrix set by id; 404 naming the ones there are."""
+    if tms_id not in DEFINITIONS:
+        raise NotFound(
+            f"There is no tile matrix set {tms_id!r}; the tiles come in "
+            f"{' and '.join(DEFINITIONS)}.",
+            code="tile_matrix_set_not_found",
+        )
+    return DEFINITIONS[tms_id]()
+
+
 def _tms_uri(tms_id: str, request: Request) -> str:
     if tms_id == WEB_MERCATOR_QUAD:
         return TMS_URI
@@ -135,7 +150,7 @@ def ogc_tiles_router() -> APIRouter:
         return tiles_base(request, layer) + f"/{tms_id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
 
     @router.get("/tileMatrixSets", name="ogc_tile_matrix_sets", summary="Tile matrix sets")
-    def tile_matrix_sets(request: Request) -> dict[str, Any]:
+    async def tile_matrix_sets(request: Request) -> dict[str, Any]:
         """The tiling schemes the tiles use: web mercator and UTM 33."""
         return {
             "tileMatrixSets": [
@@ -156,26 +171,20 @@ def ogc_tiles_router() -> APIRouter:
         }
 
     @router.get("/tileMatrixSets/{tms_id}", name="ogc_tile_matrix_set", summary="A tile matrix set")
-    def tile_matrix_set(tms_id: str) -> dict[str, Any]:
+    async def tile_matrix_set(tms_id: TmsId) -> dict[str, Any]:
         """Its definition: the matrices, zoom by zoom."""
-        if tms_id not in DEFINITIONS:
-            raise NotFound(
-                f"There is no tile matrix set {tms_id!r}; the tiles come in "
-                f"{' and '.join(DEFINITIONS)}.",
-                code="tile_matrix_set_not_found",
-            )
-        return DEFINITIONS[tms_id]()
+        return definition(tms_id)
 
     @router.get(
         "/collections/{collection_id}/tiles",
         name="ogc_collection_tilesets",
         summary="The vector tilesets of a collection",
     )
-    def tilesets(
-        collection_id: CollectionId, request: Request, engine: EngineDep
+    async def tilesets(
+        collection_id: CollectionId, request: Request, engine: AsyncEngineDep
     ) -> dict[str, Any]:
         """One vector tileset, in WebMercatorQuad."""
-        layer = catalog.published_layers(engine, collection_id)[0]
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         base = tiles_base(request, layer)
         return {
             "tilesets": [
@@ -203,12 +212,12 @@ def ogc_tiles_router() -> APIRouter:
         name="ogc_collection_tileset",
         summary="A collection's vector tileset",
     )
-    def tileset(
-        collection_id: CollectionId, tms_id: str, request: Request, engine: EngineDep
+    async def tileset(
+        collection_id: CollectionId, tms_id: TmsId, request: Request, engine: AsyncEngineDep
     ) -> dict[str, Any]:
         """Where the tiles are, their layer and its fields."""
-        tile_matrix_set(tms_id)
-        layer = catalog.published_layers(engine, collection_id)[0]
+        definition(tms_id)
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         base = tiles_base(request, layer)
         links = [
             {"href": f"{base}/{tms_id}", "rel": "self", "type": JSON},
@@ -264,8 +273,8 @@ def ogc_tiles_router() -> APIRouter:
         name="ogc_tilejson",
         summary="TileJSON of a collection's vector tiles",
     )
-    def tilejson(
-        collection_id: CollectionId, tms_id: str, request: Request, engine: EngineDep
+    async def tilejson(
+        collection_id: CollectionId, tms_id: TmsId, request: Request, engine: AsyncEngineDep
     ) -> dict[str, Any]:
         """TileJSON 3.0.0: the tile URL, zooms, bounds and the layer's fields."""
         if tms_id != WEB_MERCATOR_QUAD:
@@ -274,7 +283,7 @@ def ogc_tiles_router() -> APIRouter:
                 f".../tiles/{tms_id}.",
                 code="tilejson_not_found",
             )
-        layer = catalog.published_layers(engine, collection_id)[0]
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         url = template(request, layer, tms_id).replace("{tileMatrix}", "{z}")
         url = url.replace("{tileRow}", "{y}").replace("{tileCol}", "{x}")
         token = request.query_params.get("access_token")
@@ -297,26 +306,26 @@ def ogc_tiles_router() -> APIRouter:
         response_class=Response,
         responses={200: {"content": {MVT: {}}}},
     )
-    def tile(
+    async def tile(
         collection_id: CollectionId,
-        tms_id: str,
+        tms_id: TmsId,
         tile_matrix: int,
         tile_row: int,
         tile_col: int,
         request: Request,
-        engine: EngineDep,
+        engine: AsyncEngineDep,
         settings: SettingsDep,
     ) -> Response:
         """The tile at zoom ``tileMatrix``, row ``tileRow`` (y), column ``tileCol`` (x)."""
-        tile_matrix_set(tms_id)
-        layer = catalog.published_layers(engine, collection_id)[0]
+        definition(tms_id)
+        layer = (await catalog.published_layers(engine, collection_id))[0]
         version_id = int(layer["version_id"])
         etag = f'"v{version_id}-f{TILE_FORMAT}-{tms_id}-{tile_matrix}-{tile_col}-{tile_row}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         cache: TileCache | None = request.app.state.tile_cache
-        data = get_tile(
+        data = await get_tile(
             engine,
             version_id,
             Tile(tile_matrix, tile_col, tile_row),

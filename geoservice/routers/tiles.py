@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from geoservice.dependencies import EngineDep, Id, SettingsDep, VersionQuery
+from geoservice.dependencies import AsyncEngineDep, Id, SettingsDep, VersionQuery
 from layers import catalog
 from layers.tiles import MVT_LAYER, TILE_FORMAT, Tile, TileCache, code_labels, get_tile
 
@@ -25,19 +25,17 @@ def tiles_router() -> APIRouter:
         "Tiles of a named version never change and are cached for a year.",
         responses={200: {"content": {MVT_MEDIA_TYPE: {}}}},
     )
-    def tile(
+    async def tile(
         request: Request,
         layer_id: Id,
         z: int,
         x: int,
         y: int,
-        engine: EngineDep,
+        engine: AsyncEngineDep,
         settings: SettingsDep,
         version: VersionQuery = None,
     ) -> Response:
-        with engine.connect() as conn:
-            version_id = catalog.version_id_of(conn, layer_id, version)
-            layer = catalog.layer_with_active_version(conn, layer_id)
+        version_id, kind = await catalog.tile_source(engine, layer_id, version)
         etag = f'"v{version_id}-f{TILE_FORMAT}-{z}-{x}-{y}"'
         cache_control = (
             "public, max-age=31536000, immutable" if version is not None else "public, max-age=60"
@@ -46,8 +44,9 @@ def tiles_router() -> APIRouter:
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         cache: TileCache | None = request.app.state.tile_cache
-        labels = code_labels(layer.kind) if layer is not None else None
-        data = get_tile(engine, version_id, Tile(z, x, y), settings.storage_srid, cache, labels)
+        data = await get_tile(
+            engine, version_id, Tile(z, x, y), settings.storage_srid, cache, code_labels(kind)
+        )
         return Response(data, media_type=MVT_MEDIA_TYPE, headers=headers)
 
     return router
