@@ -128,6 +128,8 @@ def _bbox_as_polygon(node: Any) -> Any:
 def parse_filter(text: str, lang: str | None) -> Any:
     """The syntax tree of a CQL2 filter; 400 with an example when it cannot be read."""
     lang = lang or ("cql2-json" if text.lstrip().startswith("{") else "cql2-text")
+    if lang == "cql-text":  # an earlier draft's name, still sent by GDAL's OAPIF driver
+        lang = "cql2-text"
     if lang not in FILTER_LANGS:
         raise BadRequest(
             f"filter-lang {lang!r} is not supported; use cql2-text or cql2-json.",

@@ -418,3 +418,65 @@ def test_html_pages_for_people(client: TestClient) -> None:
     item = client.get("/ogc/collections/n50-as/items/3", params={"f": "html"})
     assert item.status_code == 200 and "objekt 3" in item.text
     assert client.get("/ogc", params={"f": "xml"}).status_code == 400
+
+
+def test_gdal_reads_a_filtered_collection_with_private_reads(
+    client: TestClient, settings: Any, n50_source: gpd.GeoDataFrame, tmp_path: Any
+) -> None:
+    """GDAL's OAPIF driver, as an analyst runs it against a service with private reads: HTTP
+    Basic with the token as password, an attribute filter, every page followed."""
+    from tests.conftest import authorize, running_server
+
+    _publish(client)
+    token = authorize(client, "viewer", user="analyst")
+    log_file = tmp_path / "access.log"
+    with (
+        log_file.open("w") as log,
+        running_server(settings, {"GEOSERVICE_PUBLIC_READS": "false"}, stdout=log) as (
+            proc,
+            base,
+        ),
+    ):
+        assert httpx.get(f"{base}/ogc/collections/n50-as/items").status_code == 401
+        script = (
+            "import json, os, pyogrio\n"
+            "os.environ['GDAL_HTTP_AUTH'] = 'BASIC'\n"
+            f"os.environ['GDAL_HTTP_USERPWD'] = 'analyst:{token}'\n"
+            f"f = pyogrio.read_dataframe('OAPIF:{base}/ogc', layer='n50-as',"
+            " where='arealtype = 30')\n"
+            "g = pyogrio.read_dataframe"
+            f"('OAPIF:{base}/ogc', layer='n50-as')\n"
+            "print(json.dumps({'forest': len(f), 'all': len(g),"
+            " 'types': sorted(set(f.arealtype.astype(int).tolist()))}))"
+        )
+        out = gdal_client(script)
+        proc.terminate()
+        proc.wait(timeout=10)
+        logged = log_file.read_text() + (proc.stderr.read().decode() if proc.stderr else "")
+    # The filter went to the server (as a queryable property or CQL2), not applied on the client.
+    assert "arealtype=30" in logged or "filter=" in logged, logged[-2000:]
+    assert out["all"] == len(n50_source) == 1286
+    assert out["forest"] == int((n50_source.klasse == 800).sum()) == 458
+    assert out["types"] == [30]
+
+
+def test_the_ogc_api_definition_lists_each_collections_filters(client: TestClient) -> None:
+    """GDAL and QGIS read the landing page's service-desc to learn what each collection can
+    be filtered on: every queryable is a parameter of that collection's items path."""
+    from openapi_spec_validator import validate
+
+    _publish(client)
+    landing = client.get("/ogc").json()
+    href = next(link["href"] for link in landing["links"] if link["rel"] == "service-desc")
+    answer = client.get(href)
+    assert answer.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    doc = answer.json()
+    validate(doc)
+    assert doc["servers"] == [{"url": "http://testserver/ogc"}]
+    items = doc["paths"]["/collections/n50-as/items"]["get"]["parameters"]
+    by_name = {p["name"]: p for p in items}
+    assert by_name["arealtype"]["schema"]["type"] == "integer"
+    assert "cql-text" in by_name["filter-lang"]["schema"]["enum"]
+    # GDAL sends the earlier draft's name: it is read as CQL2 text.
+    old = _items(client, "n50-as", filter="arealtype = 30", **{"filter-lang": "cql-text"})
+    assert old.json()["numberMatched"] == 458

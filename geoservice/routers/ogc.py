@@ -19,6 +19,7 @@ from core.errors import BadRequest, NotFound
 from geoservice.dependencies import AsyncEngineDep, Offset, SettingsDep
 from geoservice.map_options import map_options
 from geoservice.routers.maps import html_page
+from geoservice.routers.ogc_api_doc import ogc_api_document
 from geoservice.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from layers import catalog, codelists
 from layers.cql import parse_filter, to_sql
@@ -259,10 +260,10 @@ def ogc_router() -> APIRouter:
             "links": [
                 {"href": root, "rel": "self", "type": JSON, "title": "This document"},
                 {
-                    "href": str(request.url_for("openapi")),
+                    "href": str(request.url_for("ogc_api_definition")),
                     "rel": "service-desc",
                     "type": "application/vnd.oai.openapi+json;version=3.0",
-                    "title": "The API definition",
+                    "title": "The API definition (each collection's filters listed)",
                 },
                 {
                     "href": str(request.url_for("swagger_ui_html")),
@@ -291,6 +292,19 @@ def ogc_router() -> APIRouter:
             ],
         }
         return HTMLResponse(landing_page(doc)) if wants_html(request) else doc
+
+    @router.get(
+        "/api",
+        name="ogc_api_definition",
+        summary="OpenAPI document of the OGC API, each collection's filters listed",
+    )
+    async def api_definition(request: Request, engine: AsyncEngineDep) -> JSONResponse:
+        """Per collection its items path with every queryable as a parameter (what GDAL and
+        QGIS read to filter on the server)."""
+        layers = await catalog.published_layers(engine)
+        collections = [{**la, "types": property_types(la)} for la in layers]
+        doc = ogc_api_document(str(request.url_for("ogc_landing")), collections)
+        return JSONResponse(doc, media_type="application/vnd.oai.openapi+json;version=3.0")
 
     @router.get("/conformance", name="ogc_conformance", summary="Conformance classes")
     async def conformance() -> dict[str, Any]:
