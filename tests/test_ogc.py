@@ -209,6 +209,19 @@ def test_private_reads_through_access_token_and_basic_auth(
             f"/ogc/collections/{cid}/items", params={"limit": 10}, auth=("qgis", token)
         )
         assert basic.status_code == 200 and basic.json()["numberReturned"] == 10
+        # A client that only follows links from the landing page keeps its token on every one.
+        landing = qgis.get("/ogc", params={"access_token": token}).json()
+        data = next(x["href"] for x in landing["links"] if x["rel"] == "data")
+        collections = qgis.get(data).json()["collections"]
+        items_href = next(x["href"] for x in collections[0]["links"] if x["rel"] == "items")
+        tiles_href = next(x["href"] for x in collections[0]["links"] if x["rel"].endswith("vector"))
+        assert "access_token=" in items_href and qgis.get(items_href).status_code == 200
+        tileset = qgis.get(qgis.get(tiles_href).json()["tilesets"][0]["links"][0]["href"])
+        template = next(x["href"] for x in tileset.json()["links"] if x["rel"] == "item")
+        tile = qgis.get(template.format(tileMatrix=0, tileRow=0, tileCol=0))
+        assert tile.status_code == 200
+        item = qgis.get(items_href.replace("/items?", "/items/1?")).json()
+        assert all("access_token=" in x["href"] for x in item["links"])
 
 
 def test_queryables_describe_the_filters(client: TestClient) -> None:

@@ -20,6 +20,7 @@ from geoservice.dependencies import AsyncEngineDep, Offset, SettingsDep
 from geoservice.map_options import map_options
 from geoservice.routers.maps import html_page
 from geoservice.routers.ogc_api_doc import ogc_api_document
+from geoservice.routers.ogc_links import carry_token
 from geoservice.routers.ogc_tiles import CONFORMANCE as TILES_CONFORMANCE
 from layers import catalog, codelists
 from layers.cql import parse_filter, to_sql
@@ -291,6 +292,7 @@ def ogc_router() -> APIRouter:
                 },
             ],
         }
+        carry_token(request, doc)
         return HTMLResponse(landing_page(doc)) if wants_html(request) else doc
 
     @router.get(
@@ -322,6 +324,7 @@ def ogc_router() -> APIRouter:
             "collections": [_collection(request, la, settings.storage_srid) for la in layers],
             "crs": ogc_crs_list(settings.storage_srid),
         }
+        carry_token(request, doc)
         return HTMLResponse(collections_page(doc)) if wants_html(request) else doc
 
     @router.get("/collections/{collection_id}", name="ogc_collection", summary="A collection")
@@ -334,7 +337,7 @@ def ogc_router() -> APIRouter:
     ) -> Any:
         """Metadata of one collection."""
         layer = (await catalog.published_layers(engine, collection_id))[0]
-        doc = _collection(request, layer, settings.storage_srid)
+        doc = carry_token(request, _collection(request, layer, settings.storage_srid))
         return HTMLResponse(collection_page(doc)) if wants_html(request) else doc
 
     @router.get(
@@ -469,12 +472,15 @@ def ogc_router() -> APIRouter:
                     "type": GEOJSON,
                 }
             )
-        rest = {
-            "numberMatched": matched,
-            "numberReturned": returned,
-            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
-            "links": links,
-        }
+        rest = carry_token(
+            request,
+            {
+                "numberMatched": matched,
+                "numberReturned": returned,
+                "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                "links": links,
+            },
+        )
         if wants_html(request):
             collection_doc = {"type": "FeatureCollection", "features": json.loads(features)}
             options = map_options(settings, access_token=request.query_params.get("access_token"))
@@ -538,6 +544,7 @@ def ogc_router() -> APIRouter:
                 {"href": collection_url, "rel": "collection", "type": JSON},
             ],
         }
+        carry_token(request, body)
         if wants_html(request):
             options = map_options(settings, access_token=request.query_params.get("access_token"))
             title = f"{layer['name']}: objekt {row.fid}"

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from core.errors import NotFound
 from geoservice.dependencies import AsyncEngineDep, SettingsDep
+from geoservice.routers.ogc_links import carry_token
 from layers import catalog
 from layers.kinds import KINDS
 from layers.tiles import (
@@ -186,26 +187,29 @@ def ogc_tiles_router() -> APIRouter:
         """One vector tileset, in WebMercatorQuad."""
         layer = (await catalog.published_layers(engine, collection_id))[0]
         base = tiles_base(request, layer)
-        return {
-            "tilesets": [
-                {
-                    "title": f"{layer['name']} (vector tiles, {tms_id})",
-                    "dataType": "vector",
-                    "crs": CRS_OF[tms_id],
-                    "tileMatrixSetURI": _tms_uri(tms_id, request),
-                    "links": [
-                        {"href": f"{base}/{tms_id}", "rel": "self", "type": JSON},
-                        {
-                            "href": str(request.url_for("ogc_tile_matrix_set", tms_id=tms_id)),
-                            "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                            "type": JSON,
-                        },
-                    ],
-                }
-                for tms_id in DEFINITIONS
-            ],
-            "links": [{"href": base, "rel": "self", "type": JSON}],
-        }
+        return carry_token(
+            request,
+            {
+                "tilesets": [
+                    {
+                        "title": f"{layer['name']} (vector tiles, {tms_id})",
+                        "dataType": "vector",
+                        "crs": CRS_OF[tms_id],
+                        "tileMatrixSetURI": _tms_uri(tms_id, request),
+                        "links": [
+                            {"href": f"{base}/{tms_id}", "rel": "self", "type": JSON},
+                            {
+                                "href": str(request.url_for("ogc_tile_matrix_set", tms_id=tms_id)),
+                                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                                "type": JSON,
+                            },
+                        ],
+                    }
+                    for tms_id in DEFINITIONS
+                ],
+                "links": [{"href": base, "rel": "self", "type": JSON}],
+            },
+        )
 
     @router.get(
         "/collections/{collection_id}/tiles/{tms_id}",
@@ -242,31 +246,34 @@ def ogc_tiles_router() -> APIRouter:
                     "title": "TileJSON",
                 }
             )
-        return {
-            "title": f"{layer['name']} (vector tiles, {tms_id})",
-            "dataType": "vector",
-            "crs": CRS_OF[tms_id],
-            "tileMatrixSetURI": _tms_uri(tms_id, request),
-            "boundingBox": {
-                "lowerLeft": layer["bbox_crs84"][:2],
-                "upperRight": layer["bbox_crs84"][2:],
-                "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-            },
-            "layers": [
-                {
-                    "id": MVT_LAYER,
-                    "dataType": "vector",
-                    "propertiesSchema": {
-                        "type": "object",
-                        "properties": {
-                            name: {"type": "number" if kind == "Number" else "string"}
-                            for name, kind in _fields(layer).items()
+        return carry_token(
+            request,
+            {
+                "title": f"{layer['name']} (vector tiles, {tms_id})",
+                "dataType": "vector",
+                "crs": CRS_OF[tms_id],
+                "tileMatrixSetURI": _tms_uri(tms_id, request),
+                "boundingBox": {
+                    "lowerLeft": layer["bbox_crs84"][:2],
+                    "upperRight": layer["bbox_crs84"][2:],
+                    "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                },
+                "layers": [
+                    {
+                        "id": MVT_LAYER,
+                        "dataType": "vector",
+                        "propertiesSchema": {
+                            "type": "object",
+                            "properties": {
+                                name: {"type": "number" if kind == "Number" else "string"}
+                                for name, kind in _fields(layer).items()
+                            },
                         },
-                    },
-                }
-            ],
-            "links": links,
-        }
+                    }
+                ],
+                "links": links,
+            },
+        )
 
     @router.get(
         "/collections/{collection_id}/tiles/{tms_id}/tilejson.json",
