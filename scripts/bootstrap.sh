@@ -127,8 +127,10 @@ case "$mode" in
       "$run_venv/bin/geoservice" serve --demo "$@"
     ;;
   test)
-    # The map tests drive Debian's Chromium headless (Playwright, no browser download).
+    # The map tests drive Debian's Chromium headless (Playwright, no browser download); the
+    # OGC tests use QGIS as a client (Debian's python3-qgis, headless, marker "qgis").
     command -v chromium >/dev/null 2>&1 || apt_install chromium
+    /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || apt_install python3-qgis
     say "ruff (lint and format)"
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .

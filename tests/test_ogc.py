@@ -493,3 +493,68 @@ def test_the_ogc_api_definition_lists_each_collections_filters(client: TestClien
     # GDAL sends the earlier draft's name: it is read as CQL2 text.
     old = _items(client, "n50-as", filter="arealtype = 30", **{"filter-lang": "cql-text"})
     assert old.json()["numberMatched"] == 458
+
+
+QGIS_PYTHON = "/usr/bin/python3"
+
+
+def _has_qgis() -> bool:
+    try:
+        done = subprocess.run(
+            [QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+@pytest.mark.qgis
+@pytest.mark.skipif(not _has_qgis(), reason="python3-qgis is not installed (bootstrap test does)")
+def test_qgis_loads_private_data(
+    client: TestClient, settings: Any, n50_source: gpd.GeoDataFrame, tmp_path: Any
+) -> None:
+    """QGIS 3.22 (Debian's python3-qgis, headless) with private reads: loads the collection
+    through ?access_token= and through HTTP Basic, every feature across pages, a filter the
+    server applies (a queryable in the service URL; QGIS 3.22 evaluates subset strings itself)
+    and the vector tiles painted."""
+    from pathlib import Path
+
+    from tests.conftest import authorize, running_server
+
+    layer_id = _publish(client)
+    token = authorize(client, "viewer", user="qgis")
+    log_file = tmp_path / "access.log"
+    client_script = Path(__file__).parent / "clients" / "qgis_client.py"
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "QGIS_AUTH_DB_DIR_PATH": str(tmp_path / "auth"),
+        "HOME": str(tmp_path),
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    (tmp_path / "auth").mkdir()
+    with (
+        log_file.open("w") as log,
+        running_server(settings, {"GEOSERVICE_PUBLIC_READS": "false"}, stdout=log) as (
+            proc,
+            base,
+        ),
+    ):
+        done = subprocess.run(
+            [QGIS_PYTHON, str(client_script), base, token, "n50-as", str(layer_id)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    logged = log_file.read_text()
+    assert out["token_valid"] and out["basic_valid"] and out["tiles_valid"], out
+    assert out["token_count"] == out["basic_count"] == len(n50_source) == 1286, out
+    assert out["filtered_count"] == out["server_filtered_count"] == 458, out
+    assert "arealtype=30" in logged  # the server did the filtering, not QGIS
+    assert out["painted_pixels"] > 1000, out
+    assert "/tiles/1/" in logged or f"/tiles/{layer_id}/" in logged
