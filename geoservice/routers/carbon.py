@@ -20,6 +20,7 @@ from fastapi import (
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
 from analyses import factors, jobs
 from analyses import presets as presets_module
@@ -38,6 +39,7 @@ from geoservice.models import (
     ProposalSummary,
 )
 from geoservice.security import AdminDep, PlannerDep, audit_note
+from geoservice.settings import Settings
 from layers.geometry_limits import check_request_geometry
 from maps.pdf import html_to_pdf
 from maps.report import CaseFields, proposal_report
@@ -121,7 +123,29 @@ def report_options(
     return lang, CaseFields(saksnummer, saksbehandler, dato, plan_id), bakgrunn
 
 
-ReportDep = Annotated[tuple[Literal["nb", "en"], CaseFields, bool], Depends(report_options)]
+ReportOptions = tuple[Literal["nb", "en"], CaseFields, bool]
+ReportDep = Annotated[ReportOptions, Depends(report_options)]
+
+
+def report_html(
+    engine: Engine,
+    settings: Settings,
+    proposal_id: int,
+    options: ReportOptions,
+    *,
+    pdf_href: str | None = None,
+) -> str:
+    """The report as the planner chose it (the HTML page and the PDF are the same)."""
+    lang, case, background = options
+    return proposal_report(
+        engine,
+        proposal_id,
+        storage_srid=settings.storage_srid,
+        lang=lang,
+        case=case,
+        background=background,
+        pdf_href=pdf_href,
+    )
 
 
 def carbon_router() -> APIRouter:
@@ -272,19 +296,9 @@ def carbon_router() -> APIRouter:
     ) -> HTMLResponse:
         """Summary, case fields, a map with scale bar and north arrow, tables with units and
         period, method and preset, and the full citation of every source used."""
-        lang, case, background = options
         pdf = request.url.replace(path=request.url.path + ".pdf")
-        return HTMLResponse(
-            proposal_report(
-                engine,
-                proposal_id,
-                storage_srid=settings.storage_srid,
-                lang=lang,
-                case=case,
-                background=background,
-                pdf_href=f"{pdf.path}?{pdf.query}" if pdf.query else pdf.path,
-            )
-        )
+        href = f"{pdf.path}?{pdf.query}" if pdf.query else pdf.path
+        return HTMLResponse(report_html(engine, settings, proposal_id, options, pdf_href=href))
 
     @router.get(
         "/api/proposals/{proposal_id}/report.pdf",
@@ -296,18 +310,9 @@ def carbon_router() -> APIRouter:
         proposal_id: Id, engine: EngineDep, settings: SettingsDep, options: ReportDep
     ) -> Response:
         """Rendered by WeasyPrint from the HTML report (A4)."""
-        lang, case, background = options
 
         def render() -> bytes:
-            html = proposal_report(
-                engine,
-                proposal_id,
-                storage_srid=settings.storage_srid,
-                lang=lang,
-                case=case,
-                background=background,
-            )
-            return html_to_pdf(html)
+            return html_to_pdf(report_html(engine, settings, proposal_id, options))
 
         content = await run_in_threadpool(render)
         return Response(
