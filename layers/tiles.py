@@ -25,7 +25,7 @@ from layers import codelists
 from layers.kinds import KINDS
 
 MVT_LAYER = "features"
-TILE_FORMAT = 2
+TILE_FORMAT = 3
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 22
@@ -42,32 +42,38 @@ _TILE_SQL = sql.SQL("""
 WITH env AS (SELECT {envelope} AS g),
 area AS ({area}),
 shapes AS (
-    SELECT f.fid,
-           f.attrs || coalesce(
-               (SELECT jsonb_object_agg(l.key || '_navn', l.value ->> (f.attrs ->> l.key))
-                  FROM jsonb_each(%(labels)s::jsonb) AS l
-                 WHERE l.value ? (f.attrs ->> l.key)),
-               '{{}}'::jsonb) AS attrs,
-           f.geom AS stored,
+    SELECT f.fid, f.attrs, f.geom AS stored,
            ST_AsMVTGeom(ST_Transform({geom}, %(tile_srid)s), env.g,
                         %(extent)s, %(buffer)s, true) AS geom
       FROM {table} f, area, env
      WHERE f.geom && area.g),
+-- Features too small to draw at this zoom are kept as one point per few tile units (picked on
+-- a grid of their bounding-box centres, so only the kept ones are reprojected), so that a
+-- layer with data in a tile never comes back empty.
 collapsed AS (
-    -- Features too small to draw at this zoom are kept as one point per few tile units, so
-    -- that a layer with data in a tile never comes back empty.
-    SELECT DISTINCT ON (ST_AsBinary(ST_SnapToGrid(p.geom, 4))) p.fid, p.attrs, p.geom
-      FROM (SELECT s.fid, s.attrs,
-                   ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(s.stored), %(tile_srid)s), env.g,
-                                %(extent)s, 0, true) AS geom
-              FROM shapes s, env
-             WHERE s.geom IS NULL) p
-     WHERE p.geom IS NOT NULL
-     ORDER BY ST_AsBinary(ST_SnapToGrid(p.geom, 4)), p.fid),
-rows AS (
+    SELECT DISTINCT ON (cx, cy) fid, attrs, stored
+      FROM (SELECT fid, attrs, stored,
+                   floor((ST_XMin(stored) + ST_XMax(stored)) / (2 * %(cell)s)) AS cx,
+                   floor((ST_YMin(stored) + ST_YMax(stored)) / (2 * %(cell)s)) AS cy
+              FROM shapes WHERE geom IS NULL) c
+     ORDER BY cx, cy, fid),
+drawn AS (
     SELECT fid, attrs, geom FROM shapes WHERE geom IS NOT NULL
     UNION ALL
-    SELECT fid, attrs, geom FROM collapsed)
+    SELECT c.fid, c.attrs,
+           ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(c.stored), %(tile_srid)s), env.g,
+                        %(extent)s, 0, true)
+      FROM collapsed c, env),
+rows AS (
+    SELECT d.fid,
+           d.attrs || coalesce(
+               (SELECT jsonb_object_agg(l.key || '_navn', l.value ->> (d.attrs ->> l.key))
+                  FROM jsonb_each(%(labels)s::jsonb) AS l
+                 WHERE l.value ? (d.attrs ->> l.key)),
+               '{{}}'::jsonb) AS attrs,
+           d.geom
+      FROM drawn d
+     WHERE d.geom IS NOT NULL)
 SELECT ST_AsMVT(rows, %(name)s, %(extent)s, 'geom', 'fid') FROM rows
 """)
 _AREA = sql.SQL(
@@ -196,7 +202,8 @@ async def render_tile(
         tolerance = size / EXTENT  # ground metres already
         envelope, area = _GRID_ENVELOPE, _AREA
         params.update(x0=x0, y0=y0, x1=x1, y1=y1, tile_srid=grid.srid)
-    params.update(margin=size * BUFFER / EXTENT, seg=size / 8, tol=tolerance)
+    # One kept point per 16 × 16 tile units of collapsed features.
+    params.update(margin=size * BUFFER / EXTENT, seg=size / 8, tol=tolerance, cell=tolerance * 16)
     query = _TILE_SQL.format(
         envelope=envelope,
         area=area,
@@ -229,7 +236,8 @@ class TileCache:
 
     def path(self, version_id: int, tile: Tile, matrix: str = WEB_MERCATOR_QUAD) -> Path:
         """Where a tile lives in the cache."""
-        # The format number changes when what a tile holds changes (2: code names added).
+        # The format number changes when what a tile holds changes (2: code names added;
+        # 3: features too small to draw kept as points).
         version_dir = f"v{version_id}-f{TILE_FORMAT}"
         if matrix != WEB_MERCATOR_QUAD:
             version_dir += f"-{matrix.lower()}"
