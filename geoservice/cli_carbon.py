@@ -17,7 +17,6 @@ from core.i18n import LANGS, Lang, footprint_label, number, percent, t
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
-from layers.reader import read_vector_file
 
 # The peat choices, the same for a proposal and a plan.
 PeatHandlingOption = Annotated[
@@ -32,6 +31,8 @@ err_console = Console(stderr=True)
 
 
 def _footprint(path: Path, layer: str | None) -> tuple[dict[str, object], str | None]:
+    from layers.reader import read_vector_file  # imported on use: it loads GDAL and pandas
+
     with tempfile.TemporaryDirectory() as workdir:
         read, file_crs = read_vector_file(path, Path(workdir), layer=layer)
     if not read:

@@ -15,9 +15,6 @@ from core.errors import GeoServiceError
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
-from layers import catalog
-from layers.ingest import ImportOptions, import_file
-from layers.rasters import parse_pools
 
 if TYPE_CHECKING:
     from layers.export import ExportFormat
@@ -60,6 +57,10 @@ def import_cmd(
     """Validate a file and publish it as a new version of a layer (all or nothing)."""
     settings = Settings()
     try:
+        # Imported on use: GDAL, pandas and rasterio take a second to load (--help does not).
+        from layers.ingest import ImportOptions, import_file
+        from layers.rasters import parse_pools
+
         engine = create_db_engine(resolve_database_url(settings), settings)
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -121,6 +122,8 @@ def list_cmd(
     offset: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Show the layers and their active versions."""
+    from layers import catalog
+
     settings = Settings()
     try:
         engine = create_db_engine(resolve_database_url(settings), settings)

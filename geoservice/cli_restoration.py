@@ -11,12 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analyses import restoration
 from core.errors import GeoServiceError
 from geoservice import access
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
-from layers.reader import features_from_file
 
 app = typer.Typer(help="Restoration registry and progress.", no_args_is_help=True)
 console = Console()
@@ -30,6 +28,9 @@ def import_cmd(
     layer: Annotated[str | None, typer.Option(help="Layer inside a GeoPackage")] = None,
 ) -> None:
     """Register every feature of a file as a project (all or nothing)."""
+    from analyses import restoration
+    from layers.reader import features_from_file  # imported on use: GDAL and pandas
+
     settings = Settings()
     try:
         with tempfile.TemporaryDirectory() as workdir:
@@ -57,6 +58,8 @@ def progress_cmd(
     ecosystem: Annotated[str | None, typer.Option(help="Ecosystem type code")] = None,
 ) -> None:
     """Print progress towards Target 2 and the national target."""
+    from analyses import restoration
+
     settings = Settings()
     try:
         when = date.fromisoformat(as_of) if as_of else None

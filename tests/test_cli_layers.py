@@ -86,3 +86,21 @@ def test_cli_says_when_arcs_were_linearised(
             "ON l.active_version_id = f.version_id WHERE l.name = 'arcs'"
         ).fetchone()
     assert row is not None and row[0] == "ST_MultiPolygon"
+
+
+def test_cli_help_loads_no_gdal_or_pandas() -> None:
+    """`geoservice --help` answers without loading GDAL, pandas, geopandas or rasterio (a
+    second of imports): those load when a command that reads files runs."""
+    import subprocess
+    import sys
+
+    heavy = ("pyogrio", "pandas", "geopandas", "rasterio", "weasyprint", "folium")
+    probe = f"import sys, geoservice.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
+    helped = subprocess.run(
+        [sys.executable, "-m", "geoservice", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "assess" in helped.stdout and "layers" in helped.stdout
