@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core import __version__
-from core.errors import GeoServiceError
+from core.errors import GeoServiceError, InvalidInput
 from geoservice.cli_access import tokens_app, users_app
 from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_layers import app as layers_app
@@ -43,6 +43,27 @@ err_console = Console(stderr=True)
 def _fail(exc: GeoServiceError) -> typer.Exit:
     err_console.print(f"[bold red]error[/]: {exc.detail}")
     return typer.Exit(code=1)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse at once, saying what to do, when something already listens where we would."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise InvalidInput(
+                f"Port {port} on {host} is already in use: is the service already running? "
+                f"(`ss -ltnp | grep :{port}` shows what holds it.) Stop that program, or "
+                f"choose another port: --port {port + 1} or GEOSERVICE_PORT={port + 1}.",
+                code="port_in_use",
+            ) from exc
 
 
 def _version(value: bool) -> None:
@@ -85,6 +106,10 @@ def serve(
         overrides["port"] = port
     started_embedded = False
     try:
+        _check_port(
+            str(overrides.get("host", settings.host)),
+            int(str(overrides.get("port", settings.port))),
+        )
         if not settings.database_url:
             cluster = embedded_cluster(settings)
             started_embedded = not cluster.is_running() if cluster.initialized else True

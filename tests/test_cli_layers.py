@@ -104,3 +104,27 @@ def test_cli_help_loads_no_gdal_or_pandas() -> None:
         [sys.executable, "-m", "geoservice", "--help"], capture_output=True, text=True
     )
     assert helped.returncode == 0 and "assess" in helped.stdout and "layers" in helped.stdout
+
+
+def test_serve_says_what_to_do_when_the_port_is_taken() -> None:
+    """Something already listens on the port: the service says so before starting anything
+    (no database, no demo) and names the way out."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from geoservice.cli import app
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(
+            app,
+            ["serve", "--host", "127.0.0.1", "--port", str(port), "--demo"],
+            env={"GEOSERVICE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+        )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert f"Port {port} on 127.0.0.1 is already in use" in said
+    assert f"--port {port + 1}" in said and "GEOSERVICE_PORT" in said
