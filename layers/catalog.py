@@ -217,6 +217,16 @@ async def published_layers(
     return [{**dict(r._mapping), "slug": slugs[r.id]} for r in rows]
 
 
+async def collection_layer_id(engine: AsyncEngine, collection: int | str) -> int:
+    """The layer a collection id (slug or number) names, with one light query: the tile
+    path needs no extent or property list."""
+    async with engine.connect() as conn:
+        names = list((await conn.execute(_PUBLISHED_NAMES)).all())
+    _, layer_id = _collection_id(names, collection)
+    assert layer_id is not None  # a collection was asked for, so NotFound or an id
+    return layer_id
+
+
 async def tile_source(engine: AsyncEngine, layer_id: int, version: int | None) -> tuple[int, str]:
     """(version id, kind) of a layer's given or active version, for its tiles; 404 as
     :func:`version_id_of` says it."""

@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import psycopg
@@ -153,6 +154,7 @@ UTM33 = TileMatrixSet("UTM33N", 25833, -2_500_000.0, 9_045_984.0, 5_545_984.0)
 MATRIX_SETS = {WEB_MERCATOR_QUAD: None, UTM33.id: UTM33}
 
 
+@cache
 def code_labels(kind_name: str) -> dict[str, dict[str, str]]:
     """For each coded attribute of a kind, its codes' names: tiles carry them beside the codes
     (``arealtype`` 30 and ``arealtype_navn`` "Skog"), so a map can be styled by name."""

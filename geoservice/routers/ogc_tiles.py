@@ -325,8 +325,8 @@ def ogc_tiles_router() -> APIRouter:
     ) -> Response:
         """The tile at zoom ``tileMatrix``, row ``tileRow`` (y), column ``tileCol`` (x)."""
         definition(tms_id)
-        layer = (await catalog.published_layers(engine, collection_id))[0]
-        version_id = int(layer["version_id"])
+        layer_id = await catalog.collection_layer_id(engine, collection_id)
+        version_id, kind = await catalog.tile_source(engine, layer_id, None)
         etag = f'"v{version_id}-f{TILE_FORMAT}-{tms_id}-{tile_matrix}-{tile_col}-{tile_row}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
         if request.headers.get("if-none-match") == etag:
@@ -338,7 +338,7 @@ def ogc_tiles_router() -> APIRouter:
             Tile(tile_matrix, tile_col, tile_row),
             settings.storage_srid,
             cache,
-            code_labels(layer["kind"]),
+            code_labels(kind),
             tms_id,
         )
         return Response(data, media_type=MVT, headers=headers)
