@@ -6,6 +6,7 @@ quoted literals, staging columns are identifiers we chose; no user text is forma
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,13 @@ def attribute_sql(attr: Attribute, source: str, stager: Stager) -> AttrSql:
         value = sql.SQL("CASE WHEN {v} THEN {l} END").format(v=valid, l=lowered)
     elif attr.codelist or attr.type == "int":
         num = _numeric(col, staged.pg_type)
+        aliases = codelists.load(attr.codelist).aliases if attr.codelist else {}
+        if aliases and staged.pg_type not in ("bigint", "numeric", "double precision"):
+            # A code written by its other name (N50 in SOSI: ``DyrketMark`` for 600).
+            by_name = sql.SQL("({a}::jsonb ->> lower(btrim({c}::text)))::numeric").format(
+                a=sql.Literal(json.dumps(aliases, ensure_ascii=False)), c=col
+            )
+            num = sql.SQL("coalesce({}, {})").format(num, by_name)
         if attr.codelist:
             codes = sql.Literal([int(c) for c in codelists.load(attr.codelist).codes])
             if staged.pg_type == "bigint":  # the common case: compare without casting
@@ -104,6 +112,14 @@ def _json_object(pairs: list[tuple[sql.Composable, sql.Composable]]) -> sql.Comp
         args = sql.SQL(", ").join(sql.SQL("{}, {}").format(k, v) for k, v in pairs[i : i + 50])
         parts.append(sql.SQL("jsonb_build_object({})").format(args))
     return sql.SQL("jsonb_strip_nulls({})").format(sql.SQL(" || ").join(parts))
+
+
+def stored_attributes(kind_name: str, mapped: set[str]) -> frozenset[str]:
+    """The attributes a version's features carry, from the ones its field map filled: land
+    cover derives AR5 arealtype from N50 (see :func:`attrs_expression`)."""
+    if kind_name == "land_cover" and "n50_klasse" in mapped:
+        return frozenset(mapped | {"arealtype"})
+    return frozenset(mapped)
 
 
 def attrs_expression(kind: LayerKind, attrs: list[AttrSql]) -> sql.Composable:

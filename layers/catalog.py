@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.versions import next_version
+from layers.attributes import stored_attributes
 from layers.kinds import LayerKind
 
 _VERSION_COLUMNS = """
@@ -227,29 +229,45 @@ async def collection_layer_id(engine: AsyncEngine, collection: int | str) -> int
     return layer_id
 
 
-async def tile_source(engine: AsyncEngine, layer_id: int, version: int | None) -> tuple[int, str]:
-    """(version id, kind) of a layer's given or active version, for its tiles; 404 as
-    :func:`version_id_of` says it."""
+@dataclass(frozen=True)
+class TileSource:
+    """What a tile request needs to know of the layer version it draws."""
+
+    version_id: int
+    kind: str
+    smallest_feature_m: float | None
+    attributes: frozenset[str]  # what its features carry (tiles label only these codes)
+
+
+async def tile_source(engine: AsyncEngine, layer_id: int, version: int | None) -> TileSource:
+    """The given or active version of a layer, for its tiles; 404 as :func:`version_id_of`
+    says it."""
     async with engine.connect() as conn:
         row = (
             await conn.execute(
                 text(
-                    "SELECT l.kind, l.active_version_id, (SELECT v.id FROM "
-                    "geoservice.layer_version v WHERE v.layer_id = l.id AND v.version = "
-                    ":version) AS asked FROM geoservice.layer l WHERE l.id = :id"
+                    "SELECT l.kind, v.id, v.smallest_feature_m, v.field_map "
+                    "FROM geoservice.layer l LEFT JOIN geoservice.layer_version v "
+                    "ON v.layer_id = l.id AND (CASE WHEN CAST(:version AS int) IS NULL "
+                    "THEN v.id = l.active_version_id ELSE v.version = :version END) "
+                    "WHERE l.id = :id"
                 ),
                 {"id": layer_id, "version": version},
             )
         ).first()
     if row is None:
         raise NotFound(f"There is no layer with id {layer_id}.", code="layer_not_found")
-    if version is None:
-        if row.active_version_id is None:
+    if row.id is None:
+        if version is None:
             raise NotFound(f"Layer {layer_id} has no published version.", code="no_version")
-        return int(row.active_version_id), str(row.kind)
-    if row.asked is None:
         raise NotFound(f"Layer {layer_id} has no version {version}.", code="version_not_found")
-    return int(row.asked), str(row.kind)
+    mapped = set(row.field_map or {})
+    return TileSource(
+        int(row.id),
+        str(row.kind),
+        row.smallest_feature_m,
+        stored_attributes(str(row.kind), mapped),
+    )
 
 
 MAX_NAME_LENGTH = 200

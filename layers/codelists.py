@@ -19,6 +19,9 @@ class CodeList:
     name: str
     numeric: bool
     rows: dict[Code, dict[str, str]] = field(repr=False)
+    # Other names a code goes by in delivered files (an ``aliases`` column, ``;``-separated):
+    # N50 in SOSI names its classes by object type (``DyrketMark``), not by code.
+    aliases: dict[str, Code] = field(default_factory=dict, repr=False)
 
     def normalise(self, value: object) -> Code | None:
         """The canonical form of a value read from a file (``'21'``, ``21.0`` -> ``21``)."""
@@ -35,7 +38,7 @@ class CodeList:
             try:
                 number = float(text)
             except ValueError:
-                return None
+                return self.aliases.get(text.casefold())
             return int(number) if number.is_integer() else None
         text = str(value).strip()
         return text.casefold() if text else None
@@ -62,10 +65,14 @@ def load(name: str) -> CodeList:
         raw = list(csv.DictReader(fh))
     numeric = all(row["code"].strip().lstrip("-").isdigit() for row in raw)
     rows: dict[Code, dict[str, str]] = {}
+    aliases: dict[str, Code] = {}
     for row in raw:
         code: Code = int(row["code"]) if numeric else row["code"].strip().casefold()
         rows[code] = {k: v for k, v in row.items() if k != "code"}
-    return CodeList(name=name, numeric=numeric, rows=rows)
+        for alias in (row.get("aliases") or "").split(";"):
+            if alias.strip():
+                aliases[alias.strip().casefold()] = code
+    return CodeList(name=name, numeric=numeric, rows=rows, aliases=aliases)
 
 
 def n50_to_ar5(n50_code: int) -> int:

@@ -170,6 +170,17 @@ def likely_cause(x: Any, y: Any, source: SourceCrs) -> str:
             f"Read as {label} it lies in Norway: the file is probably in {label} but "
             f"labelled {source.label}. Upload again with crs={label}."
         )
+    if source.srid in (4326, 4258):
+        # Degrees made from UTM coordinates of one zone as though they were another's: the
+        # data sits a zone's width (6° of longitude) away, often at sea.
+        for made_as, really in ((25832, 25833), (25833, 25832), (25833, 25835), (25835, 25833)):
+            ux, uy = Transformer.from_crs(source.srid, made_as, always_xy=True).transform(xs, ys)
+            if len(xs) and inside_norway(ux, uy, really).sum() >= 0.95 * len(xs):
+                return (
+                    f"Its degrees look converted from EPSG:{really} (UTM) coordinates as "
+                    f"though they were EPSG:{made_as}: read that way it lies in Norway. Ask "
+                    "the supplier to convert the data again from the right UTM zone."
+                )
     return "No common Norwegian CRS places it in Norway either; check the source of the file."
 
 

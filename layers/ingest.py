@@ -128,9 +128,15 @@ def import_file(
             pools=options.pools,
         )
     with tempfile.TemporaryDirectory(prefix="geoservice-upload-") as workdir:
-        dataset = reader.dataset_path(
-            path, Path(workdir), max_unzipped_bytes=max_unzipped_bytes, display_name=filename
+        prepared = reader.dataset_path(
+            path,
+            Path(workdir),
+            max_unzipped_bytes=max_unzipped_bytes,
+            display_name=filename,
+            layer=options.layer,
+            geometry=kind.geometry if kind.geometry == "polygon" else None,
         )
+        dataset = prepared.path
         if dataset.suffix.lower() == ".shp" and not options.crs and not reader.has_prj(dataset):
             raise InvalidInput(
                 f"{filename}: the Shapefile has no .prj file, so its coordinate reference "
@@ -138,13 +144,16 @@ def import_file(
                 "(crs=EPSG:25833).",
                 code="missing_crs",
             )
-        info = reader.inspect(dataset, options.layer, display_name=filename)
+        info = reader.inspect(
+            dataset, prepared.layer, display_name=filename, prefer=kind.preferred_layers
+        )
+        _check_geometry_family(kind, info)
         reader.check_feature_count(info.feature_count, max_features, filename)
         source = crs.resolve_source_crs(info.crs, options.crs)
         field_map = resolve_field_map(kind, info.fields, options.field_map)
         checksum = options.source_sha256 or sha256_of(path)
         with psycopg_transaction(engine) as conn:
-            return _publish(
+            result = _publish(
                 conn,
                 info=info,
                 kind=kind,
@@ -157,6 +166,25 @@ def import_file(
                 progress=progress,
                 max_features=max_features,
             )
+        result.source_notes = prepared.notes
+        return result
+
+
+LINE_OR_POINT = {"LineString", "MultiLineString", "Point", "MultiPoint"}
+
+
+def _check_geometry_family(kind: LayerKind, info: reader.SourceInfo) -> None:
+    """An area kind refuses a file of lines or points at once, before its fields are read
+    (an AR5 file of ArealressursGrense lines has no arealtype to complain about)."""
+    found = info.geometry_type.removeprefix("3D ").replace(" Z", "")
+    if kind.geometry == "polygon" and found in LINE_OR_POINT:
+        what = "lines" if "Line" in found else "points"
+        raise InvalidInput(
+            f"{info.shown} holds {what} ({found}), but a {kind.name} layer is made of areas "
+            "(polygons). Export the areas themselves (for AR5: ArealressursFlate, not "
+            "ArealressursGrense; for a plan: the arealformål areas, not its boundary lines).",
+            code="wrong_geometry_type",
+        )
 
 
 def _publish(
@@ -218,7 +246,7 @@ def _publish(
 
     table = sql.Identifier("geoservice", f"feature_v{version_id}")
     family = _family(cur, stage, kind)
-    repairs, bbox = _load(
+    repairs, bbox, smallest = _load(
         cur, table, version_id, kind, attrs, report, stager, family, source.srid, storage_srid
     )
     _finish_table(cur, table, version_id, repairs)
@@ -250,7 +278,8 @@ def _publish(
         UPDATE geoservice.layer_version
            SET feature_count = %s, source_feature_count = %s,
                bbox = ST_MakeEnvelope(%s, %s, %s, %s, %s), geometry_type = %s,
-               repairs = %s, unknown_codes = %s, property_names = %s
+               repairs = %s, unknown_codes = %s, property_names = %s,
+               smallest_feature_m = %s
          WHERE id = %s
         """,
         (
@@ -262,6 +291,7 @@ def _publish(
             json.dumps(repairs),
             json.dumps(report, ensure_ascii=False),
             property_names,
+            smallest,
             version_id,
         ),
     )
@@ -430,7 +460,7 @@ def _load(
     family: int,
     src_srid: int,
     srid: int,
-) -> tuple[dict[str, int], list[float]]:
+) -> tuple[dict[str, int], list[float], float | None]:
     """Reproject, repair and type-filter in PostGIS while loading the version's table.
 
     Returns the counts the upload reports (kept, repaired, dropped and why, trimmed) and the
@@ -514,7 +544,7 @@ def _load(
         # counted and bounded what was loaded (1 M polygons: a 0.45 s scan saved).
         kept = stager.rows - seen.empty
         bounds = (seen.bounds or []) if kept else []
-        return _counts(kept, 0, seen.empty, 0, 0), bounds
+        return _counts(kept, 0, seen.empty, 0, 0), bounds, seen.smallest
     count_sql = sql.SQL(
         """
         SELECT count(*) FILTER (WHERE geom IS NOT NULL),
@@ -524,7 +554,8 @@ def _load(
                count(*) FILTER (WHERE x_trimmed),
                count(*) FILTER (WHERE repaired OR ST_GeometryType(geom) <> {multi}),
                ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)),
-               ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))
+               ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom)),
+               min(greatest(ST_XMax(geom) - ST_XMin(geom), ST_YMax(geom) - ST_YMin(geom)))
           FROM {table}
         """
     ).format(table=table, multi=sql.Literal(MULTI[family]))
@@ -566,7 +597,8 @@ def _load(
     assert row is not None
     kept, repaired, empty, wrong, trimmed = (int(v) for v in row[:5])
     bbox = [float(v) for v in row[6:10]] if kept else []
-    return _counts(kept, repaired, empty, wrong, trimmed), bbox
+    smallest = float(row[10]) if row[10] is not None else None
+    return _counts(kept, repaired, empty, wrong, trimmed), bbox, smallest
 
 
 def _finish_table(

@@ -43,6 +43,8 @@ class LayerKind:
     required_any: tuple[tuple[str, ...], ...] = ()
     description: str = ""
     unit: str | None = None  # rasters: what a pixel value means
+    # Layers of a many-layer file (GML, SOSI products) taken without asking, in this order.
+    preferred_layers: tuple[str, ...] = ()
 
     @property
     def is_raster(self) -> bool:
@@ -72,7 +74,7 @@ KINDS: dict[str, LayerKind] = {
                 Attribute(
                     "n50_klasse",
                     "int",
-                    ("klasse", "arealdekke", "n50klasse"),
+                    ("klasse", "arealdekke", "n50klasse", "objekttypenavn"),
                     "n50_arealdekke",
                     "N50 arealdekke class; AR5 arealtype is derived from it when absent",
                 ),
@@ -105,8 +107,15 @@ KINDS: dict[str, LayerKind] = {
                 Attribute("plan_type", "int", ("PLANTYPE", "plantype"), "plan_type"),
                 Attribute("plan_status", "int", ("PLANSTAT", "planstatus"), "plan_status"),
                 Attribute("plan_name", "text", ("PLANNAVN", "plannavn")),
+                Attribute(
+                    "feltnavn",
+                    "text",
+                    ("OMRÅDENAVN", "områdenavn", "FELTNAVN", "feltbetegnelse", "FELTBETEGNELSE"),
+                ),
             ),
             required_any=(("arealformal",),),
+            # Plan 5.0 GML and SOSI Plan: the arealformål areas among the plan's objects.
+            preferred_layers=("RpArealformålOmråde", "KpArealformålOmråde"),
         ),
         LayerKind(
             name="nature_types",

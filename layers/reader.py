@@ -30,6 +30,7 @@ VECTOR_SUFFIXES = {
     ".zip": "zipped Shapefile",
     ".fgb": "FlatGeobuf",
     ".gml": "GML",
+    ".sos": "SOSI",
     ".csv": "CSV with WKT",
 }
 # CSV: the geometry column may be called any of these (GDAL open option).
@@ -63,8 +64,12 @@ class SourceInfo:
         return self.display_name or self.path.name
 
 
+# GML: GDAL would write a .gfs schema file next to the file it reads.
+GML_OPTIONS = {"WRITE_GFS": "NO"}
+
+
 def _open_options(path: Path) -> dict[str, str]:
-    return CSV_OPTIONS if path.suffix.lower() == ".csv" else {}
+    return {".csv": CSV_OPTIONS, ".gml": GML_OPTIONS}.get(path.suffix.lower(), {})
 
 
 def _shapefile_members(archive: str, infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
@@ -168,8 +173,18 @@ def stem_name(parts: list[zipfile.ZipInfo]) -> str:
     return PurePosixPath(shp.filename).name
 
 
-def unsupported_format(shown: str, suffix: str, *, rasters: bool = False) -> InvalidInput:
-    """The error for a file ending we do not read, listing the ones we do."""
+def unsupported_format(
+    shown: str, suffix: str, *, rasters: bool = False, head: bytes = b""
+) -> InvalidInput:
+    """The error for a file ending we do not read, listing the ones we do; a Geosynkronisering
+    change log (``head``: its first bytes) is told to fetch the dataset instead."""
+    if b"TransactionCollection" in head and b"geosynkronisering" in head.lower():
+        return InvalidInput(
+            f"{shown} is a Geosynkronisering change log (changes wrapped in wfs:Insert), not a "
+            "dataset. Download the dataset itself (GML or SOSI) from Geonorge or the data "
+            "owner and upload that.",
+            code="change_log",
+        )
     accepted = ", ".join(f"{v} ({k})" for k, v in VECTOR_SUFFIXES.items())
     return InvalidInput(
         f"{shown}: unsupported file type {suffix or '(none)'}. Accepted: {accepted}"
@@ -178,21 +193,70 @@ def unsupported_format(shown: str, suffix: str, *, rasters: bool = False) -> Inv
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The path GDAL should open for an upload, and what was done to make it readable."""
+
+    path: Path
+    notes: list[str]
+    layer: str | None = None
+
+
 def dataset_path(
-    path: Path, workdir: Path, *, max_unzipped_bytes: int, display_name: str | None = None
-) -> Path:
+    path: Path,
+    workdir: Path,
+    *,
+    max_unzipped_bytes: int,
+    display_name: str | None = None,
+    layer: str | None = None,
+    geometry: str | None = None,
+) -> Prepared:
     """The path GDAL should open, after the content was checked against the file's ending:
-    the file itself, or the Shapefile unpacked from a zip."""
+    the file itself, the Shapefile unpacked from a zip, or a SOSI file converted by GDAL's
+    SOSI driver (``geometry="polygon"`` refuses a SOSI file without areas)."""
     shown = display_name or path.name
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
         raise InvalidInput(f"{shown} is empty (0 bytes).", code="empty_file")
     if suffix not in VECTOR_SUFFIXES:
-        raise unsupported_format(shown, suffix)
+        with path.open("rb") as fh:
+            raise unsupported_format(shown, suffix, head=fh.read(4096))
     check_signature(path, suffix, display_name=shown)
+    if suffix == ".sos":
+        from layers import sosi
+
+        converted = sosi.convert(path, workdir, display_name=shown, layer=layer, needs=geometry)
+        return Prepared(converted.path, converted.notes, converted.layer)
     if suffix != ".zip":
-        return path
-    return extract_shapefile(path, workdir, max_bytes=max_unzipped_bytes, display_name=shown)
+        return Prepared(path, [], layer)
+    shp = extract_shapefile(path, workdir, max_bytes=max_unzipped_bytes, display_name=shown)
+    return Prepared(shp, [], layer)
+
+
+# OGR geometry type codes that GDAL reads but cannot hand over as simple features.
+SURFACE_TYPES = {
+    "1016": "3D terrain as triangles (TIN, such as a plan's RpRegulertTerreng)",
+    "1015": "polyhedral surfaces",
+    "1017": "triangles",
+}
+
+
+def _unreadable(exc: BaseException, path: Path, shown: str, fmt: str) -> InvalidInput:
+    """The 422 for a layer GDAL cannot read; surfaces we do not import say so by name."""
+    said = gdal_message(exc, path, shown)
+    code = said.rsplit(":", 1)[-1].strip() if "Geometry type is not supported" in said else ""
+    if code in SURFACE_TYPES:
+        return InvalidInput(
+            f"{shown} holds {SURFACE_TYPES[code]}, which this service does not import. Upload "
+            "the 2D areas (for a plan: its arealformål areas, RpArealformålOmråde or "
+            "KpArealformålOmråde).",
+            code="unsupported_geometry",
+        )
+    return InvalidInput(
+        f"{shown} could not be read as {fmt}: {said}. The file may be truncated, corrupt or "
+        "of another format.",
+        code="corrupt_file",
+    )
 
 
 def has_prj(shp: Path) -> bool:
@@ -200,8 +264,15 @@ def has_prj(shp: Path) -> bool:
     return any(p.suffix.lower() == ".prj" and p.stem == shp.stem for p in shp.parent.iterdir())
 
 
-def inspect(path: Path, layer: str | None = None, *, display_name: str | None = None) -> SourceInfo:
-    """Describe the (chosen) layer of a dataset; corrupt files become a clear 422."""
+def inspect(
+    path: Path,
+    layer: str | None = None,
+    *,
+    display_name: str | None = None,
+    prefer: tuple[str, ...] = (),
+) -> SourceInfo:
+    """Describe the (chosen) layer of a dataset; corrupt files become a clear 422. Of a file
+    with several layers, the first of ``prefer`` it has is taken without asking."""
     shown = display_name or path.name
     fmt = VECTOR_SUFFIXES.get(path.suffix.lower(), "Shapefile")
     if path.suffix.lower() == ".shp":
@@ -209,18 +280,21 @@ def inspect(path: Path, layer: str | None = None, *, display_name: str | None = 
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(path)]
     except (DataSourceError, DataLayerError, OSError) as exc:
-        raise InvalidInput(
-            f"{shown} could not be read as {fmt}: {gdal_message(exc, path, shown)}. The file "
-            "may be truncated, corrupt or of another format.",
-            code="corrupt_file",
-        ) from exc
+        raise _unreadable(exc, path, shown, fmt) from exc
     if not layers:
         raise InvalidInput(f"{shown} contains no layers.", code="empty_file")
     if layer is None:
+        layer = next((p for p in prefer if p in layers), None)
+    if layer is None:
         if len(layers) > 1:
+            wanted = (
+                f" None of them is {' or '.join(prefer)}, the layer this kind is made from."
+                if prefer
+                else ""
+            )
             raise InvalidInput(
-                f"{shown} has {len(layers)} layers: {', '.join(layers)}. Say which one to "
-                "import (layer=<name>, or --layer on the command line).",
+                f"{shown} has {len(layers)} layers: {', '.join(layers)}.{wanted} Say which one "
+                "to import (layer=<name>, or --layer on the command line).",
                 code="choose_layer",
                 layers=layers,
             )
@@ -234,10 +308,7 @@ def inspect(path: Path, layer: str | None = None, *, display_name: str | None = 
     try:
         info: dict[str, Any] = pyogrio.read_info(path, layer=layer, **_open_options(path))
     except (DataSourceError, DataLayerError, OSError) as exc:
-        raise InvalidInput(
-            f"{shown} could not be read as {fmt}: {gdal_message(exc, path, shown)}.",
-            code="corrupt_file",
-        ) from exc
+        raise _unreadable(exc, path, shown, fmt) from exc
     try:
         with pyogrio.open_arrow(
             path, layer=layer, batch_size=1, use_pyarrow=True, **_open_options(path)
@@ -246,10 +317,7 @@ def inspect(path: Path, layer: str | None = None, *, display_name: str | None = 
             fid_name = meta.get("fid_column") or "OGC_FID"
             arrow_fields = [(f.name, f.type) for f in stream.schema]
     except (DataSourceError, DataLayerError, OSError) as exc:
-        raise InvalidInput(
-            f"{shown} could not be read as {fmt}: {gdal_message(exc, path, shown)}.",
-            code="corrupt_file",
-        ) from exc
+        raise _unreadable(exc, path, shown, fmt) from exc
     # The geometry and the feature id travel under names of their own; an attribute that
     # bears one of them (or ours) would be mistaken for them.
     reserved = {GEOM_COLUMN, FID_COLUMN, geometry_name, fid_name}
@@ -378,8 +446,10 @@ def read_vector_file(
     """Features of a (small) vector file read whole (footprints, restoration projects; zips
     unpacked into ``workdir``), with the CRS the file declares (None if it says nothing)."""
     shown = display_name or path.name
-    dataset = dataset_path(path, workdir, max_unzipped_bytes=max_unzipped_bytes, display_name=shown)
-    info = inspect(dataset, layer, display_name=shown)
+    dataset = dataset_path(
+        path, workdir, max_unzipped_bytes=max_unzipped_bytes, display_name=shown, layer=layer
+    )
+    info = inspect(dataset.path, dataset.layer, display_name=shown)
     return _read_all(info, max_features=max_features), info.crs
 
 

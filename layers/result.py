@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -27,6 +27,9 @@ class ImportResult:
     geometry_type: str
     raster: dict[str, Any] | None = None
     active: bool = True
+    # What was repaired in the file itself to read it (a SOSI file's real text encoding, a
+    # missing .SLUTT), in words for the uploader.
+    source_notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from core.errors import InvalidInput
+from layers.sosi import looks_like_sosi
 
 HEAD_BYTES = 65536
 _GEOJSON_TYPE = re.compile(
@@ -30,6 +31,7 @@ FORMAT_NAMES = {
     ".gpkg": "GeoPackage",
     ".fgb": "FlatGeobuf",
     ".gml": "GML",
+    ".sos": "SOSI",
     ".csv": "CSV",
     ".zip": "zip",
     ".shp": "Shapefile (.shp)",
@@ -76,6 +78,8 @@ def detect(head: bytes) -> str:
         return "a TIFF image"
     if head.startswith(_SHP):
         return "a Shapefile"
+    if looks_like_sosi(head):
+        return "a SOSI file"
     if text.startswith((b"{", b"[")):
         if b"gdal_streamed_alg" in text:
             return "a GDAL pipeline (GDALG) file"
@@ -107,6 +111,8 @@ def _matches(suffix: str, head: bytes) -> bool:
             and not root.startswith(b"OGR")
             and _GML_NAMESPACE.search(text) is not None
         )
+    if suffix == ".sos":
+        return looks_like_sosi(head)
     if suffix == ".csv":
         return detect(head) == "text"
     if suffix == ".zip":
@@ -134,6 +140,7 @@ def check_signature(path: Path, suffix: str, *, display_name: str | None = None)
         ".gml": "GML (XML using the namespace http://www.opengis.net/gml)",
         ".gpkg": "a GeoPackage written by a GIS (QGIS, ArcGIS, ogr2ogr)",
         ".csv": "plain CSV text with a WKT geometry column",
+        ".sos": "a SOSI text file starting with .HODE",
     }.get(suffix, wanted)
     raise InvalidInput(
         f"{shown} is named as {wanted} but its content is {found}. Only {hint} is accepted "

@@ -211,6 +211,9 @@ class GeometrySummary:
     empty: int = 0  # missing, or without coordinates
     types: set[int] = field(default_factory=set)  # shapely type ids of the others
     bounds: list[float] | None = None  # xmin, ymin, xmax, ymax of the others
+    # The smallest feature's larger bounding-box side: tiles skip looking for features too
+    # small to draw at zooms where none can be.
+    smallest: float | None = None
     too_deep: list[int] = field(default_factory=list)  # positions in the batch
 
     def add(self, other: GeometrySummary) -> None:
@@ -222,6 +225,9 @@ class GeometrySummary:
         if other.bounds is not None:
             b, o = self.bounds, other.bounds
             self.bounds = o if b is None else [*map(min, b[:2], o[:2]), *map(max, b[2:], o[2:])]
+        if other.smallest is not None:
+            mine = self.smallest
+            self.smallest = other.smallest if mine is None else min(mine, other.smallest)
 
 
 def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array, GeometrySummary]:
@@ -248,6 +254,7 @@ def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array, GeometrySummary]
         summary.types = {int(t) for t in np.unique(shapely.get_type_id(seen))}
         box = shapely.bounds(seen)
         summary.bounds = [*map(float, box[:, :2].min(axis=0)), *map(float, box[:, 2:].max(axis=0))]
+        summary.smallest = float(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]).min())
     collections = np.flatnonzero(shapely.get_type_id(shapes) == GEOMETRY_COLLECTION)
     summary.too_deep = [int(i) for i in collections if _too_deep(shapes[i])]
     valid = pa.array(is_valid, mask=unread)

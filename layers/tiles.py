@@ -39,47 +39,53 @@ MIN_SIMPLIFY_M = 1.0
 
 # Tiles of a version read its partition directly (its name is built from an integer): no
 # partition pruning to plan on every request. The parts that vary are composed, not edited.
+# Features smaller than a tile unit both ways would collapse when snapped to the tile grid:
+# they are told apart by their stored bounding box (no reprojection) and kept as one point per
+# few tile units (the lowest fid on a grid of their centres), so that a layer with data in a
+# tile never comes back empty. Everything else is cut as it is. Rows whose shape is cut away
+# (NULL) are skipped by ST_AsMVT itself: filtering them here would cut every shape twice.
+# No CTEs: the tile and its search box are expressions of bound values that PostgreSQL folds
+# into constants, so it may spread one big tile over parallel workers.
 _TILE_SQL = sql.SQL("""
-WITH env AS (SELECT {envelope} AS g),
-area AS ({area}),
-shapes AS (
-    SELECT f.fid, f.attrs, f.geom AS stored,
-           ST_AsMVTGeom(ST_Transform({geom}, %(tile_srid)s), env.g,
-                        %(extent)s, %(buffer)s, true) AS geom
-      FROM {table} f, area, env
-     WHERE f.geom && area.g),
--- Features too small to draw at this zoom are kept as one point per few tile units (picked on
--- a grid of their bounding-box centres, so only the kept ones are reprojected), so that a
--- layer with data in a tile never comes back empty.
-collapsed AS (
-    SELECT DISTINCT ON (cx, cy) fid, attrs, stored
-      FROM (SELECT fid, attrs, stored,
-                   floor((ST_XMin(stored) + ST_XMax(stored)) / (2 * %(cell)s)) AS cx,
-                   floor((ST_YMin(stored) + ST_YMax(stored)) / (2 * %(cell)s)) AS cy
-              FROM shapes WHERE geom IS NULL) c
-     ORDER BY cx, cy, fid),
-drawn AS (
-    SELECT fid, attrs, geom FROM shapes WHERE geom IS NOT NULL
-    UNION ALL
-    SELECT c.fid, c.attrs,
-           ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(c.stored), %(tile_srid)s), env.g,
-                        %(extent)s, 0, true)
-      FROM collapsed c, env),
-rows AS (
-    SELECT d.fid,
-           d.attrs || coalesce(
-               (SELECT jsonb_object_agg(l.key || '_navn', l.value ->> (d.attrs ->> l.key))
-                  FROM jsonb_each(%(labels)s::jsonb) AS l
-                 WHERE l.value ? (d.attrs ->> l.key)),
-               '{{}}'::jsonb) AS attrs,
-           d.geom
-      FROM drawn d
-     WHERE d.geom IS NOT NULL)
-SELECT ST_AsMVT(rows, %(name)s, %(extent)s, 'geom', 'fid') FROM rows
+SELECT ST_AsMVT(t, %(name)s, %(extent)s, 'geom', 'fid')
+  FROM (SELECT fid, attrs{labels}, geom
+          FROM (SELECT f.fid, f.attrs,
+                       ST_AsMVTGeom(ST_Transform({geom}, %(tile_srid)s), {envelope},
+                                    %(extent)s, %(buffer)s, true) AS geom
+                  FROM {table} f
+                 WHERE f.geom && {area}{drawable}{small}) AS drawn
+       ) AS t
 """)
+_DRAWABLE = sql.SQL("""
+                   AND (ST_XMax(Box2D(f.geom)) - ST_XMin(Box2D(f.geom)) >= %(unit)s
+                        OR ST_YMax(Box2D(f.geom)) - ST_YMin(Box2D(f.geom)) >= %(unit)s)""")
+_SMALL = sql.SQL("""
+                 UNION ALL
+                SELECT f.fid, f.attrs,
+                       ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(f.geom), %(tile_srid)s),
+                                    {envelope}, %(extent)s, 0, true)
+                  FROM {table} f
+                 WHERE f.version_id = %(version)s
+                   AND f.fid = ANY(ARRAY(
+                       SELECT min(s.fid)
+                         FROM {table} s
+                        WHERE s.geom && {area}
+                          AND ST_XMax(Box2D(s.geom)) - ST_XMin(Box2D(s.geom)) < %(unit)s
+                          AND ST_YMax(Box2D(s.geom)) - ST_YMin(Box2D(s.geom)) < %(unit)s
+                        GROUP BY floor((ST_XMin(Box2D(s.geom)) + ST_XMax(Box2D(s.geom)))
+                                       / (2 * %(cell)s)),
+                                 floor((ST_YMin(Box2D(s.geom)) + ST_YMax(Box2D(s.geom)))
+                                       / (2 * %(cell)s))))""")
+# Below this many ground metres per tile unit (from z14 in the south of Norway) a feature
+# that small is a sliver no one can see: the second scan that keeps such features as points
+# is skipped.
+MIN_KEPT_UNIT_M = 0.5
+# The name of a coded attribute's code, looked up in that attribute's code list (bound).
+_LABEL = sql.SQL("{codes}::jsonb ->> (attrs ->> {attribute}) AS {column}")
+# The tile (with its buffer) in the storage CRS, kept as its bounding box: ``&&`` only looks
+# at boxes, and a densified polygon here would be read again for every feature compared.
 _AREA = sql.SQL(
-    "SELECT ST_Transform(ST_Segmentize(ST_Expand(env.g, %(margin)s), %(seg)s), %(srid)s) AS g "
-    "FROM env"
+    "ST_Envelope(ST_Transform(ST_Segmentize(ST_Expand({envelope}, %(margin)s), %(seg)s), %(srid)s))"
 )
 _SIMPLIFIED = sql.SQL("ST_Simplify(f.geom, %(tol)s)")
 _MERCATOR_ENVELOPE = sql.SQL("ST_TileEnvelope(%(z)s, %(x)s, %(y)s)")
@@ -89,9 +95,9 @@ _AS_STORED = sql.SQL("f.geom")
 # zone); tiles entirely outside it are empty without asking the database.
 NEAR_NORWAY = (-10.0, 50.0, 45.0, 84.0)
 _CLAMPED_AREA = sql.SQL("""
-    SELECT ST_Transform(ST_Segmentize(ST_Intersection(
-             ST_Transform(ST_Segmentize(ST_Expand(env.g, %(margin)s), %(seg)s), 4326),
-             ST_MakeEnvelope(-10, 50, 45, 84, 4326)), 0.05), %(srid)s) AS g FROM env""")
+    ST_Envelope(ST_Transform(ST_Segmentize(ST_Intersection(
+        ST_Transform(ST_Segmentize(ST_Expand({envelope}, %(margin)s), %(seg)s), 4326),
+        ST_MakeEnvelope(-10, 50, 45, 84, 4326)), 0.05), %(srid)s))""")
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,15 @@ UTM33 = TileMatrixSet("UTM33N", 25833, -2_500_000.0, 9_045_984.0, 5_545_984.0)
 MATRIX_SETS = {WEB_MERCATOR_QUAD: None, UTM33.id: UTM33}
 
 
+def code_labels(kind_name: str, present: frozenset[str] | None = None) -> dict[str, dict[str, str]]:
+    """:func:`kind_code_labels`, only for the attributes a version has (``present``): each
+    labelled attribute is a property key in every tile, used or not."""
+    labels = kind_code_labels(kind_name)
+    return labels if present is None else {k: v for k, v in labels.items() if k in present}
+
+
 @cache
-def code_labels(kind_name: str) -> dict[str, dict[str, str]]:
+def kind_code_labels(kind_name: str) -> dict[str, dict[str, str]]:
     """For each coded attribute of a kind, its codes' names: tiles carry them beside the codes
     (``arealtype`` 30 and ``arealtype_navn`` "Skog"), so a map can be styled by name."""
     kind = KINDS.get(kind_name)
@@ -174,6 +187,7 @@ async def render_tile(
     storage_srid: int,
     labels: dict[str, dict[str, str]] | None = None,
     matrix: str = WEB_MERCATOR_QUAD,
+    smallest_feature_m: float | None = None,
 ) -> bytes:
     """The MVT bytes of one tile: one layer named ``features``, feature id = fid, the typed
     attributes and the names of their codes; web mercator, or a projected tile matrix set."""
@@ -186,7 +200,7 @@ async def render_tile(
         "extent": EXTENT,
         "buffer": BUFFER,
         "name": MVT_LAYER,
-        "labels": json.dumps(labels or {}, ensure_ascii=False),
+        "version": version_id,
     }
     if grid is None:
         w, s, e, n = tile.lonlat_bounds()
@@ -195,23 +209,49 @@ async def render_tile(
             return b""
         size = tile.size_m
         tolerance = size / EXTENT * GROUND_PER_MERCATOR
+        # ground metres per tile unit at the tile's middle latitude
+        unit = size / EXTENT * math.cos(math.radians((s + n) / 2))
         clamped = w < bx0 or e > bx1 or s < by0 or n > by1
         envelope, area = _MERCATOR_ENVELOPE, _CLAMPED_AREA if clamped else _AREA
         params["tile_srid"] = 3857
     else:
         x0, y0, x1, y1 = grid.envelope(tile)
         size = x1 - x0
-        tolerance = size / EXTENT  # ground metres already
+        tolerance = unit = size / EXTENT  # ground metres already
         envelope, area = _GRID_ENVELOPE, _AREA
         params.update(x0=x0, y0=y0, x1=x1, y1=y1, tile_srid=grid.srid)
-    # One kept point per 16 × 16 tile units of collapsed features.
-    params.update(margin=size * BUFFER / EXTENT, seg=size / 8, tol=tolerance, cell=tolerance * 16)
+    # One kept point per 16 × 16 tile units of features too small to draw.
+    params.update(
+        margin=size * BUFFER / EXTENT, seg=size / 8, tol=tolerance, unit=unit, cell=unit * 16
+    )
+    columns = []
+    for i, (attribute, codes) in enumerate(sorted((labels or {}).items())):
+        params[f"codes{i}"] = json.dumps(codes, ensure_ascii=False)
+        columns.append(
+            _LABEL.format(
+                codes=sql.Placeholder(f"codes{i}"),
+                attribute=sql.Literal(attribute),
+                column=sql.Identifier(f"{attribute}_navn"),
+            )
+        )
+    table = sql.Identifier("geoservice", f"feature_v{int(version_id)}")
+    box = area.format(envelope=envelope)
+    # Features too small to draw exist only where a tile unit is larger than the smallest
+    # feature (unknown for versions published before it was recorded).
+    keep_small = unit >= MIN_KEPT_UNIT_M and (
+        smallest_feature_m is None or smallest_feature_m < unit
+    )
     query = _TILE_SQL.format(
         envelope=envelope,
-        area=area,
+        area=box,
         # below a metre ST_AsMVTGeom's grid snapping is enough
         geom=_AS_STORED if tolerance < MIN_SIMPLIFY_M else _SIMPLIFIED,
-        table=sql.Identifier("geoservice", f"feature_v{int(version_id)}"),
+        table=table,
+        labels=sql.SQL("").join(sql.SQL(", ") + column for column in columns),
+        drawable=_DRAWABLE if keep_small else sql.SQL(""),
+        small=_SMALL.format(envelope=envelope, table=table, area=box)
+        if keep_small
+        else sql.SQL(""),
     )
     async with engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
@@ -305,12 +345,16 @@ async def get_tile(
     cache: TileCache | None = None,
     labels: dict[str, dict[str, str]] | None = None,
     matrix: str = WEB_MERCATOR_QUAD,
+    *,
+    smallest_feature_m: float | None = None,
 ) -> bytes:
     """A tile from the cache, else rendered by PostGIS (and cached)."""
     tile.check()
     if cache is not None and (hit := cache.get(version_id, tile, matrix)) is not None:
         return hit
-    data = await render_tile(engine, version_id, tile, storage_srid, labels, matrix)
+    data = await render_tile(
+        engine, version_id, tile, storage_srid, labels, matrix, smallest_feature_m
+    )
     if cache is not None:
         cache.put(version_id, tile, data, matrix)
     return data

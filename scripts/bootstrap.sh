@@ -40,6 +40,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || missing+=(python3)
 # PDF reports (WeasyPrint) lay out text with Pango and need a font.
 ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+# SOSI files are read by Debian's GDAL (its SOSI driver; pyogrio's bundled GDAL has none).
+ogrinfo --formats 2>/dev/null | grep -q SOSI || missing+=(gdal-bin)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 postgis_missing=()

@@ -8,6 +8,7 @@ from typing import Any
 
 import geopandas as gpd
 import mapbox_vector_tile
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pyproj import Transformer
@@ -114,6 +115,25 @@ def test_low_zoom_tile_has_all_squares_and_far_tiles_are_empty(
         tx, ty = tile_of(X0, Y0, z)
         shown = decode(client.get(f"/tiles/{cover}/{z}/{tx}/{ty}.pbf").content)
         assert shown["features"]["features"], z
+
+
+def test_tiles_name_only_the_codes_a_version_has(
+    client: TestClient, cover: int, database_url: str
+) -> None:
+    """The file has arealtype only: its tiles carry arealtype_navn and no key for the kind's
+    other coded attributes; the version records its smallest feature (the 100 m squares), so
+    tiles at zooms where nothing can be that small skip looking for it."""
+    tx, ty = tile_of(X0, Y0, 14)
+    data = client.get(f"/tiles/{cover}/14/{tx}/{ty}.pbf").content
+    assert b"arealtype_navn" in data
+    assert b"treslag_navn" not in data and b"skogbonitet_navn" not in data
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT v.smallest_feature_m FROM geoservice.layer l JOIN geoservice.layer_version v "
+            "ON v.id = l.active_version_id WHERE l.id = %s",
+            (cover,),
+        ).fetchone()
+    assert row is not None and row[0] == pytest.approx(100.0)
 
 
 def test_cache_headers_versions_and_bad_addresses(

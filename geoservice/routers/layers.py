@@ -53,7 +53,8 @@ def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> tuple[
     shown = display_name(upload.filename)
     suffix = PurePosixPath(shown).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise unsupported_format(shown, suffix, rasters=True)
+        head = upload.file.read(4096)
+        raise unsupported_format(shown, suffix, rasters=True, head=head)
     target = workdir / f"upload{suffix}"
     limit = settings.max_upload_bytes
     size = 0

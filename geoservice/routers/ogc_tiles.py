@@ -326,7 +326,8 @@ def ogc_tiles_router() -> APIRouter:
         """The tile at zoom ``tileMatrix``, row ``tileRow`` (y), column ``tileCol`` (x)."""
         definition(tms_id)
         layer_id = await catalog.collection_layer_id(engine, collection_id)
-        version_id, kind = await catalog.tile_source(engine, layer_id, None)
+        source = await catalog.tile_source(engine, layer_id, None)
+        version_id = source.version_id
         etag = f'"v{version_id}-f{TILE_FORMAT}-{tms_id}-{tile_matrix}-{tile_col}-{tile_row}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
         if request.headers.get("if-none-match") == etag:
@@ -338,8 +339,9 @@ def ogc_tiles_router() -> APIRouter:
             Tile(tile_matrix, tile_col, tile_row),
             settings.storage_srid,
             cache,
-            code_labels(kind),
+            code_labels(source.kind, source.attributes),
             tms_id,
+            smallest_feature_m=source.smallest_feature_m,
         )
         return Response(data, media_type=MVT, headers=headers)
 

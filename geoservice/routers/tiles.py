@@ -35,7 +35,8 @@ def tiles_router() -> APIRouter:
         settings: SettingsDep,
         version: VersionQuery = None,
     ) -> Response:
-        version_id, kind = await catalog.tile_source(engine, layer_id, version)
+        source = await catalog.tile_source(engine, layer_id, version)
+        version_id = source.version_id
         etag = f'"v{version_id}-f{TILE_FORMAT}-{z}-{x}-{y}"'
         cache_control = (
             "public, max-age=31536000, immutable" if version is not None else "public, max-age=60"
@@ -45,7 +46,13 @@ def tiles_router() -> APIRouter:
             return Response(status_code=304, headers=headers)
         cache: TileCache | None = request.app.state.tile_cache
         data = await get_tile(
-            engine, version_id, Tile(z, x, y), settings.storage_srid, cache, code_labels(kind)
+            engine,
+            version_id,
+            Tile(z, x, y),
+            settings.storage_srid,
+            cache,
+            code_labels(source.kind, source.attributes),
+            smallest_feature_m=source.smallest_feature_m,
         )
         return Response(data, media_type=MVT_MEDIA_TYPE, headers=headers)
 
