@@ -49,6 +49,9 @@ def import_cmd(
     licence: Annotated[str | None, typer.Option(help="Licence / attribution text")] = None,
     keep_unknown: Annotated[bool, typer.Option(help="Store unknown codes as unknown")] = False,
     check_extent: Annotated[bool, typer.Option(help="Refuse data outside Norway")] = True,
+    kommune: Annotated[
+        str | None, typer.Option(help="Kommunenummer the data must lie in (plans: their KOMM)")
+    ] = None,
     pools: Annotated[
         str | None, typer.Option(help="carbon_density rasters: pools, e.g. c_above,c_below")
     ] = None,
@@ -88,6 +91,7 @@ def import_cmd(
                     uploader=access.command_line_user(),
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
+                    kommune=kommune,
                     pools=parse_pools(pools),
                 ),
                 storage_srid=settings.storage_srid,

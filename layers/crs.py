@@ -184,6 +184,31 @@ def likely_cause(x: Any, y: Any, source: SourceCrs) -> str:
     return "No common Norwegian CRS places it in Norway either; check the source of the file."
 
 
+def kommune_cause(
+    x: Any, y: Any, source: SourceCrs, kommune_wkb: bytes, srid: int, name: str
+) -> str:
+    """Points not in the kommune they name: which usual CRS would put them there."""
+    area = shapely.from_wkb(kommune_wkb)
+    shapely.prepare(area)
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    for alt in LIKELY_SRIDS:
+        if alt == source.srid or not len(xs):
+            continue
+        with np.errstate(invalid="ignore"):
+            tx, ty = Transformer.from_crs(alt, srid, always_xy=True).transform(
+                xs, ys, errcheck=False
+            )
+        tx, ty = np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)
+        finite = np.isfinite(tx) & np.isfinite(ty)
+        hits = shapely.intersects_xy(area, tx[finite], ty[finite]).sum()
+        if hits >= 0.95 * len(xs):
+            return (
+                f"Read as EPSG:{alt} it lies in {name}: the file is probably in EPSG:{alt} "
+                f"but labelled {source.label}. Upload again with crs=EPSG:{alt}."
+            )
+    return "No common Norwegian CRS puts it there either; check the kommunenummer and the CRS."
+
+
 # --- OGC API CRS identifiers (Features Part 2) ------------------------------------------------
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{}"

@@ -64,6 +64,7 @@ class ImportOptions:
     uploader: str | None = None
     keep_unknown: bool = False
     check_extent: bool = True
+    kommune: str | None = None  # the data must lie in this kommune (else its features' own)
     source_filename: str | None = None
     source_sha256: str | None = None  # when the caller hashed the file while receiving it
     pools: tuple[str, ...] = ()  # carbon_density rasters: the carbon pools the values cover
@@ -261,6 +262,7 @@ def _publish(
         )
     if options.check_extent:
         _check_extent(cur, table, stage, source, storage_srid)
+        _check_kommune(cur, table, stage, source, storage_srid, options.kommune)
     cur.execute(sql.SQL("DROP TABLE {}").format(stage))
     # Indexes are built once, after loading, when the partition is attached.
     cur.execute(
@@ -555,7 +557,9 @@ def _load(
                count(*) FILTER (WHERE repaired OR ST_GeometryType(geom) <> {multi}),
                ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)),
                ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom)),
-               min(greatest(ST_XMax(geom) - ST_XMin(geom), ST_YMax(geom) - ST_YMin(geom)))
+               -- halves, so that a coordinate near the float limit cannot overflow
+               min(greatest(ST_XMax(geom) / 2 - ST_XMin(geom) / 2,
+                            ST_YMax(geom) / 2 - ST_YMin(geom) / 2))
           FROM {table}
         """
     ).format(table=table, multi=sql.Literal(MULTI[family]))
@@ -597,7 +601,7 @@ def _load(
     assert row is not None
     kept, repaired, empty, wrong, trimmed = (int(v) for v in row[:5])
     bbox = [float(v) for v in row[6:10]] if kept else []
-    smallest = float(row[10]) if row[10] is not None else None
+    smallest = 2 * float(row[10]) if row[10] is not None else None
     return _counts(kept, repaired, empty, wrong, trimmed), bbox, smallest
 
 
@@ -688,6 +692,89 @@ def _check_extent(
         "(check_extent=false).",
         code="outside_norway",
         bbox=[float(v) for v in bbox],
+        source_crs=source.label,
+    )
+
+
+KOMMUNE_SAMPLE = 200
+# The kommune's polygon, from the active boundaries layers (bound: the kommune number).
+_KOMMUNE_SQL = """
+CREATE TEMP TABLE kommune_area ON COMMIT DROP AS
+SELECT ST_Union(f.geom) AS g, max(coalesce(f.attrs->>'navn', '')) AS navn
+  FROM geoservice.feature f JOIN geoservice.layer l
+    ON l.active_version_id = f.version_id AND l.kind = 'boundaries'
+ WHERE f.attrs->>'kommunenummer' = %(k)s
+"""
+
+
+def _said_kommune(cur: psycopg.Cursor[Any], table: sql.Composable, named: str | None) -> str | None:
+    """The kommune the upload names, else the one most of its features carry (4 digits)."""
+    if named:
+        return named.strip().zfill(4)
+    row = cur.execute(
+        sql.SQL(
+            "SELECT attrs->>'kommunenummer', count(*) FROM {} WHERE attrs ? 'kommunenummer' "
+            "GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        ).format(table)
+    ).fetchone()
+    return str(row[0]).strip().zfill(4) if row and row[0] else None
+
+
+def _check_kommune(
+    cur: psycopg.Cursor[Any],
+    table: sql.Composable,
+    stage: sql.Composable,
+    source: crs.SourceCrs,
+    srid: int,
+    named: str | None,
+) -> None:
+    """Data that names its kommune (KOMM of a plan, or ``kommune`` on the upload) must lie in
+    it, by the active boundaries layer; else 422 with the CRS that would put it there (a plan
+    in UTM 33 labelled UTM 32 lands 340 km west and still in Norway)."""
+    kommune = _said_kommune(cur, table, named)
+    if kommune is None:
+        return
+    cur.execute("DROP TABLE IF EXISTS kommune_area")
+    cur.execute(_KOMMUNE_SQL, {"k": kommune})
+    area = cur.execute("SELECT g IS NOT NULL, navn FROM kommune_area").fetchone()
+    if area is None or not area[0]:
+        if named:
+            raise InvalidInput(
+                f"Kommune {kommune} is not in the active boundaries layer; give a four-digit "
+                "kommunenummer of it (e.g. 3218 for Ås), or upload the boundaries first.",
+                code="unknown_kommune",
+            )
+        return  # no boundaries to check against
+    name = area[1] or kommune
+    inside = cur.execute(
+        sql.SQL(
+            "SELECT count(*), count(*) FILTER (WHERE ST_Intersects(p, k.g)) FROM "
+            "(SELECT ST_PointOnSurface(geom) AS p FROM {} LIMIT %s) s, kommune_area k"
+        ).format(table),
+        (KOMMUNE_SAMPLE,),
+    ).fetchone()
+    assert inside is not None
+    total, within = int(inside[0]), int(inside[1])
+    if total == 0 or within >= (1 - EXTENT_TOLERANCE) * total:
+        cur.execute("DROP TABLE kommune_area")
+        return
+    raw = cur.execute(
+        sql.SQL(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(wkb) AS p FROM {} "
+            "WHERE wkb IS NOT NULL AND NOT ST_IsEmpty(wkb) ORDER BY n LIMIT %s) s"
+        ).format(stage),
+        (KOMMUNE_SAMPLE,),
+    ).fetchall()
+    shape = cur.execute("SELECT ST_AsBinary(g) FROM kommune_area").fetchone()
+    assert shape is not None
+    cause = crs.kommune_cause(*_xy(raw), source, bytes(shape[0]), srid, name)
+    raise InvalidInput(
+        f"{total - within} of {total} sampled features do not lie in kommune {kommune} "
+        f"({name}), which {'the upload names' if named else 'the features name (kommunenummer)'}"
+        f", when read as {source.label}. {cause} To import anyway, turn the extent check off "
+        "(check_extent=false).",
+        code="outside_kommune",
+        kommune=kommune,
         source_crs=source.label,
     )
 

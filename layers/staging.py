@@ -254,7 +254,10 @@ def geometry_checks(wkb: pa.Array) -> tuple[pa.Array, pa.Array, GeometrySummary]
         summary.types = {int(t) for t in np.unique(shapely.get_type_id(seen))}
         box = shapely.bounds(seen)
         summary.bounds = [*map(float, box[:, :2].min(axis=0)), *map(float, box[:, 2:].max(axis=0))]
-        summary.smallest = float(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]).min())
+        with np.errstate(invalid="ignore", over="ignore"):
+            sizes = np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+        sizes = sizes[np.isfinite(sizes)]
+        summary.smallest = float(sizes.min()) if len(sizes) else None
     collections = np.flatnonzero(shapely.get_type_id(shapes) == GEOMETRY_COLLECTION)
     summary.too_deep = [int(i) for i in collections if _too_deep(shapes[i])]
     valid = pa.array(is_valid, mask=unread)

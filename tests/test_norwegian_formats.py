@@ -172,8 +172,8 @@ def test_plan_5_gml_test_plan_reads_its_plan_area(client: TestClient, tmp_path: 
 
 # Two zones side by side in Ås (EPSG:25833), 100 m × 100 m and 100 m × 200 m.
 ZONES = [
-    (1110, "B1", [(262000, 6617000), (262100, 6617000), (262100, 6617100), (262000, 6617100)]),
-    (5100, "L1", [(262100, 6617000), (262300, 6617000), (262300, 6617100), (262100, 6617100)]),
+    (1110, "B1", [(262000, 6620000), (262100, 6620000), (262100, 6620100), (262000, 6620100)]),
+    (5100, "L1", [(262100, 6620000), (262300, 6620000), (262300, 6620100), (262100, 6620100)]),
 ]
 
 
@@ -188,8 +188,8 @@ def sosi_plan(path: Path, *, koordsys: int = 23, komm: str = "3218") -> Path:
         "...ORIGO-NØ 0 0",
         "...ENHET 0.01",
         "..OMRÅDE",
-        "...MIN-NØ 6616000 261000",
-        "...MAX-NØ 6618000 263000",
+        "...MIN-NØ 6619000 261000",
+        "...MAX-NØ 6621000 263000",
         "..SOSI-VERSJON 4.5",
         "..SOSI-NIVÅ 4",
         "..OBJEKTKATALOG Plan 4.5",
@@ -274,3 +274,35 @@ def test_plan_5_gml_takes_the_arealformal_areas_without_asking(
     assert zones["1110"] == (1, pytest.approx(10_000, abs=0.01))
     assert zones["5100"] == (1, pytest.approx(20_000, abs=0.01))
     assert set(stored(database_url, result["version_id"], "feltnavn")) == {"B1", "L1"}
+
+
+KOMMUNER = (
+    Path(__file__).resolve().parents[1] / "data" / "kommuner-fylker-2024" / "Kommuner-M.geojson"
+)
+
+
+def test_a_plan_must_lie_in_the_kommune_it_names(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    """A plan in EPSG:25833 uploaded as EPSG:25832 lands 340 km west, still in Norway: its
+    KOMM 3218 (Ås) says it must lie in Ås, and the message names the CRS that puts it there."""
+    boundaries = upload(client, KOMMUNER, kind="boundaries", name="Kommuner 2024")
+    assert boundaries.status_code == 201, boundaries.text
+    path = sosi_plan(tmp_path / "kpa.sos")
+    wrong = upload(client, path, kind="land_use_plan", name="KPA Ås", crs="EPSG:25832")
+    assert wrong.status_code == 422, wrong.text
+    body = wrong.json()
+    assert body["code"] == "outside_kommune"
+    assert "kommune 3218 (Ås)" in body["detail"]
+    assert "Read as EPSG:25833 it lies in Ås" in body["detail"]
+    assert "crs=EPSG:25833" in body["detail"]
+    # nothing was created
+    layers = client.get("/api/layers").json()
+    assert all(item["name"] != "KPA Ås" for item in layers["items"])
+    # as labelled, it imports; an upload naming another kommune is refused
+    assert upload(client, path, kind="land_use_plan", name="KPA Ås").status_code == 201
+    elsewhere = upload(client, path, kind="land_use_plan", name="KPA Oslo", kommune="0301")
+    assert elsewhere.status_code == 422
+    assert "kommune 0301 (Oslo)" in elsewhere.json()["detail"]
+    unknown = upload(client, path, kind="land_use_plan", name="KPA x", kommune="9999")
+    assert unknown.status_code == 422 and "not in the active boundaries" in unknown.json()["detail"]

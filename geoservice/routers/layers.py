@@ -117,6 +117,13 @@ def layers_router() -> APIRouter:
             bool, Form(description="Store unknown codes as unknown instead of refusing the file")
         ] = False,
         check_extent: Annotated[bool, Form(description="Refuse data outside Norway")] = True,
+        kommune: Annotated[
+            str | None,
+            Form(
+                pattern=r"^\d{4}$",
+                description="Kommunenummer the data must lie in (plans: default their KOMM)",
+            ),
+        ] = None,
         pools: Annotated[
             str | None,
             Form(description="carbon_density rasters: pools covered, e.g. c_above,c_below"),
@@ -153,6 +160,7 @@ def layers_router() -> APIRouter:
                     licence=licence,
                     keep_unknown=keep_unknown,
                     check_extent=check_extent,
+                    kommune=kommune or None,
                     source_filename=shown,
                     source_sha256=sha256,
                     pools=parse_pools(pools),
