@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from analyses.land_account import land_account
 from analyses.plans import analyse_plan, plan_version
-from core.errors import GeoServiceError, NotFound
+from core.errors import Conflict, GeoServiceError, InvalidInput, NotFound
 
 # A queued job whose request ended this long ago without starting never will.
 QUEUED_GRACE = "5 minutes"
+LAND_ACCOUNT = "land_account"  # request["analysis"] of a land-account job
 INTERRUPTED = "interrupted: the service stopped while it ran; start it again"
 
 
@@ -83,15 +85,7 @@ def _run_locked(engine: Engine, job_id: int) -> None:
             _update(engine, job_id, progress=share)
 
     try:
-        result = analyse_plan(
-            engine,
-            row.layer_id,
-            preset_name=row.request.get("preset", "miljodirektoratet-20y"),
-            peat_handling=row.request.get("peat_handling", "drained"),
-            peat_excavated_share=row.request.get("peat_excavated_share"),
-            rezone=row.request.get("rezone") or [],
-            progress=progress,
-        )
+        result = _run(engine, row.layer_id, row.request, progress)
     except GeoServiceError as exc:
         _fail(engine, job_id, exc.detail)
         return
@@ -106,6 +100,29 @@ def _run_locked(engine: Engine, job_id: int) -> None:
             ),
             {"id": job_id, "r": json.dumps(result, default=str)},
         )
+
+
+def _run(engine: Engine, layer_id: int, request: dict[str, Any], progress: Any) -> dict[str, Any]:
+    """The analysis a job asked for: the plan analysis, or the land account."""
+    common = {
+        "preset_name": request.get("preset", "miljodirektoratet-20y"),
+        "peat_handling": request.get("peat_handling", "drained"),
+        "peat_excavated_share": request.get("peat_excavated_share"),
+        "progress": progress,
+    }
+    if request.get("analysis") == LAND_ACCOUNT:
+        return land_account(
+            engine,
+            layer_id,
+            version=request.get("version"),
+            compare_layer_id=request.get("compare_layer_id"),
+            compare_version=request.get("compare_version"),
+            dwellings_per_daa={int(k): float(v) for k, v in request["dwellings_per_daa"].items()}
+            if request.get("dwellings_per_daa")
+            else None,
+            **common,
+        )
+    return analyse_plan(engine, layer_id, rezone=request.get("rezone") or [], **common)
 
 
 def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
@@ -146,6 +163,25 @@ def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
     return data
 
 
+def land_account_result(engine: Engine, job_id: int) -> dict[str, Any]:
+    """The result of a finished land account (for its workbook, map and report)."""
+    job = get_job(engine, job_id)
+    if job["request"].get("analysis") != LAND_ACCOUNT:
+        raise InvalidInput(
+            f"Analysis {job_id} is a plan analysis, not a land account; start one with "
+            "POST /api/plans/{layer_id}/land-account.",
+            code="not_a_land_account",
+        )
+    if job["status"] != "done":
+        raise Conflict(
+            f"Land account {job_id} is {job['status']}"
+            + (f" ({job['error']})" if job.get("error") else "")
+            + "; try again when it is done.",
+            code="not_done",
+        )
+    return dict(job["result"])
+
+
 def fail_interrupted(engine: Engine, job_id: int | None = None) -> int:
     """Mark jobs whose runner is gone as failed (all, or just ``job_id``); returns how many.
 
@@ -177,7 +213,7 @@ def latest_result(engine: Engine, layer_id: int) -> dict[str, Any] | None:
         row = conn.execute(
             text(
                 "SELECT id, result FROM geoservice.plan_analysis "
-                "WHERE layer_id = :l AND status = 'done' "
+                "WHERE layer_id = :l AND status = 'done' AND NOT request ? 'analysis' "
                 "AND (result->'provenance'->'plan_layer'->>'version_id')::int = :v "
                 "ORDER BY finished_at DESC, id DESC LIMIT 1"
             ),

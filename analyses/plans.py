@@ -12,15 +12,14 @@ emissions avoided.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
 from analyses.assessment import default_built_share
 from analyses.assessment.arithmetic import ALREADY_BUILT
-from analyses.assessment.overlay import Site, SiteLand, site_lands
+from analyses.assessment.overlay import Site, SiteLand, chunked, read_ahead
 from analyses.assessment.valuation import value_site
 from analyses.factors import FactorTable, active_table
 from analyses.presets import DEFAULT_PRESET, PeatHandling, Preset, excavated_share, stored_preset
@@ -32,7 +31,6 @@ from layers.catalog import layer_with_active_version
 
 LNFR = 5100
 ALREADY_BUILT_SHARE = 0.99
-CHUNK = 200  # zones read per round of queries (and per progress step)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -52,29 +50,10 @@ def plan_version(conn: Connection, layer_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def _building_codes() -> list[int]:
+def building_codes() -> list[int]:
+    """Arealformål codes that zone land for building (wholly or partly)."""
     rows = codelists.load("arealformal").rows
     return [int(c) for c, r in rows.items() if r["building_zone"] in ("yes", "partial")]
-
-
-def _read_ahead(
-    engine: Engine, chunks: list[list[Site]], srid: int, table: FactorTable
-) -> Iterator[dict[int, SiteLand]]:
-    """What PostGIS says about each chunk of zones, the next chunk read on a second
-    connection while the caller values this one (the two cores work at once)."""
-
-    def read(chunk: list[Site]) -> dict[int, SiteLand]:
-        with engine.connect() as conn:
-            lands = site_lands(conn, chunk, srid, table)
-        return {s.key: lands[s.key] for s in chunk}
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read, chunks[0]) if chunks else None
-        for i in range(len(chunks)):
-            assert pending is not None
-            lands = pending.result()
-            pending = pool.submit(read, chunks[i + 1]) if i + 1 < len(chunks) else None
-            yield lands
 
 
 def _zone_result(
@@ -153,7 +132,7 @@ def analyse_plan(
                     "WHERE version_id = :v AND (attrs->>'arealformal')::int = ANY(:codes) "
                     "ORDER BY fid"
                 ),
-                {"v": plan["version_id"], "codes": _building_codes()},
+                {"v": plan["version_id"], "codes": building_codes()},
             ).all()
         }
         unknown = sorted(set(rezone or []) - set(zones))
@@ -166,15 +145,9 @@ def analyse_plan(
     results: list[dict[str, Any]] = []
     land_cover: dict[int, dict[str, Any]] = {}
     fids = list(zones)
-    chunks = [
-        [
-            Site(key=fid, wkb=bytes(zones[fid].wkb), area_m2=float(zones[fid].area_m2))
-            for fid in fids[start : start + CHUNK]
-        ]
-        for start in range(0, len(fids), CHUNK)
-    ]
+    chunks = chunked([Site(fid, bytes(zones[fid].wkb), float(zones[fid].area_m2)) for fid in fids])
     srid = int(zones[fids[0]].srid) if fids else 0
-    for lands in _read_ahead(engine, chunks, srid, table):
+    for lands in read_ahead(engine, chunks, srid, table):
         for fid, sl in lands.items():
             results.append(_zone_result(fid, zones[fid], sl, preset, excavated, table, rezone))
             if sl.land_cover is not None:

@@ -24,6 +24,7 @@ from geoservice.openapi import use_openapi_30
 from geoservice.routers.audit import audit_router
 from geoservice.routers.carbon import carbon_router
 from geoservice.routers.health import health_router
+from geoservice.routers.land_account import land_account_router
 from geoservice.routers.layers import layers_router
 from geoservice.routers.maps import maps_router
 from geoservice.routers.ogc import ogc_router
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ogc_router(),
         ogc_tiles_router(),
         carbon_router(),
+        land_account_router(),
         restoration_router(),
         maps_router(),
         tiles_router(),

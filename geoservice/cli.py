@@ -14,6 +14,7 @@ from core import __version__
 from core.errors import GeoServiceError, InvalidInput
 from geoservice.cli_access import tokens_app, users_app
 from geoservice.cli_carbon import assess_cmd, plans_cmd
+from geoservice.cli_land_account import land_account_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.cli_maps import app as maps_app
 from geoservice.cli_restoration import app as restoration_app
@@ -32,6 +33,7 @@ app.command("assess")(assess_cmd)
 plans_app = typer.Typer(help="Plan-level carbon analysis.", no_args_is_help=True)
 plans_app.command("analyse")(plans_cmd)
 app.add_typer(plans_app, name="plans")
+app.command("arealregnskap")(land_account_cmd)
 app.add_typer(restoration_app, name="restoration")
 app.add_typer(maps_app, name="map")
 app.add_typer(users_app, name="users")

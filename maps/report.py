@@ -203,7 +203,8 @@ def _footprint_section(fp: dict[str, Any], lang: Lang) -> str:
     )
 
 
-def _case_table(case: CaseFields, lang: Lang) -> str:
+def case_table(case: CaseFields, lang: Lang) -> str:
+    """The case fields, with blank lines to write on where none was given."""
     cells = []
     for name in CASE_FIELDS:
         value = getattr(case, name)
@@ -346,7 +347,7 @@ def proposal_report(
             if pdf_href
             else ""
         )
-        + _case_table(case, lang)
+        + case_table(case, lang)
         + f"<h2>{t('report.map', lang)}</h2>"
         + svg
         + legend(drawn, names)

@@ -168,6 +168,15 @@ def test_bad_footprints(client: TestClient, landscape: None, database_url: str) 
     assert point.status_code == 422 and point.json()["error"] == "footprint_not_polygon"
     far = post(footprint=utm(box(0, 0, 100, 100)))
     assert far.status_code == 422 and far.json()["error"] == "outside_norway"
+    # UTM metres sent without a crs (GeoJSON's default is degrees): the message says so
+    metres = post(footprint=utm(FOREST), crs="EPSG:4326")
+    assert metres.status_code == 422 and metres.json()["error"] == "outside_norway"
+    assert "Read as EPSG:25833 it lies in Norway" in metres.json()["detail"]
+    assert "crs=EPSG:25833" in metres.json()["detail"]
+    # degrees declared as UTM: the footprint is read as metres near the equator
+    degrees = post(footprint=utm(box(10.78, 59.66, 10.79, 59.67)))
+    assert degrees.status_code == 422
+    assert "longitude/latitude degrees" in degrees.json()["detail"]
     bare = post(footprint=utm(box(X0 - 5000, Y0, X0 - 4900, Y0 + 100)))
     assert bare.status_code == 422 and bare.json()["error"] == "no_land_cover"
     formal = post(footprint=utm(FOREST), arealformal=9999)

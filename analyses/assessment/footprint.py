@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import shapely.geometry
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import InvalidInput
-from layers.crs import inside_norway
+from layers.crs import SourceCrs, inside_norway, likely_cause
 
 
 def footprint_geometries(geojson: dict[str, Any], label: str) -> list[dict[str, Any]]:
@@ -57,6 +58,21 @@ def footprint_name(geojson: dict[str, Any]) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
+def _outside(label: str, geoms: list[dict[str, Any]], srid_in: int) -> InvalidInput:
+    """The refusal of a footprint outside Norway, saying which usual mix-up (degrees, another
+    UTM zone, swapped axes) would put it there, as an upload's does."""
+    points = [shapely.geometry.shape(g).representative_point() for g in geoms]
+    cause = likely_cause(
+        [p.x for p in points], [p.y for p in points], SourceCrs(srid_in, f"EPSG:{srid_in}", "")
+    )
+    return InvalidInput(
+        f"The {label} footprint does not lie in Norway when read as EPSG:{srid_in}. {cause} "
+        "GeoJSON is longitude/latitude (EPSG:4326) unless you say otherwise with crs "
+        "(--crs on the command line).",
+        code="outside_norway",
+    )
+
+
 def prepare_footprint(
     conn: Connection, geoms: list[dict[str, Any]], srid_in: int, srid: int, label: str
 ) -> dict[str, Any]:
@@ -86,17 +102,15 @@ def prepare_footprint(
             },
         ).one()
     except DBAPIError as exc:
+        said = str(exc.orig).splitlines()[0]
+        if "transform" in said:  # coordinates the CRS cannot hold: metres sent as degrees
+            raise _outside(label, geoms, srid_in) from exc
         raise InvalidInput(
-            f"The {label} footprint could not be read as GeoJSON in EPSG:{srid_in}: "
-            f"{str(exc.orig).splitlines()[0]}",
+            f"The {label} footprint could not be read as GeoJSON in EPSG:{srid_in}: {said}",
             code="bad_footprint",
         ) from exc
     if row.area is None or row.area <= 0:
         raise InvalidInput(f"The {label} footprint has no area.", code="footprint_empty")
     if row.x is None or not inside_norway([row.x], [row.y], srid)[0]:
-        raise InvalidInput(
-            f"The {label} footprint does not lie in Norway when read as EPSG:{srid_in}. "
-            "GeoJSON is longitude/latitude (EPSG:4326) unless you say otherwise with crs.",
-            code="outside_norway",
-        )
+        raise _outside(label, geoms, srid_in)
     return {"wkb": bytes(row.wkb), "area_m2": float(row.area), "repaired": not row.valid}

@@ -8,10 +8,12 @@ thousand zones and a single proposal go through the same code: a proposal is a s
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from analyses.assessment.arithmetic import MEASURED, LandClass, split_peat
 from analyses.factors import (
@@ -334,3 +336,31 @@ def site_lands(
     _overlaps(conn, lands, srid, active)
     _carbon_rasters(conn, lands, srid, active)
     return lands
+
+
+CHUNK = 200  # sites read per round of queries (and per progress step)
+
+
+def chunked(sites: list[Site], size: int = CHUNK) -> list[list[Site]]:
+    """Sites in rounds of ``size``."""
+    return [sites[i : i + size] for i in range(0, len(sites), size)]
+
+
+def read_ahead(
+    engine: Engine, chunks: list[list[Site]], srid: int, table: FactorTable
+) -> Iterator[dict[int, SiteLand]]:
+    """What PostGIS says about each chunk of sites, the next chunk read on a second
+    connection while the caller values this one (the two cores work at once)."""
+
+    def read(chunk: list[Site]) -> dict[int, SiteLand]:
+        with engine.connect() as conn:
+            lands = site_lands(conn, chunk, srid, table)
+        return {s.key: lands[s.key] for s in chunk}
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            assert pending is not None
+            lands = pending.result()
+            pending = pool.submit(read, chunks[i + 1]) if i + 1 < len(chunks) else None
+            yield lands

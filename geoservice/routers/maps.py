@@ -10,9 +10,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from analyses.jobs import land_account_result
 from geoservice.dependencies import AsOfQuery, EngineDep, Id, SettingsDep, VersionQuery
 from geoservice.map_options import map_options
 from geoservice.settings import Settings
+from maps.land_account_map import land_account_map
 from maps.layer_map import layer_map
 from maps.page import MapOptions, MapPage
 from maps.plan_map import plan_map
@@ -81,5 +83,20 @@ def maps_router() -> APIRouter:
             engine, _options(request, settings), level=level, as_of=as_of, ecosystem=ecosystem
         )
         return html_page(page)
+
+    @router.get(
+        "/plans/analyses/{job_id}/arealregnskap",
+        response_class=HTMLResponse,
+        summary="Map of a land account: the reserve by carbon at stake, land moved in and out",
+    )
+    def map_land_account(
+        request: Request,
+        job_id: Id,
+        engine: EngineDep,
+        settings: SettingsDep,
+        lang: Annotated[Literal["nb", "en"], Query(description="nb (default) or en")] = "nb",
+    ) -> HTMLResponse:
+        account = land_account_result(engine, job_id)
+        return html_page(land_account_map(engine, account, _options(request, settings), lang))
 
     return router
