@@ -1,6 +1,6 @@
 """Arealregnskap: the land account of a land-use plan, with carbon.
 
-Built as the guide *Arealregnskap i kommuneplan* [kdd-2024-arealregnskap] lays the account
+Built as the guide *Arealregnskap i kommuneplan* [kdd-2023-arealregnskap] lays the account
 out: the **status** (area per arealformål and land quality), the **arealreserve** (land zoned
 for building that is not built yet, what it holds and what building it would release) and the
 **change** between the plan in force and a proposed one (land moved into and out of building
@@ -37,7 +37,7 @@ from core.errors import InvalidInput, NotFound
 from layers import codelists
 from layers.catalog import active_by_kind, layer_with_active_version, version_id_of
 
-GUIDE = "[kdd-2024-arealregnskap]"
+GUIDE = "[kdd-2023-arealregnskap]"
 # Land qualities in the order the tables show them.
 QUALITIES = (
     "bebygd",
@@ -88,7 +88,10 @@ def land_quality(c: LandClass) -> str:
 
 
 def nature_value(attrs: dict[str, Any]) -> str:
-    """A nature type's value for the account: DN13 value (A/B/C), else its lokalitetskvalitet."""
+    """A nature type's value for the account: its KU value (impact-assessment category) when
+    given, else the DN13 value (A/B/C), else its lokalitetskvalitet."""
+    if attrs.get("ku_verdi"):
+        return f"KU {attrs['ku_verdi']}"
     if attrs.get("verdi"):
         return f"DN13 {str(attrs['verdi']).upper()}"
     if attrs.get("lokalitetskvalitet"):
@@ -105,6 +108,7 @@ class Zone:
     name: str | None
     wkb: bytes
     area_m2: float
+    dwellings_per_daa: float | None = None  # the zone's own density, when the plan gives it
 
 
 def _zones(conn: Connection, version_id: int) -> list[Zone]:
@@ -112,12 +116,16 @@ def _zones(conn: Connection, version_id: int) -> list[Zone]:
         text(
             "SELECT fid, (attrs->>'arealformal')::int AS code, "
             "coalesce(attrs->>'feltnavn', attrs->>'plan_name') AS name, "
+            "(attrs->>'boliger_per_daa')::float AS density, "
             "ST_AsBinary(geom) AS wkb, ST_Area(geom) AS area_m2 FROM geoservice.feature "
             "WHERE version_id = :v AND attrs ? 'arealformal' ORDER BY fid"
         ),
         {"v": version_id},
     ).all()
-    return [Zone(int(r.fid), int(r.code), r.name, bytes(r.wkb), float(r.area_m2)) for r in rows]
+    return [
+        Zone(int(r.fid), int(r.code), r.name, bytes(r.wkb), float(r.area_m2), r.density)
+        for r in rows
+    ]
 
 
 def _plan(conn: Connection, layer_id: int, version: int | None) -> dict[str, Any]:
@@ -335,7 +343,7 @@ def _reserve(
             "protected_daa": _daa(comp["protected_m2"]),
             **_carbon(valued),
         }
-        density = dwellings_per_daa.get(z.code)
+        density = z.dwellings_per_daa or dwellings_per_daa.get(z.code)
         if density:
             dwellings = reserve_m2 / 1000 * density
             entry["dwellings"] = round(dwellings, 1)
@@ -413,6 +421,32 @@ SELECT fid, code, other_fid, other_code, ST_AsBinary(ST_Multi(g)) AS wkb, ST_Are
        ST_AsGeoJSON(ST_Transform(g, 4326), 6) AS geojson
   FROM pieces WHERE ST_Area(g) >= :min ORDER BY fid, other_fid NULLS LAST
 """
+
+
+def _per_code(conn: Connection, new: int, old: int) -> list[dict[str, Any]]:
+    """Area per arealformål in the plan in force and in the new one, and the difference (the
+    guide's table of the difference between the plans)."""
+    rows = conn.execute(
+        text(
+            "SELECT (attrs->>'arealformal')::int AS code, "
+            "sum(ST_Area(geom)) FILTER (WHERE version_id = :old) AS old_m2, "
+            "sum(ST_Area(geom)) FILTER (WHERE version_id = :new) AS new_m2 "
+            "FROM geoservice.feature WHERE version_id IN (:old, :new) "
+            "AND attrs ? 'arealformal' GROUP BY 1 ORDER BY 1"
+        ),
+        {"old": old, "new": new},
+    ).all()
+    formal = codelists.load("arealformal")
+    return [
+        {
+            "arealformal": int(r.code),
+            "name": formal.label(int(r.code)) if int(r.code) in formal else str(r.code),
+            "in_force_daa": _daa(float(r.old_m2 or 0.0)),
+            "proposed_daa": _daa(float(r.new_m2 or 0.0)),
+            "difference_daa": _daa(float(r.new_m2 or 0.0) - float(r.old_m2 or 0.0)),
+        }
+        for r in rows
+    ]
 
 
 def _pieces(conn: Connection, a: int, b: int, building: list[int]) -> list[Any]:
@@ -590,6 +624,7 @@ def land_account(
                 _pieces(conn, plan["version_id"], compared["version_id"], building),
                 _pieces(conn, compared["version_id"], plan["version_id"], building),
             )
+            per_code = _per_code(conn, plan["version_id"], compared["version_id"])
     total = len(zones) + (len(pieces[0]) + len(pieces[1]) if pieces else 0)
     valuer = _Valuer(engine, srid, table, preset, excavated, progress, total)
     lands = valuer.read([Site(z.fid, z.wkb, z.area_m2) for z in zones])
@@ -606,7 +641,10 @@ def land_account(
         "change": None,
     }
     if pieces is not None and compared is not None:
-        result["change"] = _change(pieces, valuer, nature_extent, (compared, plan))
+        result["change"] = {
+            **_change(pieces, valuer, nature_extent, (compared, plan)),
+            "per_arealformal": per_code,
+        }
     with engine.connect() as conn:
         active = active_by_kind(conn)
     result["provenance"] = {

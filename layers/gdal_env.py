@@ -19,7 +19,9 @@ import warnings
 from pathlib import Path
 
 # The drivers pyogrio's GDAL keeps: the accepted upload formats and the export formats.
-VECTOR_DRIVERS = frozenset({"GeoJSON", "GPKG", "ESRI Shapefile", "FlatGeobuf", "GML", "CSV"})
+VECTOR_DRIVERS = frozenset(
+    {"GeoJSON", "GPKG", "ESRI Shapefile", "FlatGeobuf", "GML", "CSV", "OpenFileGDB"}
+)
 RASTER_DRIVER = "GTiff"
 
 # Switched off process-wide. GDAL and PROJ read these from the environment at every use.

@@ -146,7 +146,11 @@ def import_file(
                 code="missing_crs",
             )
         info = reader.inspect(
-            dataset, prepared.layer, display_name=filename, prefer=kind.preferred_layers
+            dataset,
+            prepared.layer,
+            display_name=filename,
+            prefer=kind.preferred_layers,
+            areas=kind.geometry == "polygon",
         )
         _check_geometry_family(kind, info)
         reader.check_feature_count(info.feature_count, max_features, filename)

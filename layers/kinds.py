@@ -112,6 +112,12 @@ KINDS: dict[str, LayerKind] = {
                     "text",
                     ("OMRÅDENAVN", "områdenavn", "FELTNAVN", "feltbetegnelse", "FELTBETEGNELSE"),
                 ),
+                Attribute(
+                    "boliger_per_daa",
+                    "float",
+                    ("boligtetthet", "BOLIGTETTHET", "bolig_per_daa", "boenheter_per_daa"),
+                    description="Planned dwellings per daa in the zone (land account)",
+                ),
             ),
             required_any=(("arealformal",),),
             # Plan 5.0 GML and SOSI Plan: the arealformål areas among the plan's objects.
@@ -126,6 +132,12 @@ KINDS: dict[str, LayerKind] = {
                 Attribute("naturtype_navn", "text", ("naturtypenavn",)),
                 Attribute("lokalitetskvalitet", "text", ("lokalitetskval",), "lokalitetskvalitet"),
                 Attribute("verdi", "text", ("bmverdi", "dn13_verdi", "naturverdi"), "dn13_verdi"),
+                Attribute(
+                    "ku_verdi",
+                    "text",
+                    ("kuverdi", "KUVERDI", "ku_verdi_tekst"),
+                    description="Value for impact assessment (M-1941 category)",
+                ),
                 Attribute(
                     "utvalgt",
                     "text",

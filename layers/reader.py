@@ -6,6 +6,7 @@ whatever the file size.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ VECTOR_SUFFIXES = {
     ".geojson": "GeoJSON",
     ".json": "GeoJSON",
     ".gpkg": "GeoPackage",
-    ".zip": "zipped Shapefile",
+    ".zip": "zipped Shapefile or File Geodatabase",
     ".fgb": "FlatGeobuf",
     ".gml": "GML",
     ".sos": "SOSI",
@@ -109,14 +110,51 @@ def _shapefile_members(archive: str, infos: list[zipfile.ZipInfo]) -> list[zipfi
     return parts
 
 
-def extract_shapefile(
+# The files a File Geodatabase folder holds (a00000001.gdbtable, gdb, timestamps, ...):
+# plain names, nothing that could be a path.
+_GDB_FILE = re.compile(r"^(a[0-9a-f]{8}\.[a-z]+|gdb|timestamps)$", re.IGNORECASE)
+
+
+def _filegdb_members(archive: str, infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo] | None:
+    """The one File Geodatabase's files in a zip (as Geonorge delivers AR5), or None when the
+    zip holds no ``.gdb`` folder."""
+    folders = {
+        parent
+        for m in infos
+        for parent in PurePosixPath(m.filename).parents
+        if parent.suffix.lower() == ".gdb"
+    }
+    if not folders:
+        return None
+    if len(folders) > 1:
+        names = ", ".join(sorted(f.name for f in folders))
+        raise InvalidInput(
+            f"{archive} holds several File Geodatabases ({names}); upload one per zip.",
+            code="zip_many_gdb",
+        )
+    [folder] = folders
+    members = [m for m in infos if PurePosixPath(m.filename).parent == folder]
+    odd = [m.filename for m in members if not _GDB_FILE.match(PurePosixPath(m.filename).name)]
+    if odd or not any(PurePosixPath(m.filename).name == "a00000001.gdbtable" for m in members):
+        raise InvalidInput(
+            f"{folder.name} in {archive} is not a File Geodatabase as ArcGIS or GDAL write it"
+            + (f" (unexpected files: {', '.join(odd[:5])})" if odd else " (no system table)")
+            + ". Export it again, or upload the data as GeoPackage.",
+            code="corrupt_file",
+        )
+    return members
+
+
+def extract_from_zip(
     archive: Path, target: Path, *, max_bytes: int, display_name: str | None = None
 ) -> Path:
-    """Unzip only the Shapefile's parts, under fixed names, counting the bytes written.
+    """Unzip only the Shapefile's parts, or the one File Geodatabase's files, under names of
+    our own, counting the bytes written; returns what GDAL should open.
 
-    Member names never become paths (the parts are written as ``layer.shp`` etc.), so a
-    zip cannot write outside ``target``; the bytes actually written, not the headers, are
-    held against ``max_bytes``.
+    Member names never become paths (Shapefile parts are written as ``layer.shp`` etc., a
+    geodatabase's files by their checked plain names into ``layer.gdb``), so a zip cannot
+    write outside ``target``; the bytes actually written, not the headers, are held against
+    ``max_bytes``.
     """
     shown = display_name or archive.name
     try:
@@ -133,25 +171,33 @@ def extract_shapefile(
                 f"{shown} holds {len(infos)} files; at most {MAX_ZIP_MEMBERS} are accepted.",
                 code="zip_too_many_files",
             )
-        parts = _shapefile_members(shown, infos)
-        declared = sum(m.file_size for m in parts)
+        gdb = _filegdb_members(shown, infos)
+        if gdb is not None:
+            (target / "layer.gdb").mkdir()
+            plan = [(m, target / "layer.gdb" / PurePosixPath(m.filename).name) for m in gdb]
+            what = "File Geodatabase"
+        else:
+            parts = _shapefile_members(shown, infos)
+            plan = [
+                (m, target / ("layer" + PurePosixPath(m.filename).suffix.lower())) for m in parts
+            ]
+            what = "Shapefile"
+        declared = sum(m.file_size for m, _ in plan)
         if declared > max_bytes:
             raise PayloadTooLarge(
-                f"The Shapefile in {shown} would unpack to {declared / 1e6:.0f} MB, more than "
+                f"The {what} in {shown} would unpack to {declared / 1e6:.0f} MB, more than "
                 f"the {max_bytes / 1e6:.0f} MB limit (GEOSERVICE_MAX_UPLOAD_MB).",
                 code="zip_bomb",
             )
         written = 0
-        shp = target / "layer.shp"
-        for member in parts:
-            dest = target / ("layer" + PurePosixPath(member.filename).suffix.lower())
+        for member, dest in plan:
             try:
                 with zf.open(member) as src, dest.open("wb") as out:
                     while chunk := src.read(1 << 20):
                         written += len(chunk)
                         if written > max_bytes:
                             raise PayloadTooLarge(
-                                f"The Shapefile in {shown} unpacks to more than the "
+                                f"The {what} in {shown} unpacks to more than the "
                                 f"{max_bytes / 1e6:.0f} MB limit (GEOSERVICE_MAX_UPLOAD_MB).",
                                 code="zip_bomb",
                             )
@@ -162,6 +208,9 @@ def extract_shapefile(
                     "zip without encryption, with the usual (deflate) compression.",
                     code="corrupt_file",
                 ) from exc
+        if gdb is not None:
+            return target / "layer.gdb"
+        shp = target / "layer.shp"
         check_signature(shp, ".shp", display_name=f"{stem_name(parts)} in {shown}")
         check_signature(target / "layer.shx", ".shx", display_name=f"the .shx in {shown}")
         return shp
@@ -184,6 +233,15 @@ def unsupported_format(
             "dataset. Download the dataset itself (GML or SOSI) from Geonorge or the data "
             "owner and upload that.",
             code="change_log",
+        )
+    if suffix == ".shp":
+        stem = PurePosixPath(shown).stem
+        parts = ", ".join(f"{stem}{ext}" for ext in (".shx", ".dbf", ".prj"))
+        return InvalidInput(
+            f"{shown} is one part of a Shapefile: zip it together with {parts} (and "
+            f"{stem}.cpg if there is one), then upload the .zip (e.g. zip {stem}.zip "
+            f"{stem}.shp {stem}.shx {stem}.dbf {stem}.prj).",
+            code="bare_shapefile",
         )
     accepted = ", ".join(f"{v} ({k})" for k, v in VECTOR_SUFFIXES.items())
     return InvalidInput(
@@ -219,6 +277,16 @@ def dataset_path(
     if path.stat().st_size == 0:
         raise InvalidInput(f"{shown} is empty (0 bytes).", code="empty_file")
     if suffix not in VECTOR_SUFFIXES:
+        if suffix == ".shp":  # a file on this machine: say which of its parts are there
+            missing = [e for e in (".shx", ".dbf", ".prj") if not path.with_suffix(e).exists()]
+            error = unsupported_format(shown, suffix)
+            if missing and path.name == shown:
+                raise InvalidInput(
+                    f"{error.detail} Next to it there is no {', '.join(missing)}: the Shapefile "
+                    "is incomplete without them.",
+                    code="bare_shapefile",
+                )
+            raise error
         with path.open("rb") as fh:
             raise unsupported_format(shown, suffix, head=fh.read(4096))
     check_signature(path, suffix, display_name=shown)
@@ -229,8 +297,8 @@ def dataset_path(
         return Prepared(converted.path, converted.notes, converted.layer)
     if suffix != ".zip":
         return Prepared(path, [], layer)
-    shp = extract_shapefile(path, workdir, max_bytes=max_unzipped_bytes, display_name=shown)
-    return Prepared(shp, [], layer)
+    inner = extract_from_zip(path, workdir, max_bytes=max_unzipped_bytes, display_name=shown)
+    return Prepared(inner, [], layer)
 
 
 # OGR geometry type codes that GDAL reads but cannot hand over as simple features.
@@ -270,21 +338,30 @@ def inspect(
     *,
     display_name: str | None = None,
     prefer: tuple[str, ...] = (),
+    areas: bool = False,
 ) -> SourceInfo:
     """Describe the (chosen) layer of a dataset; corrupt files become a clear 422. Of a file
-    with several layers, the first of ``prefer`` it has is taken without asking."""
+    with several layers, the first of ``prefer`` it has is taken without asking; a kind with
+    no such names that wants ``areas`` takes the file's only polygon layer (AR5 comes with
+    its areas beside its boundary lines)."""
     shown = display_name or path.name
     fmt = VECTOR_SUFFIXES.get(path.suffix.lower(), "Shapefile")
     if path.suffix.lower() == ".shp":
         fmt = "Shapefile"
+    elif path.suffix.lower() == ".gdb":
+        fmt = "File Geodatabase"
     try:
-        layers = [str(row[0]) for row in pyogrio.list_layers(path)]
+        listed = [(str(row[0]), str(row[1])) for row in pyogrio.list_layers(path)]
+        layers = [name for name, _ in listed]
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise _unreadable(exc, path, shown, fmt) from exc
     if not layers:
         raise InvalidInput(f"{shown} contains no layers.", code="empty_file")
     if layer is None:
         layer = next((p for p in prefer if p in layers), None)
+    if layer is None and areas and not prefer and len(layers) > 1:
+        polygons = [name for name, kind in listed if "Polygon" in kind]
+        layer = polygons[0] if len(polygons) == 1 else None
     if layer is None:
         if len(layers) > 1:
             wanted = (

@@ -164,6 +164,22 @@ def _change(book: Workbook, account: dict[str, Any], lang: Lang) -> None:
     _formats(sheet, 5 + len(qualities), TONNES)
 
 
+def _per_code(book: Workbook, account: dict[str, Any], lang: Lang) -> None:
+    header = [
+        t("la.col_formal", lang),
+        t("la.col_name", lang),
+        t("la.col_in_force", lang),
+        t("la.col_proposed", lang),
+        t("la.col_difference", lang),
+    ]
+    sheet = _sheet(book, t("la.sheet_per_code", lang), header)
+    for r in (account.get("change") or {}).get("per_arealformal", []):
+        sheet.append(
+            [r["arealformal"], r["name"], r["in_force_daa"], r["proposed_daa"], r["difference_daa"]]
+        )
+    _formats(sheet, 3, DAA)
+
+
 def _sources(book: Workbook, account: dict[str, Any], lang: Lang) -> None:
     header = [t("la.col_key", lang), t("la.col_reference", lang)]
     sheet = _sheet(book, t("la.sheet_sources", lang), header)
@@ -189,11 +205,13 @@ def _sources(book: Workbook, account: dict[str, Any], lang: Lang) -> None:
 
 
 def land_account_workbook(account: dict[str, Any], lang: Lang = "nb") -> bytes:
-    """The ``.xlsx`` bytes of a land account: Status, Arealreserve, Endringer, Kilder."""
+    """The ``.xlsx`` bytes of a land account: Status, Arealreserve, Endringer, Endring per
+    arealformål, Kilder."""
     book = Workbook()
     _status(book, account, lang)
     _reserve(book, account, lang)
     _change(book, account, lang)
+    _per_code(book, account, lang)
     _sources(book, account, lang)
     out = io.BytesIO()
     book.save(out)

@@ -28,6 +28,7 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("post", "/api/layers/{layer_id}/versions/{version}/activate"): "admin",
     ("post", "/api/proposals"): "planner",
     ("post", "/api/plans/{layer_id}/analysis"): "planner",
+    ("post", "/api/plans/{layer_id}/land-account"): "planner",
     ("post", "/api/carbon/presets"): "admin",
     ("post", "/api/carbon/factor-tables"): "admin",
     ("post", "/api/restoration/projects"): "ecologist",

@@ -115,8 +115,8 @@ def test_status_per_arealformal_and_land_quality(
     total = result["status"]["total"]
     assert total["area_daa"] == pytest.approx(263.7)
     assert total["land_daa"]["myr"] == pytest.approx(223.7)
-    assert result["provenance"]["method"] == "[kdd-2024-arealregnskap]"
-    assert any(s["key"] == "kdd-2024-arealregnskap" for s in result["provenance"]["sources"])
+    assert result["provenance"]["method"] == "[kdd-2023-arealregnskap]"
+    assert any(s["key"] == "kdd-2023-arealregnskap" for s in result["provenance"]["sources"])
 
 
 def test_reserve_is_unbuilt_building_land_valued_like_a_proposal(
@@ -193,7 +193,21 @@ def test_workbook_and_cli(
     path = tmp_path / "a.xlsx"
     path.write_bytes(workbook.content)
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Status", "Arealreserve", "Endringer", "Kilder"]
+    assert book.sheetnames == [
+        "Status",
+        "Arealreserve",
+        "Endringer",
+        "Endring per arealformål",
+        "Kilder",
+    ]
+    per_code = {
+        row[0]: row[2:]
+        for row in book["Endring per arealformål"].iter_rows(min_row=2, values_only=True)
+    }
+    # housing: 10 daa of forest in force, 100 daa of mire proposed; LNFR: 223,7 -> 133,7
+    assert per_code[1110] == (pytest.approx(10), pytest.approx(100), pytest.approx(90))
+    assert per_code[5100] == (pytest.approx(223.7), pytest.approx(133.7), pytest.approx(-90))
+    assert per_code[1300] == (pytest.approx(30), pytest.approx(30), 0)
     status = book["Status"]
     header = [c.value for c in status[1]]
     assert header[:4] == ["Arealformål", "Navn", "Soner", "Areal (daa)"]
@@ -236,7 +250,7 @@ def test_map_and_printable_report(client: TestClient, plans: tuple[int, int]) ->
     text = report.text
     assert "Arealregnskap: KPA 2027" in text and "2027/123" in text
     assert "Sammenlignet med KPA 2015: 100,0 daa inn i byggeområder, 10,0 daa ut" in text
-    assert "[kdd-2024-arealregnskap]" in text
+    assert "[kdd-2023-arealregnskap]" in text
     english = client.get(f"/api/plans/analyses/{job}/arealregnskap?lang=en").text
     assert "Compared with KPA 2015: 100.0 daa into building zones" in english
     pdf = client.get(f"/api/plans/analyses/{job}/arealregnskap.pdf")
@@ -264,3 +278,20 @@ def test_bad_requests_are_refused_before_queuing(
     assert dense.status_code == 422 and "0–100" in dense.json()["detail"]
     code = client.post(f"/api/plans/{proposed}/land-account", json={"dwellings_per_daa": {"x": 1}})
     assert code.status_code in (400, 422)
+
+
+def test_a_zone_density_from_the_plan_beats_the_default_per_arealformal(
+    client: TestClient, plans: tuple[int, int], tmp_path: Path
+) -> None:
+    frame = gpd.GeoDataFrame(
+        {"KPAREALFORMÅL": [1110, 1110], "OMRÅDENAVN": ["B3", "B4"], "BOLIGTETTHET": [3.0, None]},
+        geometry=[MIRE_WEST, MIRE_EAST],
+        crs=25833,
+    )
+    frame.to_file(tmp_path / "tett.gpkg")
+    made = upload(client, tmp_path / "tett.gpkg", kind="land_use_plan", name="KPA tetthet")
+    assert made.status_code == 201, made.text
+    result = account(client, made.json()["layer_id"], dwellings_per_daa={"1110": 2.0})
+    zones = {z["name"]: z for z in result["reserve"]["zones"]}
+    assert zones["B3"]["dwellings"] == pytest.approx(300)  # its own 3 per daa on 100 daa
+    assert zones["B4"]["dwellings"] == pytest.approx(247.4)  # the default 2 per daa

@@ -306,3 +306,51 @@ def test_a_plan_must_lie_in_the_kommune_it_names(
     assert "kommune 0301 (Oslo)" in elsewhere.json()["detail"]
     unknown = upload(client, path, kind="land_use_plan", name="KPA x", kommune="9999")
     assert unknown.status_code == 422 and "not in the active boundaries" in unknown.json()["detail"]
+
+
+def test_ar5_file_geodatabase_zip_as_geonorge_delivers_it(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    """FKB-AR5 from Geonorge: a zip holding a .gdb folder with the area layer beside the
+    boundary lines (and a product sheet): the areas are taken without asking."""
+    import zipfile
+
+    import geopandas as gpd
+    from shapely.geometry import LineString, box
+
+    gdb = tmp_path / "Basisdata_3218_Aas_25833_FKB-AR5_FGDB.gdb"
+    areas = gpd.GeoDataFrame(
+        {"arealtype": [30, 60, 21], "skogbonitet": [14, 98, 98], "treslag": [31, 98, 98]},
+        geometry=[box(262000 + 200 * i, 6620000, 262100 + 200 * i, 6620100) for i in range(3)],
+        crs=25833,
+    )
+    areas.to_file(gdb, layer="fkb_ar5_omrade", driver="OpenFileGDB")
+    lines = gpd.GeoDataFrame(
+        {"avgrensingtype": [4206]},
+        geometry=[LineString([(262000, 6620000), (262100, 6620000)])],
+        crs=25833,
+    )
+    lines.to_file(gdb, layer="fkb_ar5_grense", driver="OpenFileGDB")
+    archive = tmp_path / "Basisdata_3218_Aas_25833_FKB-AR5_FGDB.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("FKB-AR5_produktark.txt", "Produktark")
+        for part in gdb.iterdir():
+            zf.write(part, f"{gdb.name}/{part.name}")
+    response = upload(client, archive, kind="land_cover", name="AR5 Ås")
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["feature_count"] == 3
+    assert result["field_map"]["arealtype"] == "arealtype"
+    classes = stored(database_url, result["version_id"], "arealtype")
+    assert classes == {
+        "30": (1, pytest.approx(10_000)),
+        "60": (1, pytest.approx(10_000)),
+        "21": (1, pytest.approx(10_000)),
+    }
+    # a zip with something else in the .gdb folder is refused before anything is written
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("x.gdb/a00000001.gdbtable", b"\x03\x00\x00\x00")
+        zf.writestr("x.gdb/evil.sh", "#!/bin/sh")
+    refused = upload(client, bad, kind="land_cover", name="x")
+    assert refused.status_code == 422 and "evil.sh" in refused.json()["detail"]
