@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
@@ -78,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version=__version__,
         lifespan=lifespan,
-        docs_url=None,  # served below from the service's own copy of Swagger UI (offline)
+        docs_url=None,  # served below from the service's own copies of Swagger UI and ReDoc
+        redoc_url=None,  # (offline; FastAPI's defaults load them from a CDN)
     )
     app.state.settings = settings
     app.state.token_cache = TokenCache(settings.token_cache_s)
@@ -117,8 +118,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def add_offline_docs(app: FastAPI) -> None:
-    """``/docs`` with Swagger UI from npm, served by the service: works without internet."""
+    """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from npm, served by the service: they work
+    without internet."""
     swagger = f"{URL_PREFIX}/swagger-ui-dist"
+
+    @app.get("/redoc", include_in_schema=False, name="redoc_html")
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} – API",
+            redoc_js_url=f"{URL_PREFIX}/redoc/bundles/redoc.standalone.js",
+            redoc_favicon_url=f"{swagger}/favicon-32x32.png",
+            with_google_fonts=False,
+        )
 
     @app.get("/docs", include_in_schema=False, name="swagger_ui_html")
     def docs() -> HTMLResponse:

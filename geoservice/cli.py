@@ -18,6 +18,7 @@ from geoservice.cli_land_account import land_account_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.cli_maps import app as maps_app
 from geoservice.cli_restoration import app as restoration_app
+from geoservice.cli_words import cli_text
 from geoservice.database import embedded_cluster, resolve_database_url
 from geoservice.settings import Settings
 
@@ -43,7 +44,7 @@ err_console = Console(stderr=True)
 
 
 def _fail(exc: GeoServiceError) -> typer.Exit:
-    err_console.print(f"[bold red]error[/]: {exc.detail}")
+    err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
     return typer.Exit(code=1)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from core.errors import GeoServiceError
 from geoservice import access
+from geoservice.cli_words import cli_text
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 
@@ -29,7 +30,7 @@ def _run(action: Callable[[Engine], T]) -> T:
     try:
         return action(engine)
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()

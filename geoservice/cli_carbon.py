@@ -15,6 +15,7 @@ from analyses.presets import DEFAULT_PRESET
 from core.errors import GeoServiceError, InvalidInput
 from core.i18n import LANGS, Lang, footprint_label, number, percent, t
 from geoservice import access
+from geoservice.cli_words import cli_text
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 
@@ -99,7 +100,7 @@ def assess_cmd(
         access.record_command(engine, f"assess {proposal_file.name}", {"proposal_id": result["id"]})
         engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     if csv_out:
         from analyses.tables import to_csv
@@ -246,7 +247,7 @@ def plans_cmd(
             )
         engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     if as_json:
         console.print_json(json.dumps(result, default=str))

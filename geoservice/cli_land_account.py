@@ -13,6 +13,7 @@ from analyses.presets import DEFAULT_PRESET
 from core.errors import GeoServiceError, InvalidInput
 from core.i18n import LANGS, Lang, number, t
 from geoservice.cli_carbon import ExcavatedShareOption, PeatHandlingOption, console, err_console
+from geoservice.cli_words import cli_text
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 
@@ -89,7 +90,7 @@ def land_account_cmd(
             )
         engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     if xlsx is not None:
         from maps.land_account_xlsx import land_account_workbook

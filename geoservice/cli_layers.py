@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.errors import GeoServiceError
 from geoservice import access
+from geoservice.cli_words import cli_text
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 
@@ -105,7 +106,7 @@ def import_cmd(
         )
         engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     if as_json:
         console.print_json(json.dumps(result.as_dict()))
@@ -133,7 +134,7 @@ def list_cmd(
         engine = create_db_engine(resolve_database_url(settings), settings)
         items, total = catalog.list_layers(engine, limit=limit, offset=offset)
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     table = Table("id", "name", "kind", "version", "features", "source", "uploaded")
     for item in items:
@@ -178,6 +179,6 @@ def export_cmd(
             storage_srid=settings.storage_srid,
         )
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     console.print(f"wrote {path}")

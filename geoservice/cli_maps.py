@@ -17,6 +17,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from core.errors import GeoServiceError
+from geoservice.cli_words import cli_text
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 
@@ -49,7 +50,7 @@ def _write(out: Path, server: str | None, build: Callable[[Engine, MapOptions], 
         finally:
             engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     out.write_text(rendered.html, encoding="utf-8")
     console.print(

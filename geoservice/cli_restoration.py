@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.errors import GeoServiceError
 from geoservice import access
+from geoservice.cli_words import cli_text
 from geoservice.database import create_db_engine, resolve_database_url
 from geoservice.settings import Settings
 
@@ -46,14 +47,16 @@ def import_cmd(
         access.record_command(engine, f"restoration import {path.name}", {"project_ids": ids})
         engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     console.print(f"registered {len(ids)} projects: {', '.join(map(str, ids))}")
 
 
 @app.command("progress")
 def progress_cmd(
-    region: Annotated[str, typer.Option(help="kommunenummer, fylkesnummer or NO")] = "NO",
+    region: Annotated[
+        str, typer.Option(help="kommunenummer, fylkesnummer, a kommune or fylke name (Ås), or NO")
+    ] = "NO",
     as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default today)")] = None,
     ecosystem: Annotated[str | None, typer.Option(help="Ecosystem type code")] = None,
 ) -> None:
@@ -70,7 +73,7 @@ def progress_cmd(
         result = restoration.progress(engine, region=region, ecosystem=ecosystem, as_of=when)
         engine.dispose()
     except GeoServiceError as exc:
-        err_console.print(f"[bold red]error[/]: {exc.detail}")
+        err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
     console.print(
         f"{result['region']} ({result['region_kind']}), {result['ecosystem'] or 'all ecosystems'}"

@@ -128,3 +128,46 @@ def test_serve_says_what_to_do_when_the_port_is_taken() -> None:
     assert result.exit_code == 1, result.output
     assert f"Port {port} on 127.0.0.1 is already in use" in said
     assert f"--port {port + 1}" in said and "GEOSERVICE_PORT" in said
+
+
+def test_cli_errors_name_its_own_flags(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layers speak to the API (crs=, check_extent=false); the CLI says --crs and
+    --no-check-extent, and a bare .shp is told which of its parts to zip."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    monkeypatch.setenv("GEOSERVICE_DATABASE_URL", database_url)
+    frame = gpd.GeoDataFrame(
+        {"ARTYPE": [30]}, geometry=[box(262000, 6620000, 262100, 6620100)], crs=25833
+    )
+    frame.to_file(tmp_path / "ar5.shp")
+    (tmp_path / "ar5.shx").unlink()
+    (tmp_path / "ar5.prj").unlink()
+    bare = runner.invoke(
+        app, ["layers", "import", str(tmp_path / "ar5.shp"), "--kind", "land_cover", "--name", "a"]
+    )
+    assert bare.exit_code == 1
+    said = " ".join(bare.output.split())
+    assert "zip it together with ar5.shx, ar5.dbf, ar5.prj" in said
+    assert "no .shx, .prj" in said
+    frame.to_crs(4326).to_file(tmp_path / "ar5.geojson")
+    wrong = runner.invoke(
+        app,
+        [
+            "layers",
+            "import",
+            str(tmp_path / "ar5.geojson"),
+            "--kind",
+            "land_cover",
+            "--name",
+            "a",
+            "--crs",
+            "EPSG:25833",
+        ],
+    )
+    assert wrong.exit_code == 1
+    said = " ".join(wrong.output.split())
+    assert "--crs EPSG:4326" in said and "--no-check-extent" in said
+    assert "crs=EPSG" not in said and "check_extent=" not in said

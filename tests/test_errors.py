@@ -1,6 +1,7 @@
 import re
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -142,10 +143,13 @@ def test_every_log_line_of_a_request_carries_its_id(settings: Settings, tmp_path
     assert all(e["level"] == "INFO" and e["logger"] == "geoservice.middleware" for e in refused)
 
 
-def test_api_docs_work_offline(client: TestClient) -> None:
-    page = client.get("/docs")
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_docs_work_offline(client: TestClient, path: str) -> None:
+    page = client.get(path)
     assert page.status_code == 200
     assert "cdn.jsdelivr" not in page.text and "fastapi.tiangolo.com" not in page.text
+    assert "googleapis" not in page.text
+    assert "https://" not in page.headers["content-security-policy"]
     assets = re.findall(r'(?:src|href)="(/static/vendor/[^"]+)"', page.text)
     assert len(assets) >= 2
     for asset in assets:

@@ -118,8 +118,15 @@ def test_region_filter_with_real_boundaries(client: TestClient, baseline: None) 
     assert baerum["baseline_degraded_ha"] == 0 and baerum["under_restoration_ha"] == 0
     missing = client.get("/api/restoration/progress", params={"region": "9999"})
     assert missing.status_code == 404
-    bad = client.get("/api/restoration/progress", params={"region": "Ås"})
-    assert bad.status_code == 422
+    # a kommune by its name is the same kommune
+    named = progress(client, region="Ås", as_of="2024-06-01")
+    assert named["region"] == "3218" and named["under_restoration_ha"] == pytest.approx(1.0)
+    assert progress(client, region="aas", as_of="2024-06-01")["region"] == "3218"
+    typo = client.get("/api/restoration/progress", params={"region": "Åss"})
+    assert typo.status_code == 422 and "did you mean Ås" in typo.json()["detail"]
+    twice = client.get("/api/restoration/progress", params={"region": "Våler"})
+    assert twice.status_code == 422
+    assert "3114" in twice.json()["detail"] and "3419" in twice.json()["detail"]
 
 
 def test_pace_and_projection_on_a_constructed_history(client: TestClient, tmp_path: Path) -> None:

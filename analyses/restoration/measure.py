@@ -4,6 +4,7 @@ outside the baseline is kept apart)."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,18 +25,62 @@ class Region:
     kind: str  # "kommune", "fylke" or "country"
 
 
-def _region(code: str) -> Region:
-    code = code.strip().upper()
+def _region(code: str, engine: Engine | None = None) -> Region:
+    """A region by number (kommune 4 digits, fylke 2, NO), or by a kommune's or fylke's name
+    in the active boundaries layer (``Ås``, ``Akershus``)."""
+    given = code.strip()
+    code = given.upper()
     if code == "NO":
         return Region("NO", "country")
     if code.isdigit() and len(code) == 4:
         return Region(code, "kommune")
     if code.isdigit() and len(code) == 2:
         return Region(code, "fylke")
+    if engine is not None and given and not given.isdigit():
+        return _region_named(engine, given)
     raise InvalidInput(
-        f"region {code!r} is not a kommunenummer (4 digits), fylkesnummer (2 digits) or NO.",
+        f"region {given!r} is not a kommunenummer (4 digits), fylkesnummer (2 digits), the name "
+        "of a kommune or fylke, or NO.",
         code="bad_region",
     )
+
+
+def _plain(name: str) -> str:
+    """A name as typed on any keyboard: ``Aas`` finds Ås, ``Baerum`` Bærum."""
+    folded = name.strip().casefold()
+    return folded.replace("å", "aa").replace("æ", "ae").replace("ø", "o")
+
+
+def _region_named(engine: Engine, name: str) -> Region:
+    """The kommune or fylke of that name in the active boundaries layers."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT f.attrs->>'kommunenummer' AS k, f.attrs->>'fylkesnummer' AS fy, "
+                "f.attrs->>'navn' AS navn FROM geoservice.feature f JOIN geoservice.layer l "
+                "ON l.active_version_id = f.version_id AND l.kind = 'boundaries' "
+                "WHERE f.attrs ? 'navn' ORDER BY 1, 2"
+            )
+        ).all()
+    found = [r for r in rows if str(r.navn).casefold() == name.strip().casefold()]
+    found = found or [r for r in rows if _plain(str(r.navn)) == _plain(name)]
+    if not found:
+        plain = {_plain(str(r.navn)): str(r.navn) for r in rows}
+        close = [plain[c] for c in difflib.get_close_matches(_plain(name), plain, n=3, cutoff=0.6)]
+        raise InvalidInput(
+            f"No kommune or fylke is called {name!r} in the boundaries layer"
+            + (f"; did you mean {', '.join(close)}?" if close else ".")
+            + " Give its number instead (e.g. 3218 for Ås).",
+            code="bad_region",
+        )
+    if len(found) > 1:
+        numbers = ", ".join(f"{r.k or r.fy} {r.navn}" for r in found)
+        raise InvalidInput(
+            f"Several regions are called {name}: {numbers}. Give the number of the one you mean.",
+            code="ambiguous_region",
+        )
+    row = found[0]
+    return Region(row.k, "kommune") if row.k else Region(row.fy, "fylke")
 
 
 def counting_statuses() -> list[str]:
@@ -346,7 +391,7 @@ def measure_areas(
     area: tuple[dict[str, Any], str, int] | None = None,
 ) -> _Measured:
     """Resolve the region to units and measure baseline and restoration on every date."""
-    reg = Region("polygon", "polygon") if area else _region(region)
+    reg = Region("polygon", "polygon") if area else _region(region, engine)
     eco = ecosystem_code(ecosystem)
     with engine.connect() as conn:
         degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
