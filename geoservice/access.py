@@ -128,6 +128,18 @@ def revoke_token(engine: Engine, token_id: int) -> None:
         raise NotFound(f"There is no token {token_id}.", code="token_not_found")
 
 
+def revoke_token_value(engine: Engine, token: str) -> None:
+    """Revoke the token itself (a workbench session signing out; it knows no id)."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE geoservice.api_token SET revoked_at = coalesce(revoked_at, now()) "
+                "WHERE token_sha256 = :h"
+            ),
+            {"h": _digest(token)},
+        )
+
+
 def list_tokens(engine: Engine) -> list[dict[str, Any]]:
     """Every token with its user, role and state (never the token itself)."""
     with engine.connect() as conn:

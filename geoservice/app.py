@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -31,6 +32,7 @@ from geoservice.routers.ogc import ogc_router
 from geoservice.routers.ogc_tiles import ogc_tiles_router
 from geoservice.routers.restoration import restoration_router
 from geoservice.routers.tiles import tiles_router
+from geoservice.routers.web import web_router
 from geoservice.security import identify
 from geoservice.settings import Settings
 from layers.gdal_env import harden
@@ -112,6 +114,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         StaticFiles(directory=vendor_dir(settings.map_assets_dir), check_dir=False),
         name="vendor",
     )
+    # The workbench's own CSS and scripts (templates render the pages).
+    app.mount(
+        "/static/web",
+        StaticFiles(directory=Path(__file__).resolve().parent / "static"),
+        name="web-static",
+    )
+    app.include_router(web_router())
     use_openapi_30(app)
     add_offline_docs(app)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +31,7 @@ from geoservice.security import (
     token_from,
 )
 from geoservice.settings import Settings
+from geoservice.web_session import CSRF_FIELD, CSRF_HEADER, csrf_ok, session_token
 
 log = logging.getLogger(__name__)
 FORM_OVERHEAD = 1 << 20  # multipart boundaries and the small form fields next to the file
@@ -61,7 +63,22 @@ class Gatekeeper:
             return
         headers = Headers(scope=scope)
         method, path = scope["method"], scope["path"]
-        token = token_from(method, path, headers, scope.get("query_string", b"").decode("latin-1"))
+        query = scope.get("query_string", b"").decode("latin-1")
+        token = token_from(method, path, headers, query)
+        if token is None and (token := session_token(headers)) is not None:
+            # A signed-in browser: every write must carry the session's CSRF token too.
+            given = headers.get(CSRF_HEADER) or dict(parse_qsl(query)).get(CSRF_FIELD)
+            if method not in READ_METHODS and not csrf_ok(token, given):
+                await self._refuse(
+                    scope,
+                    receive,
+                    send,
+                    403,
+                    "csrf",
+                    "The form is out of date or did not come from this service. Reload the "
+                    "page and try again.",
+                )
+                return
         try:
             principal = await resolve_principal(scope["app"], token)
         except Unauthorized as exc:
@@ -137,6 +154,10 @@ class Gatekeeper:
         await response(scope, receive, send)
 
 
+# Writes recorded in the audit log: the API, and the workbench pages that change things.
+AUDITED_PREFIXES = ("/api/", "/vurderinger", "/lag", "/restaurering", "/logg-ut")
+
+
 class AuditWrites:
     """Record every write under /api once it is answered: who, the endpoint, its status and
     the objects and versions the handler noted (:func:`geoservice.security.audit_note`)."""
@@ -149,7 +170,7 @@ class AuditWrites:
         if (
             scope["type"] != "http"
             or scope["method"] in READ_METHODS
-            or not scope["path"].startswith("/api/")
+            or not scope["path"].startswith(AUDITED_PREFIXES)
         ):
             await self.app(scope, receive, send)
             return

@@ -61,13 +61,17 @@ def footprint_name(geojson: dict[str, Any]) -> str | None:
 def _outside(label: str, geoms: list[dict[str, Any]], srid_in: int) -> InvalidInput:
     """The refusal of a footprint outside Norway, saying which usual mix-up (degrees, another
     UTM zone, swapped axes) would put it there, as an upload's does."""
-    points = [shapely.geometry.shape(g).representative_point() for g in geoms]
-    cause = likely_cause(
-        [p.x for p in points], [p.y for p in points], SourceCrs(srid_in, f"EPSG:{srid_in}", "")
-    )
+    try:
+        points = [shapely.geometry.shape(g).representative_point() for g in geoms]
+        cause = likely_cause(
+            [p.x for p in points], [p.y for p in points], SourceCrs(srid_in, f"EPSG:{srid_in}", "")
+        )
+    except (ValueError, TypeError, AttributeError, shapely.errors.ShapelyError):
+        cause = ""  # coordinates shapely cannot read: PostGIS said what it could
     return InvalidInput(
-        f"The {label} footprint does not lie in Norway when read as EPSG:{srid_in}. {cause} "
-        "GeoJSON is longitude/latitude (EPSG:4326) unless you say otherwise with crs "
+        f"The {label} footprint does not lie in Norway when read as EPSG:{srid_in}. "
+        + (f"{cause} " if cause else "")
+        + "GeoJSON is longitude/latitude (EPSG:4326) unless you say otherwise with crs "
         "(--crs on the command line).",
         code="outside_norway",
     )

@@ -35,7 +35,7 @@ class LandAccountIn(BaseModel):
         description="The plan in force (or this layer, with compare_version) for the change table",
     )
     compare_version: int | None = Field(default=None, ge=1)
-    dwellings_per_daa: dict[Annotated[str, Field(pattern=r"^\d{4}$")], float] = Field(
+    dwellings_per_daa: dict[str, float] = Field(
         default_factory=dict,
         description='Planned dwellings per daa by arealformål, e.g. {"1110": 2.0}',
     )
@@ -65,6 +65,12 @@ def land_account_router() -> APIRouter:
         """Queue the account; poll ``href`` for progress and the result, and fetch
         ``href`` + ``/arealregnskap.xlsx`` for the workbook."""
         for code, density in body.dwellings_per_daa.items():
+            if not (code.isdigit() and len(code) == 4):
+                raise InvalidInput(
+                    f"dwellings_per_daa is keyed by four-digit arealformål codes (got {code!r}), "
+                    'e.g. {"1110": 2.0}.',
+                    code="bad_density",
+                )
             if not 0 <= density <= 100:
                 raise InvalidInput(
                     f"dwellings_per_daa for {code} is {density}; give 0–100 dwellings per daa.",

@@ -1,0 +1,374 @@
+"""The workbench: server-rendered pages in bokmål (``?lang=en`` for English) for planners,
+GIS staff and ecologists; every asset served by the service, so it works on an intranet.
+
+Pages call the same functions as the API (one way to do each thing); a form that fails shows
+the service's message next to the field it concerns, with the values kept. Writes need the
+session's CSRF token (checked by the gatekeeper before the body is read).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from analyses.assessment import ProposalRequest, assess, registry
+from analyses.presets import DEFAULT_PRESET, PRESETS
+from core.errors import GeoServiceError, InvalidInput
+from core.i18n import LANGS, Lang, number, t
+from geoservice import access
+from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.security import principal_of
+from geoservice.settings import Settings
+from geoservice.web_session import (
+    LOGIN_COOKIE,
+    SESSION_LIFETIME,
+    clear_session,
+    cookie,
+    csrf_for,
+    csrf_ok,
+    new_login_secret,
+    session_token,
+    set_login_secret,
+    set_session,
+)
+from layers import catalog, codelists
+from layers.geometry_limits import check_request_geometry
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_SIZE = 25
+# Which page each role starts from, and the sections it sees.
+SECTIONS = {
+    "planner": ("vurderinger",),
+    "gis": ("lag",),
+    "ecologist": ("restaurering",),
+    "viewer": ("vurderinger", "lag", "restaurering"),
+    "admin": ("vurderinger", "lag", "restaurering"),
+}
+
+
+def _lang(request: Request) -> Lang:
+    asked = request.query_params.get("lang") or cookie(request.headers, "gs_lang") or "nb"
+    return "en" if asked == "en" else "nb"
+
+
+def _render(
+    request: Request, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    lang = _lang(request)
+    principal = principal_of(request)
+    token = session_token(request.headers)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": lambda key, **v: t(key, lang, **v),
+            "number": lambda value, digits=0: number(value, digits, lang),
+            "who": principal,
+            "csrf": csrf_for(token) if token else "",
+            "sections": SECTIONS.get(principal.role, ()) if principal else (),
+            **context,
+        },
+        status_code=status_code,
+    )
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Cache-Control"] = "no-store"
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie("gs_lang", _lang(request), samesite="strict", httponly=True)
+    return response
+
+
+def _signed_in(request: Request, role: str | None = None) -> Response | None:
+    """A redirect to the sign-in page for a visitor without a session, or a 403 page for a
+    role that may not do this; None when the person may go on."""
+    principal = principal_of(request)
+    if principal is None or session_token(request.headers) is None:
+        return RedirectResponse(f"/logg-inn?neste={request.url.path}", status_code=303)
+    if role is not None and not principal.may(role):
+        return _render(
+            request, "forbidden.html", status_code=403, needed=t(f"web.role.{role}", _lang(request))
+        )
+    return None
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _building_codes() -> list[tuple[int, str]]:
+    formal = codelists.load("arealformal")
+    return [
+        (int(code), str(row["name"]))
+        for code, row in formal.rows.items()
+        if row["building_zone"] in ("yes", "partial")
+    ]
+
+
+def _proposal_form(
+    request: Request, values: dict[str, Any], errors: dict[str, str]
+) -> HTMLResponse:
+    return _render(
+        request,
+        "proposal_new.html",
+        status_code=422 if errors else 200,
+        codes=_building_codes(),
+        presets=list(PRESETS),
+        values=values,
+        errors=errors,
+    )
+
+
+def _error_field(exc: GeoServiceError) -> str:
+    """Which form field a refusal concerns, from its code."""
+    code = getattr(exc, "code", "")
+    if "arealformal" in code:
+        return "arealformal"
+    if "preset" in code:
+        return "preset"
+    if "built_share" in code or "share" in code:
+        return "built_share"
+    return "footprint"
+
+
+def _read_footprint(upload: UploadFile, settings: Settings) -> tuple[dict[str, Any], str]:
+    """A footprint file (GeoJSON, zipped Shapefile, GeoPackage, SOSI ...) through the one
+    reader, as a FeatureCollection and its CRS."""
+    from geoservice.routers.layers import save_upload
+    from layers.reader import features_from_file
+
+    with tempfile.TemporaryDirectory(dir=settings.data_path) as workdir:
+        path, _, shown = save_upload(upload, settings, Path(workdir))
+        features, crs = features_from_file(
+            path,
+            Path(workdir),
+            max_features=settings.max_upload_features,
+            display_name=shown,
+        )
+    collection = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": g, "properties": p} for g, p in features],
+    }
+    return collection, crs
+
+
+def web_router() -> APIRouter:
+    """Build the workbench's pages."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        return _render(request, "home.html")
+
+    @router.get("/logg-inn", response_class=HTMLResponse)
+    def login_page(request: Request, neste: str = "/") -> Response:
+        secret = new_login_secret()
+        response = _render(
+            request, "login.html", login_csrf=csrf_for(secret), neste=_local(neste), error=None
+        )
+        set_login_secret(response, secret, secure=_secure(request))
+        return response
+
+    @router.post("/logg-inn", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        engine: EngineDep,
+        token: Annotated[str, Form(max_length=200)],
+        login_csrf: Annotated[str, Form(max_length=100)],
+        neste: Annotated[str, Form(max_length=200)] = "/",
+    ) -> Response:
+        secret = cookie(request.headers, LOGIN_COOKIE)
+        if secret is None or not csrf_ok(secret, login_csrf):
+            return _render(
+                request,
+                "login.html",
+                status_code=403,
+                login_csrf="",
+                neste="/",
+                error=t("web.login_expired", _lang(request)),
+            )
+        principal = access.authenticate(engine, token.strip())
+        if principal is None:
+            fresh = new_login_secret()
+            refused = _render(
+                request,
+                "login.html",
+                status_code=401,
+                login_csrf=csrf_for(fresh),
+                neste=_local(neste),
+                error=t("web.login_failed", _lang(request)),
+            )
+            set_login_secret(refused, fresh, secure=_secure(request))
+            return refused
+        _, session = access.create_token(
+            engine, principal.user, principal.role, expires_in=SESSION_LIFETIME
+        )
+        signed_in = RedirectResponse(_local(neste), status_code=303)
+        set_session(signed_in, session, secure=_secure(request))
+        return signed_in
+
+    @router.post("/logg-ut")
+    def logout(request: Request, engine: EngineDep) -> Response:
+        token = session_token(request.headers)
+        if token is not None:
+            access.revoke_token_value(engine, token)
+        response = RedirectResponse("/logg-inn", status_code=303)
+        clear_session(response)
+        return response
+
+    # --- planner ------------------------------------------------------------------------
+    @router.get("/vurderinger", response_class=HTMLResponse)
+    def proposals(
+        request: Request,
+        engine: EngineDep,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+        side: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        slettede: bool = False,
+    ) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        items, total = registry.list_proposals(
+            engine, q=q, limit=PAGE_SIZE, offset=(side - 1) * PAGE_SIZE, deleted=slettede
+        )
+        return _render(
+            request,
+            "proposals.html",
+            items=items,
+            total=total,
+            q=q or "",
+            side=side,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            slettede=slettede,
+        )
+
+    @router.get("/vurderinger/ny", response_class=HTMLResponse)
+    def proposal_new(request: Request) -> Response:
+        if (redirect := _signed_in(request, "planner")) is not None:
+            return redirect
+        values = {"arealformal": 1110, "preset": DEFAULT_PRESET, "peat_handling": "drained"}
+        return _proposal_form(request, values, {})
+
+    @router.post("/vurderinger/ny", response_class=HTMLResponse)
+    async def proposal_create(
+        request: Request, engine: EngineDep, settings: SettingsDep
+    ) -> Response:
+        if (redirect := _signed_in(request, "planner")) is not None:
+            return redirect
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        errors: dict[str, str] = {}
+        lang = _lang(request)
+        upload = form.get("fil")
+        try:
+            if isinstance(upload, UploadFile) and upload.filename:
+                footprint, crs = await run_in_threadpool(_read_footprint, upload, settings)
+            elif values.get("footprint"):
+                footprint, crs = json.loads(values["footprint"]), "EPSG:4326"
+            else:
+                raise InvalidInput(t("web.no_footprint", lang), code="no_footprint")
+            check_request_geometry(footprint, settings.geometry_limits, "proposal")
+            share = values.get("built_share", "").replace(",", ".").strip()
+            request_body = ProposalRequest(
+                footprint=footprint,
+                crs=crs,
+                arealformal=int(values.get("arealformal") or 0),
+                built_share=float(share) / 100 if share else None,
+                preset=values.get("preset") or DEFAULT_PRESET,
+                peat_handling=values.get("peat_handling") or "drained",  # type: ignore[arg-type]
+                name=values.get("name") or None,
+            )
+            who = principal_of(request)
+            result = await run_in_threadpool(
+                assess,
+                engine,
+                request_body,
+                storage_srid=settings.storage_srid,
+                user=who.user if who else None,
+            )
+        except (GeoServiceError, ValueError, json.JSONDecodeError) as exc:
+            detail = exc.detail if isinstance(exc, GeoServiceError) else str(exc)
+            field = _error_field(exc) if isinstance(exc, GeoServiceError) else "built_share"
+            errors[field] = detail
+            return _proposal_form(request, values, errors)
+        return RedirectResponse(f"/vurderinger/{result['id']}", status_code=303)
+
+    @router.get("/vurderinger/{proposal_id}", response_class=HTMLResponse)
+    def proposal_page(request: Request, proposal_id: int, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        from analyses.assessment import get_proposal
+
+        result = get_proposal(engine, proposal_id)
+        return _render(request, "proposal.html", p=result)
+
+    @router.post("/vurderinger/{proposal_id}/navn")
+    def proposal_rename(
+        request: Request,
+        proposal_id: int,
+        engine: EngineDep,
+        name: Annotated[str, Form(min_length=1, max_length=200)],
+    ) -> Response:
+        if (redirect := _signed_in(request, "planner")) is not None:
+            return redirect
+        registry.rename_proposal(engine, proposal_id, name)
+        return RedirectResponse("/vurderinger", status_code=303)
+
+    @router.post("/vurderinger/{proposal_id}/slett")
+    def proposal_delete(request: Request, proposal_id: int, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request, "planner")) is not None:
+            return redirect
+        registry.delete_proposal(engine, proposal_id)
+        return RedirectResponse("/vurderinger", status_code=303)
+
+    @router.post("/vurderinger/{proposal_id}/gjenopprett")
+    def proposal_restore(request: Request, proposal_id: int, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request, "planner")) is not None:
+            return redirect
+        registry.restore_proposal(engine, proposal_id)
+        return RedirectResponse("/vurderinger?slettede=true", status_code=303)
+
+    # --- GIS staff -----------------------------------------------------------------------
+    @router.get("/lag", response_class=HTMLResponse)
+    def layers_page(request: Request, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        items, total = catalog.list_layers(engine, limit=200, offset=0)
+        from layers.kinds import KINDS
+
+        return _render(request, "layers.html", items=items, total=total, kinds=list(KINDS))
+
+    @router.get("/lag/{layer_id}", response_class=HTMLResponse)
+    def layer_page(request: Request, layer_id: int, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        layer = catalog.get_layer(engine, layer_id)
+        versions = catalog.list_versions(engine, layer_id)
+        return _render(request, "layer.html", layer=layer, versions=versions)
+
+    @router.post("/lag/{layer_id}/versjoner/{version}/aktiver")
+    def layer_activate(
+        request: Request, layer_id: int, version: int, engine: EngineDep
+    ) -> Response:
+        if (redirect := _signed_in(request, "gis")) is not None:
+            return redirect
+        catalog.activate_version(engine, layer_id, version)
+        return RedirectResponse(f"/lag/{layer_id}", status_code=303)
+
+    return router
+
+
+def _local(target: str) -> str:
+    """Only a path of this service may follow sign-in (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
