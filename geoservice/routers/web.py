@@ -12,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -42,10 +43,18 @@ from layers import catalog, codelists
 from layers.geometry_limits import check_request_geometry
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
-PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
+
+
+def page_csp(image_origin: str = "") -> str:
+    """Scripts and styles only from the service; images also from the background map's host."""
+    images = f"'self' data: {image_origin}".strip()
+    return (
+        f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+PAGE_CSP = page_csp()
 PAGE_SIZE = 25
 # Which page each role starts from, and the sections it sees.
 SECTIONS = {
@@ -115,10 +124,27 @@ def _building_codes() -> list[tuple[int, str]]:
     ]
 
 
+def _basemap(settings: Settings) -> str:
+    """The background map's tile URL for the drawing map ('' for none)."""
+    from maps.page import KARTVERKET_TOPO
+
+    choice = settings.map_basemap
+    return "" if choice == "none" else KARTVERKET_TOPO if choice == "kartverket" else choice
+
+
+def _land_cover_tiles(engine: Any) -> str:
+    """Tiles of the newest land-cover layer, drawn under the drawing for orientation."""
+    with engine.connect() as conn:
+        found = catalog.active_versions(conn, "land_cover")
+    return f"/tiles/{found[-1].layer_id}/{{z}}/{{x}}/{{y}}.pbf" if found else ""
+
+
 def _proposal_form(
     request: Request, values: dict[str, Any], errors: dict[str, str]
 ) -> HTMLResponse:
-    return _render(
+    state = request.app.state
+    basemap = _basemap(state.settings)
+    response = _render(
         request,
         "proposal_new.html",
         status_code=422 if errors else 200,
@@ -126,7 +152,13 @@ def _proposal_form(
         presets=list(PRESETS),
         values=values,
         errors=errors,
+        basemap=basemap,
+        land_tiles=_land_cover_tiles(state.engine),
     )
+    if basemap:  # the background map's host may serve images to this page
+        parts = urlsplit(basemap)
+        response.headers["Content-Security-Policy"] = page_csp(f"{parts.scheme}://{parts.netloc}")
+    return response
 
 
 def _error_field(exc: GeoServiceError) -> str:

@@ -7,6 +7,16 @@
   var said = document.getElementById("drawn");
   if (!el || !field || typeof L === "undefined") { return; }
   var map = L.map(el).setView([59.66, 10.79], 13);
+  if (el.dataset.basemap) {
+    L.tileLayer(el.dataset.basemap, { maxZoom: 20, maxNativeZoom: 18,
+      attribution: "&copy; Kartverket" }).addTo(map);
+  }
+  if (el.dataset.land && L.vectorGrid) {  // the land cover, outlined, for orientation
+    L.vectorGrid.protobuf(el.dataset.land, {
+      vectorTileLayerStyles: { features: { weight: 1, color: "#4d7c0f", fill: true,
+        fillColor: "#a3c585", fillOpacity: 0.25 } }, maxNativeZoom: 18
+    }).addTo(map);
+  }
   var drawn = new L.FeatureGroup().addTo(map);
   map.addControl(new L.Control.Draw({
     draw: { polyline: false, circle: false, circlemarker: false, marker: false,
