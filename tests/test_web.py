@@ -173,3 +173,71 @@ def test_gis_uploads_with_the_session_and_sees_versions(
 
 def _lonlat(shape: Any) -> dict[str, Any]:
     return dict(mapping(gpd.GeoSeries([shape], crs=25833).to_crs(4326).iloc[0]))
+
+
+def test_ecologist_adds_a_project_and_the_dashboard_moves(
+    browser: TestClient, tmp_path: Path
+) -> None:
+    """2 ha of degraded land (1 ha mire, 1 ha forest); a drawn 0,5 ha project on the mire
+    started in 2024 puts 25 % under restoration; the chart has the 15 % and 30 % lines."""
+    x0, y0 = 262_000.0, 6_620_000.0
+    degraded = gpd.GeoDataFrame(
+        {"okosystem": ["wetland", "forest"], "basisaar": [2020, 2020]},
+        geometry=[box(x0, y0, x0 + 100, y0 + 100), box(x0 + 500, y0, x0 + 600, y0 + 100)],
+        crs=25833,
+    )
+    degraded.to_file(tmp_path / "degraded.gpkg")
+    gis = TestClient(browser.app)
+    gis_csrf = sign_in(gis, token_for(gis, "gis"))
+    with (tmp_path / "degraded.gpkg").open("rb") as fh:
+        made = gis.post(
+            "/api/layers",
+            files={"file": ("degraded.gpkg", fh)},
+            data={"kind": "degraded_areas", "name": "Forringet"},
+            headers={"X-CSRF-Token": gis_csrf},
+        )
+    assert made.status_code == 201, made.text
+    csrf = sign_in(browser, token_for(browser, "ecologist"))
+    before = browser.get("/restaurering")
+    assert before.status_code == 200
+    assert 'id="baseline">2,0 ha' in before.text and 'id="restored">0,0 ha' in before.text
+    drawn = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": _lonlat(box(x0, y0, x0 + 50, y0 + 100)),
+            }
+        ],
+    }
+    saved = browser.post(
+        f"/restaurering/ny?csrf={csrf}",
+        data={
+            "name": "Rehabilitering av Åsmyra",
+            "ecosystem_type": "wetland",
+            "status": "initiated",
+            "date": "2024-01-01",
+            "footprint": json.dumps(drawn),
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    after = browser.get("/restaurering")
+    assert after.status_code == 200, re.findall(r'role="alert">([^<]+)', after.text)
+    assert 'id="restored">0,5 ha' in after.text and 'id="share">25,0 %' in after.text
+    assert "Rehabilitering av Åsmyra" in after.text
+    assert after.text.count('class="target"') == 2  # the 15 % and 30 % lines
+    missing = browser.post(
+        f"/restaurering/ny?csrf={csrf}",
+        data={
+            "name": "x",
+            "ecosystem_type": "wetland",
+            "status": "initiated",
+            "date": "2024-06-01",
+        },
+    )
+    assert missing.status_code == 422 and "Tegn prosjektområdet" in missing.text
+    # a region no boundaries layer knows: the message on the page, by the field
+    unknown = browser.get("/restaurering?region=Ås")
+    assert unknown.status_code == 422 and 'id="region-error"' in unknown.text

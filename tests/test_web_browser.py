@@ -38,7 +38,7 @@ def tokens(settings: Settings, tmp_path: Path) -> dict[str, str]:
     engine = create_db_engine(str(settings.database_url), settings)
     try:
         made = {}
-        for role in ("planner", "gis"):
+        for role in ("planner", "gis", "ecologist"):
             access.add_user(engine, f"kari-{role}")
             made[role] = access.create_token(engine, f"kari-{role}", role)[1]
         # land cover under the site the planner draws
@@ -54,6 +54,16 @@ def tokens(settings: Settings, tmp_path: Path) -> dict[str, str]:
             engine,
             tmp_path / "cover.gpkg",
             ImportOptions(kind="land_cover", name="AR5"),
+            storage_srid=25833,
+        )
+        degraded = gpd.GeoDataFrame(
+            {"okosystem": ["wetland"], "basisaar": [2020]}, geometry=[MIRE], crs=25833
+        )
+        degraded.to_file(tmp_path / "degraded.gpkg")
+        import_file(
+            engine,
+            tmp_path / "degraded.gpkg",
+            ImportOptions(kind="degraded_areas", name="Forringet myr"),
             storage_srid=25833,
         )
         return made
@@ -169,4 +179,42 @@ def test_gis_officer_sees_a_refusal_then_a_success(
     # the browser logs the refused upload's 422; nothing else went wrong
     refused = [e for e in errors if "status of 422" in e]
     assert len(refused) == 1 and [e for e in errors if e not in refused] == [], errors
+    assert local_only(requests)
+
+
+def test_ecologist_adds_a_project_and_sees_the_dashboard_change(
+    browser: Any,  # noqa: F811
+    tokens: dict[str, str],
+    live_server: str,
+) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors, requests = watch(page)
+    sign_in(page, live_server, tokens["ecologist"])
+    page.click("header >> text=Restaurering")
+    assert page.inner_text("#restored").startswith("0,0")
+    check_page(page, live_server, "restaurering")
+    page.click("text=Nytt prosjekt")
+    page.wait_for_selector(".leaflet-draw-draw-rectangle")
+    centre = gpd.GeoSeries([MIRE.centroid], crs=25833).to_crs(4326).iloc[0]
+    page.evaluate(f"window.geoserviceDrawMap.setView([{centre.y}, {centre.x}], 16)")
+    page.wait_for_timeout(300)
+    page.fill("#name", "Tetting av grøfter på Åsmyra")
+    page.fill("#date", "2024-05-01")
+    check_page(page, live_server, "nytt-prosjekt")
+    page.click(".leaflet-draw-draw-rectangle")
+    area = page.locator("#draw-map").bounding_box()
+    assert area is not None
+    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    page.mouse.move(cx - 80, cy - 30)
+    page.mouse.down()
+    page.mouse.move(cx + 80, cy + 30, steps=8)
+    page.mouse.up()
+    page.click("#project-form button[type=submit]")
+    page.wait_for_url(f"{live_server}/restaurering*")
+    restored = float(page.inner_text("#restored").split()[0].replace(",", "."))
+    assert restored > 0
+    assert "Tetting av grøfter på Åsmyra" in page.inner_text("table:last-of-type")
+    assert page.locator("svg line.target").count() == 2
+    check_page(page, live_server, "restaurering-etter")
+    assert errors == [], errors
     assert local_only(requests)

@@ -398,7 +398,160 @@ def web_router() -> APIRouter:
         catalog.activate_version(engine, layer_id, version)
         return RedirectResponse(f"/lag/{layer_id}", status_code=303)
 
+    # --- ecologist ------------------------------------------------------------------------
+    @router.get("/restaurering", response_class=HTMLResponse)
+    def restoration_page(
+        request: Request,
+        engine: EngineDep,
+        region: Annotated[str, Query(max_length=80)] = "NO",
+    ) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        from analyses import restoration
+
+        error = None
+        progress: dict[str, Any] | None = None
+        series: list[dict[str, Any]] = []
+        try:
+            progress = restoration.progress(engine, region=region)
+            series = [
+                r for r in restoration.timeseries(engine, region=region) if r["ecosystem"] == "all"
+            ]
+        except GeoServiceError as exc:
+            error = exc.detail
+        projects, total = restoration.list_projects(engine, limit=100, offset=0)
+        return _render(
+            request,
+            "restoration.html",
+            status_code=422 if error and "baseline" not in error else 200,
+            region=region,
+            progress=progress,
+            chart=_chart(series, restoration.targets()),
+            projects=projects,
+            total=total,
+            error=error,
+            statuses=codelists.load("restoration_status").rows,
+            ecosystems=codelists.load("ecosystem_type").rows,
+        )
+
+    @router.get("/restaurering/ny", response_class=HTMLResponse)
+    def project_new(request: Request) -> Response:
+        if (redirect := _signed_in(request, "ecologist")) is not None:
+            return redirect
+        return _project_form(request, {"status": "initiated"}, {})
+
+    @router.post("/restaurering/ny", response_class=HTMLResponse)
+    async def project_create(
+        request: Request, engine: EngineDep, settings: SettingsDep
+    ) -> Response:
+        if (redirect := _signed_in(request, "ecologist")) is not None:
+            return redirect
+        from analyses import restoration
+
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        lang = _lang(request)
+        try:
+            if not values.get("footprint"):
+                raise InvalidInput(t("web.no_project_area", lang), code="no_footprint")
+            geometry = _multipolygon(json.loads(values["footprint"]))
+            check_request_geometry(geometry, settings.geometry_limits, "project")
+            who = principal_of(request)
+            saved = await run_in_threadpool(
+                restoration.save_project,
+                engine,
+                {
+                    "name": values.get("name") or None,
+                    "ecosystem_type": values.get("ecosystem_type"),
+                    "status_history": [
+                        {"status": values.get("status"), "date": values.get("date")}
+                    ],
+                },
+                geometry,
+                crs="EPSG:4326",
+                srid=settings.storage_srid,
+                user=who.user if who else None,
+            )
+        except (GeoServiceError, json.JSONDecodeError) as exc:
+            detail = exc.detail if isinstance(exc, GeoServiceError) else str(exc)
+            return _project_form(request, values, {"footprint": detail})
+        return RedirectResponse(f"/restaurering?ny={saved['id']}", status_code=303)
+
     return router
+
+
+def _project_form(request: Request, values: dict[str, Any], errors: dict[str, str]) -> HTMLResponse:
+    state = request.app.state
+    return _render(
+        request,
+        "project_new.html",
+        status_code=422 if errors else 200,
+        values=values,
+        errors=errors,
+        ecosystems=codelists.load("ecosystem_type").rows,
+        statuses=codelists.load("restoration_status").rows,
+        basemap=_basemap(state.settings),
+        land_tiles=_land_cover_tiles(state.engine),
+    )
+
+
+def _multipolygon(drawn: dict[str, Any]) -> dict[str, Any]:
+    """The drawn polygons (a FeatureCollection) as one MultiPolygon."""
+    polygons: list[Any] = []
+    for feature in drawn.get("features", []):
+        geometry = feature.get("geometry") or {}
+        if geometry.get("type") == "Polygon":
+            polygons.append(geometry["coordinates"])
+        elif geometry.get("type") == "MultiPolygon":
+            polygons.extend(geometry["coordinates"])
+    return {"type": "MultiPolygon", "coordinates": polygons}
+
+
+CHART_W, CHART_H, CHART_PAD = 640, 260, 40
+
+
+def _chart(series: list[dict[str, Any]], goals: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The yearly share under restoration as SVG coordinates, with the target lines."""
+    if not series:
+        return None
+    years = [int(r["year"]) for r in series]
+    first, last = min(years), max(max(years), *(int(g["year"]) for g in goals))
+    top = max(0.35, *(float(r["share"]) for r in series))
+
+    def x(year: float) -> float:
+        span = max(last - first, 1)
+        return round(CHART_PAD + (year - first) / span * (CHART_W - 2 * CHART_PAD), 1)
+
+    def y(share: float) -> float:
+        return round(CHART_H - CHART_PAD - share / top * (CHART_H - 2 * CHART_PAD), 1)
+
+    return {
+        "width": CHART_W,
+        "height": CHART_H,
+        "points": " ".join(f"{x(int(r['year']))},{y(float(r['share']))}" for r in series),
+        "dots": [
+            {
+                "x": x(int(r["year"])),
+                "y": y(float(r["share"])),
+                "year": r["year"],
+                "share": float(r["share"]),
+            }
+            for r in series
+        ],
+        "targets": [
+            {
+                "y": y(float(g["share"])),
+                "label": f"{round(float(g['share']) * 100)} % {g['year']}",
+                "x": x(int(g["year"])),
+            }
+            for g in goals
+        ],
+        "x0": CHART_PAD,
+        "x1": CHART_W - CHART_PAD,
+        "base": CHART_H - CHART_PAD,
+        "first": first,
+        "last": last,
+    }
 
 
 def _local(target: str) -> str:
