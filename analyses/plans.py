@@ -68,7 +68,7 @@ def _zone_result(
     """One building zone, valued exactly like a proposal on the same polygon."""
     code = int(zone.attrs["arealformal"])
     built, _ = default_built_share(code)
-    label = zone.attrs.get("plan_name") or f"sone {fid}"
+    label = (zone.attrs.get("feltnavn") or zone.attrs.get("plan_name")) or f"sone {fid}"
     valued = value_site(
         sl,
         label,
@@ -85,7 +85,7 @@ def _zone_result(
         "arealformal": code,
         "arealformal_name": codelists.load("arealformal").label(code),
         **valued,
-        "name": zone.attrs.get("plan_name") or None,
+        "name": (zone.attrs.get("feltnavn") or zone.attrs.get("plan_name")) or None,
         "already_built_share": round(built_already / area, 6) if area else 0.0,
         "already_built": area > 0 and built_already / area >= ALREADY_BUILT_SHARE,
     }

@@ -18,6 +18,7 @@ from geoservice import access
 from geoservice.app import create_app
 from geoservice.settings import Settings
 from tests.test_carbon import FOREST, landscape  # noqa: F401
+from tests.test_land_account import plans  # noqa: F401
 
 
 def token_for(client: TestClient, role: str) -> str:
@@ -238,6 +239,59 @@ def test_ecologist_adds_a_project_and_the_dashboard_moves(
         },
     )
     assert missing.status_code == 422 and "Tegn prosjektområdet" in missing.text
+    # the project's page: add a status; its history has both versions
+    found = re.search(r'href="/restaurering/(\d+)"', after.text)
+    assert found
+    added = browser.post(
+        f"/restaurering/{found.group(1)}/status?csrf={csrf}",
+        data={"status": "completed", "date": "2025-06-01"},
+    )
+    assert added.status_code == 200
+    assert "Fullført" in added.text and "2025-06-01" in added.text
+    assert added.text.count("<td>update</td>") == 1 and added.text.count("<td>create</td>") == 1
+    # import from a file on the same page (the API with the session and its CSRF token)
+    gpd.GeoDataFrame(
+        {
+            "navn": ["Import-myr"],
+            "okosystem": ["wetland"],
+            "status": ["planned"],
+            "status_date": ["2024-02-01"],
+        },
+        geometry=[box(x0 + 60, y0, x0 + 90, y0 + 100)],
+        crs=25833,
+    ).to_file(tmp_path / "projects.gpkg")
+    with (tmp_path / "projects.gpkg").open("rb") as fh:
+        imported = browser.post(
+            "/api/restoration/projects/import",
+            files={"file": ("projects.gpkg", fh)},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert imported.status_code == 201 and imported.json()["imported"] == 1
+    assert "Import-myr" in browser.get("/restaurering").text
     # a region no boundaries layer knows: the message on the page, by the field
     unknown = browser.get("/restaurering?region=Ås")
     assert unknown.status_code == 422 and 'id="region-error"' in unknown.text
+
+
+def test_planner_starts_the_plan_analysis_and_the_land_account_from_the_plan(
+    browser: TestClient,
+    client: TestClient,
+    plans: tuple[int, int],  # noqa: F811
+) -> None:
+    in_force, proposed = plans
+    csrf = sign_in(browser, token_for(browser, "planner"))
+    page = browser.get(f"/lag/{proposed}")
+    assert 'id="account-form"' in page.text and "KPA 2015" in page.text
+    analysed = browser.post(
+        f"/lag/{proposed}/analyse?csrf={csrf}", data={"analysis": "plan"}
+    )  # the job runs before the redirect is followed (TestClient runs background tasks)
+    assert analysed.status_code == 200 and "B2" in analysed.text
+    ranked = re.findall(r"<tr><td>(\w+)</td><td>(\d{4})", analysed.text)
+    assert ranked[0] == ("B2", "1110")  # the mire zone first: most carbon at stake
+    account = browser.post(
+        f"/lag/{proposed}/analyse?csrf={csrf}",
+        data={"analysis": "land_account", "compare_layer_id": str(in_force)},
+    )
+    assert account.status_code == 200
+    assert "Sammenlignet med KPA 2015: 100,0 daa inn i byggeområder, 10,0 daa ut" in account.text
+    assert "arealregnskap.xlsx" in account.text

@@ -10,6 +10,7 @@ the restoration map draws). The names below are its public interface.
 from analyses.restoration.map_data import projects_geojson, shares_by_region_over
 from analyses.restoration.progress import progress, targets, timeseries, timeseries_csv
 from analyses.restoration.registry import (
+    add_status,
     delete_project,
     get_project,
     import_projects,
@@ -21,6 +22,7 @@ from analyses.restoration.registry import (
 from analyses.restoration.rewetting import rewetting_effect
 
 __all__ = [
+    "add_status",
     "delete_project",
     "get_project",
     "import_projects",

@@ -352,6 +352,38 @@ def _current(conn: Connection, project_id: int) -> dict[str, Any] | None:
     return _as_dict(row) if row else None
 
 
+def add_status(
+    engine: Engine,
+    project_id: int,
+    status: str,
+    on: str,
+    *,
+    srid: int,
+    user: str | None,
+    may_change_any: bool = True,
+) -> dict[str, Any]:
+    """Record a project's next status (a new version; the area stays as it is)."""
+    current = get_project(engine, project_id)
+    with engine.connect() as conn:
+        geometry = conn.execute(
+            text(f"SELECT ST_AsGeoJSON(geom) FROM ({STATE_SQL}) s WHERE id = :p"),
+            {"p": project_id, "recorded": None},
+        ).scalar_one()
+    keep = {"id", "version", "recorded_at", "recorded_by", "area_ha", "carbon_effect"}
+    data = {k: v for k, v in current.items() if k not in keep}
+    data["status_history"] = [*(data.get("status_history") or []), {"status": status, "date": on}]
+    return save_project(
+        engine,
+        data,
+        json.loads(geometry),
+        crs=f"EPSG:{srid}",
+        srid=srid,
+        user=user,
+        project_id=project_id,
+        may_change_any=may_change_any,
+    )
+
+
 def get_project(engine: Engine, project_id: int) -> dict[str, Any]:
     """The current state of a project."""
     with engine.connect() as conn:

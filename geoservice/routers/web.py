@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from analyses import jobs
 from analyses.assessment import ProposalRequest, assess, registry
+from analyses.land_account import check_plans
 from analyses.presets import DEFAULT_PRESET, PRESETS
 from core.errors import GeoServiceError, InvalidInput
 from core.i18n import LANGS, Lang, number, t
@@ -336,7 +338,7 @@ def web_router() -> APIRouter:
             return _proposal_form(request, values, errors)
         return RedirectResponse(f"/vurderinger/{result['id']}", status_code=303)
 
-    @router.get("/vurderinger/{proposal_id}", response_class=HTMLResponse)
+    @router.get("/vurderinger/{proposal_id:int}", response_class=HTMLResponse)
     def proposal_page(request: Request, proposal_id: int, engine: EngineDep) -> Response:
         if (redirect := _signed_in(request)) is not None:
             return redirect
@@ -387,7 +389,10 @@ def web_router() -> APIRouter:
             return redirect
         layer = catalog.get_layer(engine, layer_id)
         versions = catalog.list_versions(engine, layer_id)
-        return _render(request, "layer.html", layer=layer, versions=versions)
+        with engine.connect() as conn:
+            plans = catalog.active_versions(conn, "land_use_plan")
+        plans = [p for p in plans if p.layer_id != layer_id]
+        return _render(request, "layer.html", layer=layer, versions=versions, plans=plans)
 
     @router.post("/lag/{layer_id}/versjoner/{version}/aktiver")
     def layer_activate(
@@ -397,6 +402,35 @@ def web_router() -> APIRouter:
             return redirect
         catalog.activate_version(engine, layer_id, version)
         return RedirectResponse(f"/lag/{layer_id}", status_code=303)
+
+    # --- plans: analysis and land account as jobs, with their progress --------------------
+    @router.post("/lag/{layer_id:int}/analyse")
+    async def plan_start(
+        request: Request, layer_id: int, engine: EngineDep, background: BackgroundTasks
+    ) -> Response:
+        if (redirect := _signed_in(request, "planner")) is not None:
+            return redirect
+        form = await request.form()
+        compare = str(form.get("compare_layer_id") or "")
+        body: dict[str, Any] = {}
+        if form.get("analysis") == jobs.LAND_ACCOUNT:
+            body = {"analysis": jobs.LAND_ACCOUNT}
+            if compare.isdigit():
+                body["compare_layer_id"] = int(compare)
+            check_plans(engine, layer_id, None, body.get("compare_layer_id"), None)
+        job_id = await run_in_threadpool(jobs.create_job, engine, layer_id, body)
+        background.add_task(jobs.run_job, engine, job_id)
+        return RedirectResponse(f"/planer/analyser/{job_id}", status_code=303)
+
+    @router.get("/planer/analyser/{job_id:int}", response_class=HTMLResponse)
+    def plan_job(request: Request, job_id: int, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        job = jobs.get_job(engine, job_id)
+        response = _render(request, "plan_job.html", job=job, job_id=job_id)
+        if job["status"] in ("queued", "running"):
+            response.headers["Refresh"] = "2"  # no script needed to follow the progress
+        return response
 
     # --- ecologist ------------------------------------------------------------------------
     @router.get("/restaurering", response_class=HTMLResponse)
@@ -433,6 +467,45 @@ def web_router() -> APIRouter:
             statuses=codelists.load("restoration_status").rows,
             ecosystems=codelists.load("ecosystem_type").rows,
         )
+
+    @router.get("/restaurering/{project_id:int}", response_class=HTMLResponse)
+    def project_page(request: Request, project_id: int, engine: EngineDep) -> Response:
+        if (redirect := _signed_in(request)) is not None:
+            return redirect
+        from analyses import restoration
+
+        return _render(
+            request,
+            "project.html",
+            project=restoration.get_project(engine, project_id),
+            history=restoration.project_history(engine, project_id),
+            statuses=codelists.load("restoration_status").rows,
+        )
+
+    @router.post("/restaurering/{project_id:int}/status")
+    def project_status(
+        request: Request,
+        project_id: int,
+        engine: EngineDep,
+        settings: SettingsDep,
+        status: Annotated[str, Form(max_length=40)],
+        date: Annotated[str, Form(max_length=10)],
+    ) -> Response:
+        if (redirect := _signed_in(request, "ecologist")) is not None:
+            return redirect
+        from analyses import restoration
+
+        who = principal_of(request)
+        restoration.add_status(
+            engine,
+            project_id,
+            status,
+            date,
+            srid=settings.storage_srid,
+            user=who.user if who else None,
+            may_change_any=bool(who and who.role == "admin"),
+        )
+        return RedirectResponse(f"/restaurering/{project_id}", status_code=303)
 
     @router.get("/restaurering/ny", response_class=HTMLResponse)
     def project_new(request: Request) -> Response:

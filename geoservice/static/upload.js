@@ -14,8 +14,9 @@
   function clear() {
     ["file", "name", "crs"].forEach(function (f) {
       var p = document.getElementById("err-" + f);
-      p.hidden = true; p.textContent = "";
       var input = document.getElementById("up-" + f);
+      if (!p || !input) { return; }
+      p.hidden = true; p.textContent = "";
       input.removeAttribute("aria-invalid");
     });
   }
@@ -35,14 +36,21 @@
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
       if (xhr.status >= 200 && xhr.status < 300) {
         bar.value = 100;
-        status.textContent = (en ? "Published: " : "Publisert: ") + body.name + " v" + body.version +
-          " (" + body.feature_count + (en ? " features)" : " objekter)");
         var link = document.createElement("a");
-        link.href = "/lag/" + body.layer_id; link.textContent = en ? "Open the layer" : "Åpne laget";
+        if (body.imported !== undefined) {  // restoration projects
+          status.textContent = (en ? "Imported: " : "Importert: ") + body.imported +
+            (en ? " projects." : " prosjekter.");
+          link.href = "/restaurering"; link.textContent = en ? "Show the dashboard" : "Vis oversikten";
+        } else {
+          status.textContent = (en ? "Published: " : "Publisert: ") + body.name + " v" +
+            body.version + " (" + body.feature_count + (en ? " features)" : " objekter)");
+          link.href = "/lag/" + body.layer_id; link.textContent = en ? "Open the layer" : "Åpne laget";
+        }
         status.appendChild(document.createTextNode(" ")); status.appendChild(link);
       } else {
         bar.hidden = true;
         var f = fieldOf(body.code || body.error || "");
+        if (!document.getElementById("err-" + f)) { f = "file"; }
         var p = document.getElementById("err-" + f);
         p.textContent = body.detail || (en ? "The upload failed." : "Opplastingen mislyktes.");
         p.hidden = false;
