@@ -136,7 +136,14 @@ def test_planner_draws_a_site_and_gets_the_result(
     emission = page.inner_text("#emission")
     assert emission.replace("\u00a0", "").isdigit() and int(emission.replace("\u00a0", "")) > 0
     check_page(page, live_server, "resultat")
-    page.click("text=Vurderinger")
+    # the report as the browser downloads it, with the session
+    href = page.get_attribute("a:text('PDF')", "href")
+    assert href is not None
+    pdf = page.request.get(f"{live_server}{href}")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body()[:5] == b"%PDF-"
+    (ARTIFACTS / "web-rapport.pdf").write_bytes(pdf.body())
+    page.click("header >> text=Vurderinger")
     assert "Tegnet tomt" in page.inner_text("table")
     check_page(page, live_server, "vurderinger")
     assert errors == [], errors
