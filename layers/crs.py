@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.geometry
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
@@ -207,6 +208,18 @@ def kommune_cause(
                 f"but labelled {source.label}. Upload again with crs=EPSG:{alt}."
             )
     return "No common Norwegian CRS puts it there either; check the kommunenummer and the CRS."
+
+
+def reproject_geojson(geometry: dict[str, Any], from_srid: int, to_srid: int) -> dict[str, Any]:
+    """A GeoJSON geometry in another CRS (x/y order as GIS software writes it)."""
+    if from_srid == to_srid:
+        return geometry
+    transformer = Transformer.from_crs(from_srid, to_srid, always_xy=True)
+    shape = shapely.geometry.shape(geometry)
+    moved = shapely.transform(
+        shape, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
+    return dict(shapely.geometry.mapping(moved))
 
 
 # --- OGC API CRS identifiers (Features Part 2) ------------------------------------------------

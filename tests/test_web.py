@@ -94,6 +94,7 @@ def test_sign_in_csrf_and_sign_out(browser: TestClient) -> None:
 def test_planner_draws_a_site_and_manages_assessments(
     browser: TestClient,
     landscape: None,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     csrf = sign_in(browser, token_for(browser, "planner"))
     form = browser.get("/vurderinger/ny")
@@ -110,8 +111,14 @@ def test_planner_draws_a_site_and_manages_assessments(
     assert empty.status_code == 422
     assert 'id="footprint-error"' in empty.text and "Tegn byggeområdet" in empty.text
     assert 'value="Skogtomta"' in empty.text  # what was typed is kept
+    # an alternative on the field next door, in a file in UTM 33 (the drawn site is lon/lat)
+    field = box(262_400, 6_620_000, 262_500, 6_620_100)
+    gpd.GeoDataFrame({"navn": ["Åkerlia"]}, geometry=[field], crs=25833).to_file(
+        tmp_path / "alt.gpkg"
+    )
     made = browser.post(
         f"/vurderinger/ny?csrf={csrf}",
+        files={"alternativer": ("alt.gpkg", (tmp_path / "alt.gpkg").read_bytes())},
         data={
             "name": "Skogtomta",
             "arealformal": "1110",
@@ -126,6 +133,18 @@ def test_planner_draws_a_site_and_manages_assessments(
     page = browser.get(made.headers["location"])
     # 1 ha of forest (bonitet høy, 232 t C) built over entirely
     assert "Skogtomta" in page.text and "10,0 daa" in page.text
+    assert 'id="comparison"' in page.text and "Åkerlia" in page.text
+    # the site from a file instead of a drawing
+    gpd.GeoDataFrame({"navn": ["Fra fil"]}, geometry=[FOREST], crs=25833).to_file(
+        tmp_path / "site.gpkg"
+    )
+    from_file = browser.post(
+        f"/vurderinger/ny?csrf={csrf}",
+        files={"fil": ("site.gpkg", (tmp_path / "site.gpkg").read_bytes())},
+        data={"name": "Filtomta", "arealformal": "1110", "built_share": "100"},
+    )
+    assert from_file.status_code == 200 and "Filtomta" in from_file.text
+    assert "10,0 daa" in from_file.text
     proposal_id = int(made.headers["location"].rsplit("/", 1)[1])
     listed = browser.get("/vurderinger?q=Skog")
     assert f'href="/vurderinger/{proposal_id}"' in listed.text

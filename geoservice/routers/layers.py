@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from core.errors import BadRequest, PayloadTooLarge
 from geoservice.dependencies import EngineDep, Id, Limit, Offset, SettingsDep, VersionQuery, page
@@ -46,7 +47,9 @@ def display_name(filename: str | None) -> str:
     return name
 
 
-def save_upload(upload: UploadFile, settings: Settings, workdir: Path) -> tuple[Path, str, str]:
+def save_upload(
+    upload: StarletteUpload, settings: Settings, workdir: Path
+) -> tuple[Path, str, str]:
     """Copy the upload to disk under a name of our own, refusing it as soon as it passes the
     size limit; returns the file, its SHA-256 (hashed on the way, not read again: 1 M
     polygons are 250 MB) and the name the user gave it."""

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from analyses import jobs
 from analyses.assessment import ProposalRequest, assess, registry
@@ -175,7 +176,7 @@ def _error_field(exc: GeoServiceError) -> str:
     return "footprint"
 
 
-def _read_footprint(upload: UploadFile, settings: Settings) -> tuple[dict[str, Any], str]:
+def _read_footprint(upload: StarletteUpload, settings: Settings) -> tuple[dict[str, Any], str]:
     """A footprint file (GeoJSON, zipped Shapefile, GeoPackage, SOSI ...) through the one
     reader, as a FeatureCollection and its CRS."""
     from geoservice.routers.layers import save_upload
@@ -194,6 +195,26 @@ def _read_footprint(upload: UploadFile, settings: Settings) -> tuple[dict[str, A
         "features": [{"type": "Feature", "geometry": g, "properties": p} for g, p in features],
     }
     return collection, crs
+
+
+def _alternatives(upload: Any, settings: Settings, crs: str) -> dict[str, dict[str, Any]]:
+    """Alternative sites from a file, one per feature, named by its navn/name, in the CRS of
+    the site (a drawn site is in lon/lat, a file may be in UTM)."""
+    if not isinstance(upload, StarletteUpload) or not upload.filename:
+        return {}
+    from layers.crs import parse_crs, reproject_geojson
+
+    collection, file_crs = _read_footprint(upload, settings)
+    source, target = parse_crs(file_crs).to_epsg(), parse_crs(crs).to_epsg()
+    found: dict[str, dict[str, Any]] = {}
+    for position, feature in enumerate(collection["features"], start=1):
+        props = feature.get("properties") or {}
+        name = str(props.get("navn") or props.get("name") or f"Alternativ {position}")
+        geometry = feature["geometry"]
+        if source and target:
+            geometry = reproject_geojson(geometry, source, target)
+        found[name] = geometry
+    return found
 
 
 def web_router() -> APIRouter:
@@ -306,13 +327,16 @@ def web_router() -> APIRouter:
         lang = _lang(request)
         upload = form.get("fil")
         try:
-            if isinstance(upload, UploadFile) and upload.filename:
+            if isinstance(upload, StarletteUpload) and upload.filename:
                 footprint, crs = await run_in_threadpool(_read_footprint, upload, settings)
             elif values.get("footprint"):
                 footprint, crs = json.loads(values["footprint"]), "EPSG:4326"
             else:
                 raise InvalidInput(t("web.no_footprint", lang), code="no_footprint")
             check_request_geometry(footprint, settings.geometry_limits, "proposal")
+            alternatives = await run_in_threadpool(
+                _alternatives, form.get("alternativer"), settings, crs
+            )
             share = values.get("built_share", "").replace(",", ".").strip()
             request_body = ProposalRequest(
                 footprint=footprint,
@@ -322,6 +346,7 @@ def web_router() -> APIRouter:
                 preset=values.get("preset") or DEFAULT_PRESET,
                 peat_handling=values.get("peat_handling") or "drained",  # type: ignore[arg-type]
                 name=values.get("name") or None,
+                alternatives=alternatives,
             )
             who = principal_of(request)
             result = await run_in_threadpool(
