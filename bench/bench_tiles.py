@@ -9,6 +9,10 @@ the same properties as columns of its table (``arealtype``, ``skogbonitet`` and 
 names, which ours carry): the ratios are against that. tipg serving ``arealtype`` alone (less
 to encode, 30 % smaller tiles) is measured too and reported beside it.
 
+Then a CQL2-filtered items request (``arealtype = 60``, 100 per page, with numberMatched)
+on the same layer, ours (whose import indexed ``arealtype`` as the filters write it) against
+tipg (its table with a btree on ``arealtype``), 4 clients.
+
 Set ``BENCH_TILE_SIZE`` (default 1000000) for the layer size.
 """
 
@@ -40,6 +44,9 @@ THREADS = 4
 MAX_TILES = 200
 
 
+# A CQL2 filter on the class both servers index (ours at import, bench.lc by the bench).
+CQL_FILTER = "arealtype = 60"
+CQL = "filter=arealtype%20%3D%2060&filter-lang=cql2-text&limit=100"
 SAME_PROPERTIES = ("arealtype", "skogbonitet", "arealtype_navn", "skogbonitet_navn")
 
 
@@ -69,6 +76,7 @@ def _same_properties(conn: Any, table: str, version_id: int) -> None:
     conn.execute(text(f"ALTER TABLE bench.{table}_same RENAME TO {table}"))
     conn.execute(text(f"ALTER TABLE bench.{table} ADD PRIMARY KEY (fid)"))
     conn.execute(text(f"CREATE INDEX ON bench.{table} USING gist (geom)"))
+    conn.execute(text(f"CREATE INDEX ON bench.{table} (arealtype)"))
     conn.execute(text(f"ANALYZE bench.{table}"))
 
 
@@ -153,9 +161,12 @@ def run() -> list[dict[str, Any]]:
         }
         measured: dict[tuple[str, int], dict[str, Any]] = {}
         cold_env = our_env(url, Path(tmp) / "cold", tile_cache="false")
+        cql: dict[str, dict[str, Any]] = {}
         with http_server(OUR_CMD, cold_env, "/healthz") as base:
             for z in ZOOMS:
                 measured[("ours cold", z)] = _load(urls(base, ours_path, z), seconds)
+            slug = httpx.get(f"{base}/ogc/collections/{result.layer_id}").json()["id"]
+            cql["ours"] = _load([f"{base}/ogc/collections/{slug}/items?{CQL}"] * 200, seconds)
         warm_env = our_env(url, Path(tmp) / "warm", tile_cache="true")
         with http_server(OUR_CMD, warm_env, "/healthz") as base:
             for z in ZOOMS:
@@ -181,6 +192,7 @@ def run() -> list[dict[str, Any]]:
             for z in ZOOMS:
                 for who, path in tipg_paths.items():
                     measured[(who, z)] = _load(urls(base, path, z), seconds)
+            cql["tipg"] = _load([f"{base}/collections/bench.lc/items?{CQL}"] * 200, seconds)
     for z in ZOOMS:
         peer = measured[("tipg", z)]
         light = measured[("tipg arealtype only", z)]
@@ -200,4 +212,19 @@ def run() -> list[dict[str, Any]]:
                     "p95_vs_tipg_arealtype_only": round(m["p95_ms"] / light["p95_ms"], 2),
                 }
             )
+    for who in ("ours", "tipg"):
+        m = cql[who]
+        rows.append(
+            {
+                "bench": "cql2_items",
+                "case": f"{size} polygons, filter={CQL_FILTER!r}, limit 100, indexed attribute",
+                "server": who,
+                "requests": m["tiles"],
+                "per_s": m["tiles_per_s"],
+                "p50_ms": m["p50_ms"],
+                "p95_ms": m["p95_ms"],
+                "throughput_vs_tipg": round(m["tiles_per_s"] / cql["tipg"]["tiles_per_s"], 2),
+                "p95_vs_tipg": round(m["p95_ms"] / cql["tipg"]["p95_ms"], 2),
+            }
+        )
     return rows

@@ -45,6 +45,8 @@ class LayerKind:
     unit: str | None = None  # rasters: what a pixel value means
     # Layers of a many-layer file (GML, SOSI products) taken without asking, in this order.
     preferred_layers: tuple[str, ...] = ()
+    # Integer attributes that big layers index for filters (the class a map is styled by).
+    filter_indexed: tuple[str, ...] = ()
 
     @property
     def is_raster(self) -> bool:
@@ -80,6 +82,7 @@ KINDS: dict[str, LayerKind] = {
                 ),
             ),
             required_any=(("arealtype", "n50_klasse"),),
+            filter_indexed=("arealtype",),
         ),
         LayerKind(
             name="land_use_plan",
@@ -120,6 +123,7 @@ KINDS: dict[str, LayerKind] = {
                 ),
             ),
             required_any=(("arealformal",),),
+            filter_indexed=("arealformal",),
             # Plan 5.0 GML and SOSI Plan: the arealformål areas among the plan's objects.
             preferred_layers=("RpArealformålOmråde", "KpArealformålOmråde"),
         ),

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -558,3 +559,45 @@ def test_qgis_loads_private_data(
     assert "arealtype=30" in logged  # the server did the filtering, not QGIS
     assert out["painted_pixels"] > 1000, out
     assert "/tiles/1/" in logged or f"/tiles/{layer_id}/" in logged
+
+
+def test_big_layers_index_the_attribute_filters_use(
+    client: TestClient, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer past the size threshold gets a btree on arealtype as the filters write it, and
+    PostgreSQL answers a CQL2 filter's count from that index."""
+    import psycopg
+
+    from layers import ingest
+
+    monkeypatch.setattr(ingest, "FILTER_INDEX_MIN_FEATURES", 10)
+    frame = gpd.GeoDataFrame(
+        {"ARTYPE": [30, 60] * 10},
+        geometry=[box(262000 + 20 * i, 6620000, 262010 + 20 * i, 6620010) for i in range(20)],
+        crs=25833,
+    )
+    frame.to_file(tmp_path / "ar5.gpkg")
+    made = upload(client, tmp_path / "ar5.gpkg", kind="land_cover", name="Indeksert")
+    assert made.status_code == 201, made.text
+    version = made.json()["version_id"]
+    with psycopg.connect(database_url) as conn:
+        indexes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (f"feature_v{version}",)
+            )
+        ]
+        assert any("arealtype" in d and "COALESCE" in d for d in indexes), indexes
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN SELECT count(*) FROM geoservice.feature WHERE version_id = %s AND "
+                "CAST(coalesce(attrs ->> 'arealtype', props ->> 'arealtype') AS integer) = 60",
+                (version,),
+            )
+        )
+    assert "arealtype" in plan and "Index" in plan, plan
+    slug = client.get(f"/ogc/collections/{made.json()['layer_id']}").json()["id"]
+    items = client.get(f"/ogc/collections/{slug}/items", params={"filter": "arealtype = 60"})
+    assert items.status_code == 200 and items.json()["numberMatched"] == 10
