@@ -361,7 +361,8 @@ def _index_filtered_attributes(
             continue
         cur.execute(
             sql.SQL(
-                "CREATE INDEX ON {t} ((CAST(coalesce(attrs ->> {n}, props ->> {n}) AS integer)))"
+                "CREATE INDEX ON {t} "
+                "((CAST(coalesce(attrs ->> {n}, props ->> {n}) AS integer)), version_id)"
             ).format(t=table, n=sql.Literal(name))
         )
 
