@@ -4,10 +4,12 @@ value bound)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import JSON, Engine, Text, cast, func, literal, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -15,6 +17,39 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.errors import InvalidInput, NotFound
 from layers.cql import FEATURE, property_expression
 from layers.crs import OgcCrs
+
+
+class CountCache:
+    """numberMatched of a filter on a layer version, kept: a version never changes once
+    published, so neither does the count. A client paging through a filtered collection
+    (QGIS asks page after page with the same filter) pays for the count once."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._counts: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> int | None:
+        """The kept count, or None."""
+        found = self._counts.get(key)
+        if found is not None:
+            self._counts.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str], count: int) -> None:
+        """Keep a count (the least recently used goes when full)."""
+        self._counts[key] = count
+        if len(self._counts) > self.size:
+            self._counts.popitem(last=False)
+
+
+MATCHED = CountCache()
+
+
+def _count_key(engine: AsyncEngine, statement: Any) -> tuple[str, str]:
+    """The database, the count's SQL and its bound values (the version id among them)."""
+    compiled = statement.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    where = engine.url.render_as_string(hide_password=True)
+    return f"{where}\n{compiled}", repr(sorted(compiled.params.items()))
 
 
 @dataclass(frozen=True)
@@ -130,11 +165,13 @@ async def query_features(
         if q.bbox is None and not q.properties and q.filter is None:
             matched = total_hint
         else:
-            matched = int(
-                (
-                    await conn.execute(select(func.count()).select_from(FEATURE).where(*conditions))
-                ).scalar_one()
-            )
+            counting = select(func.count()).select_from(FEATURE).where(*conditions)
+            key = _count_key(engine, counting)
+            found = MATCHED.get(key)
+            if found is None:
+                found = int((await conn.execute(counting)).scalar_one())
+                MATCHED.put(key, found)
+            matched = found
     return str(features), int(returned), matched
 
 
