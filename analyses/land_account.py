@@ -29,13 +29,13 @@ from analyses.assessment.arithmetic import ALREADY_BUILT, LandClass, default_bui
 from analyses.assessment.overlay import Site, SiteLand, chunked, read_ahead
 from analyses.assessment.valuation import value_site
 from analyses.factors import FactorTable, active_table
-from analyses.plans import building_codes
+from analyses.plans import building_codes, plan_version
 from analyses.presets import DEFAULT_PRESET, PeatHandling, Preset, excavated_share, stored_preset
 from core import __version__
 from core.bibliography import citations
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from layers import codelists
-from layers.catalog import active_by_kind, layer_with_active_version, version_id_of
+from layers.catalog import active_by_kind, version_id_of
 
 GUIDE = "[kdd-2023-arealregnskap]"
 # Land qualities in the order the tables show them.
@@ -129,20 +129,13 @@ def _zones(conn: Connection, version_id: int) -> list[Zone]:
 
 
 def _plan(conn: Connection, layer_id: int, version: int | None) -> dict[str, Any]:
-    row = layer_with_active_version(conn, layer_id)
-    if row is None:
-        raise NotFound(f"There is no layer {layer_id}.", code="layer_not_found")
-    if row.kind != "land_use_plan":
-        raise InvalidInput(
-            f"Layer {layer_id} ({row.name}) holds {row.kind}; the land account needs a "
-            "land_use_plan layer.",
-            code="not_a_plan",
-        )
+    """A plan layer (checked as plan analysis checks it) at the asked or active version."""
+    row = plan_version(conn, layer_id)
     version_id = version_id_of(conn, layer_id, version)
     number = conn.execute(
         text("SELECT version FROM geoservice.layer_version WHERE id = :v"), {"v": version_id}
     ).scalar_one()
-    return {"layer_id": layer_id, "name": row.name, "version_id": version_id, "version": number}
+    return {"layer_id": layer_id, "name": row["name"], "version_id": version_id, "version": number}
 
 
 def _nature_extent(conn: Connection) -> Any:

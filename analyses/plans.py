@@ -41,8 +41,8 @@ def plan_version(conn: Connection, layer_id: int) -> dict[str, Any]:
         raise NotFound(f"There is no layer {layer_id}.", code="layer_not_found")
     if row.kind != "land_use_plan":
         raise InvalidInput(
-            f"Layer {layer_id} ({row.name}) holds {row.kind}; plan analysis needs a "
-            "land_use_plan layer.",
+            f"Layer {layer_id} ({row.name}) holds {row.kind}; plan analysis and the land "
+            "account need a land_use_plan layer.",
             code="not_a_plan",
         )
     if row.version_id is None:
