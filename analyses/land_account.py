@@ -111,16 +111,18 @@ class Zone:
     dwellings_per_daa: float | None = None  # the zone's own density, when the plan gives it
 
 
-def _zones(conn: Connection, version_id: int) -> list[Zone]:
+def zones_of(conn: Connection, version_id: int, fids: list[int] | None = None) -> list[Zone]:
+    """The zones of a plan version (only ``fids`` when given: a national run's partition)."""
     rows = conn.execute(
         text(
             "SELECT fid, (attrs->>'arealformal')::int AS code, "
             "coalesce(attrs->>'feltnavn', attrs->>'plan_name') AS name, "
             "(attrs->>'boliger_per_daa')::float AS density, "
             "ST_AsBinary(geom) AS wkb, ST_Area(geom) AS area_m2 FROM geoservice.feature "
-            "WHERE version_id = :v AND attrs ? 'arealformal' ORDER BY fid"
+            "WHERE version_id = :v AND attrs ? 'arealformal' "
+            "AND (CAST(:fids AS integer[]) IS NULL OR fid = ANY(:fids)) ORDER BY fid"
         ),
-        {"v": version_id},
+        {"v": version_id, "fids": fids},
     ).all()
     return [
         Zone(int(r.fid), int(r.code), r.name, bytes(r.wkb), float(r.area_m2), r.density)
@@ -138,7 +140,7 @@ def _plan(conn: Connection, layer_id: int, version: int | None) -> dict[str, Any
     return {"layer_id": layer_id, "name": row["name"], "version_id": version_id, "version": number}
 
 
-def _nature_extent(conn: Connection) -> Any:
+def nature_extent(conn: Connection) -> Any:
     """Where nature types were looked for: the union of the active layers' extents (areas
     outside it are not mapped, which is not the same as mapped with nothing found)."""
     boxes = conn.execute(
@@ -155,7 +157,7 @@ def _daa(m2: float) -> float:
     return round(m2 / 1000, 4)
 
 
-def _composition(sl: SiteLand, nature_extent: Any) -> dict[str, Any]:
+def _composition(sl: SiteLand, extent: Any) -> dict[str, Any]:
     """Land qualities, nature values and protected area inside one site (m²)."""
     land: dict[str, float] = defaultdict(float)
     for c in sl.land:
@@ -167,7 +169,7 @@ def _composition(sl: SiteLand, nature_extent: Any) -> dict[str, Any]:
     for found in sl.nature_types:
         nature[nature_value(found["attrs"])] += found["area_m2"]
     shape = shapely.from_wkb(sl.site.wkb)
-    mapped = shape.intersection(nature_extent).area if nature_extent is not None else 0.0
+    mapped = shape.intersection(extent).area if extent is not None else 0.0
     return {
         "land": dict(land),
         "nature": dict(nature),
@@ -468,7 +470,7 @@ def returned_to(code: int | None) -> str:
 def _change(
     conn_pieces: tuple[list[Any], list[Any]],
     valuer: _Valuer,
-    nature_extent: Any,
+    extent: Any,
     plans: tuple[dict[str, Any], dict[str, Any]],
 ) -> dict[str, Any]:
     into_rows, out_rows = conn_pieces
@@ -480,7 +482,7 @@ def _change(
     into: list[dict[str, Any]] = []
     for i, r in enumerate(into_rows):
         sl = lands[i]
-        comp = _composition(sl, nature_extent)
+        comp = _composition(sl, extent)
         valued = valuer.value(sl, int(r.code), f"ny sone {r.fid}")
         for k, v in comp["land"].items():
             per_quality[k]["into_m2"] += v
@@ -504,7 +506,7 @@ def _change(
     out: list[dict[str, Any]] = []
     for i, r in enumerate(out_rows):
         sl = lands[offset + i]
-        comp = _composition(sl, nature_extent)
+        comp = _composition(sl, extent)
         valued = valuer.value(sl, int(r.code), f"tidligere sone {r.fid}")
         for k, v in comp["land"].items():
             per_quality[k]["out_m2"] += v
@@ -595,14 +597,14 @@ def land_account(
     building = building_codes()
     with engine.connect() as conn:
         plan = _plan(conn, layer_id, version)
-        zones = _zones(conn, plan["version_id"])
+        zones = zones_of(conn, plan["version_id"])
         if not zones:
             raise InvalidInput(
                 f"Layer {layer_id} version {plan['version']} has no zones with an arealformål.",
                 code="empty_plan",
             )
-        srid = _srid(conn, plan["version_id"])
-        nature_extent = _nature_extent(conn)
+        srid = srid_of(conn, plan["version_id"])
+        extent = nature_extent(conn)
         pieces: tuple[list[Any], list[Any]] | None = None
         compared: dict[str, Any] | None = None
         if compare_layer_id is not None:
@@ -621,7 +623,7 @@ def land_account(
     total = len(zones) + (len(pieces[0]) + len(pieces[1]) if pieces else 0)
     valuer = _Valuer(engine, srid, table, preset, excavated, progress, total)
     lands = valuer.read([Site(z.fid, z.wkb, z.area_m2) for z in zones])
-    comps = {z.fid: _composition(lands[z.fid], nature_extent) for z in zones}
+    comps = {z.fid: _composition(lands[z.fid], extent) for z in zones}
     if valuer.land_cover == {} and zones:
         raise InvalidInput(
             "No land-cover layer covers this plan; upload land cover (AR5 or N50) first.",
@@ -635,7 +637,7 @@ def land_account(
     }
     if pieces is not None and compared is not None:
         result["change"] = {
-            **_change(pieces, valuer, nature_extent, (compared, plan)),
+            **_change(pieces, valuer, extent, (compared, plan)),
             "per_arealformal": per_code,
         }
     with engine.connect() as conn:
@@ -658,6 +660,26 @@ def land_account(
     return result
 
 
+def reserve_of_zones(
+    engine: Engine,
+    zones: list[Zone],
+    *,
+    srid: int,
+    table: FactorTable,
+    preset: Preset,
+    excavated: float,
+    extent: Any,
+    dwellings_per_daa: dict[int, float] | None = None,
+) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """The arealreserve of some zones of a plan exactly as :func:`land_account` values it
+    (a national run's partition), and the land-cover versions the valuation read."""
+    valuer = _Valuer(engine, srid, table, preset, excavated, None, len(zones))
+    lands = valuer.read([Site(z.fid, z.wkb, z.area_m2) for z in zones])
+    comps = {z.fid: _composition(lands[z.fid], extent) for z in zones}
+    reserve = _reserve(zones, lands, comps, valuer, dwellings_per_daa or {})
+    return reserve, valuer.land_cover
+
+
 def _layer(row: Any) -> dict[str, Any]:
     return {
         "layer_id": row.layer_id,
@@ -667,7 +689,8 @@ def _layer(row: Any) -> dict[str, Any]:
     }
 
 
-def _srid(conn: Connection, version_id: int) -> int:
+def srid_of(conn: Connection, version_id: int) -> int:
+    """The storage SRID of a version's geometries (sites are read back in it)."""
     return int(
         conn.execute(
             text("SELECT ST_SRID(geom) FROM geoservice.feature WHERE version_id = :v LIMIT 1"),

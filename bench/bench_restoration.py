@@ -36,7 +36,7 @@ ECOSYSTEMS = np.array(["wetland", "forest", "freshwater", "semi_natural"])
 AS_OF = date(2026, 1, 1)
 
 
-def _baseline(n: int, kommuner: gpd.GeoDataFrame, path: Path) -> Path:
+def baseline_squares(n: int, kommuner: gpd.GeoDataFrame, path: Path) -> Path:
     """``n`` disjoint 40 m squares inside the kommuner, as a GeoPackage."""
     land = shapely.union_all(shapely.make_valid(kommuner.geometry.values))
     shapely.prepare(land)
@@ -60,7 +60,7 @@ def _baseline(n: int, kommuner: gpd.GeoDataFrame, path: Path) -> Path:
     return path
 
 
-def _projects(conn: Any, version_id: int, n: int) -> None:
+def projects_near(conn: Any, version_id: int, n: int) -> None:
     """``n`` projects near random baseline squares, written straight into the registry."""
     conn.execute(text("SELECT setseed(0.3)"))
     conn.execute(
@@ -117,12 +117,12 @@ def run() -> list[dict[str, Any]]:
             storage_srid=25833,
         )
         kommuner = gpd.read_file(kommuner_file).to_crs(25833)
-        path = _baseline(n_base, kommuner, Path(tmp) / "baseline.gpkg")
+        path = baseline_squares(n_base, kommuner, Path(tmp) / "baseline.gpkg")
         base = import_file(
             engine, path, ImportOptions(kind="degraded_areas", name="baseline"), storage_srid=25833
         )
         with engine.begin() as conn:
-            _projects(conn, base.version_id, n_proj)
+            projects_near(conn, base.version_id, n_proj)
         case = f"{n_proj} projects vs {n_base} baseline polygons, 357 kommuner"
 
         t0 = time.perf_counter()

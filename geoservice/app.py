@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
+from analyses import national
 from analyses.jobs import fail_interrupted
 from core import __version__
 from geoservice import logs, migrate
@@ -28,6 +29,7 @@ from geoservice.routers.health import health_router
 from geoservice.routers.land_account import land_account_router
 from geoservice.routers.layers import layers_router
 from geoservice.routers.maps import maps_router
+from geoservice.routers.national import national_router
 from geoservice.routers.ogc import ogc_router
 from geoservice.routers.ogc_tiles import ogc_tiles_router
 from geoservice.routers.restoration import restoration_router
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         listener.start()
         try:
             await run_in_threadpool(fail_interrupted, app.state.engine)
+            await run_in_threadpool(national.fail_interrupted, app.state.engine)
         except SQLAlchemyError as exc:  # not migrated or not reachable: /healthz will say so
             log.warning("could not check for interrupted analyses: %s", exc.__class__.__name__)
         try:
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ogc_tiles_router(),
         carbon_router(),
         land_account_router(),
+        national_router(),
         restoration_router(),
         maps_router(),
         tiles_router(),

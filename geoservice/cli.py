@@ -17,6 +17,7 @@ from geoservice.cli_carbon import assess_cmd, plans_cmd
 from geoservice.cli_land_account import land_account_cmd
 from geoservice.cli_layers import app as layers_app
 from geoservice.cli_maps import app as maps_app
+from geoservice.cli_national import app as national_app
 from geoservice.cli_restoration import app as restoration_app
 from geoservice.cli_words import cli_text
 from geoservice.database import embedded_cluster, resolve_database_url
@@ -37,6 +38,7 @@ app.add_typer(plans_app, name="plans")
 app.command("arealregnskap")(land_account_cmd)
 app.add_typer(restoration_app, name="restoration")
 app.add_typer(maps_app, name="map")
+app.add_typer(national_app, name="national")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 console = Console()

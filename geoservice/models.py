@@ -179,3 +179,35 @@ class Progress(Open):
     restoration_outside_baseline_ha: float
     targets: list[dict[str, Any]]
     provenance: dict[str, Any]
+
+
+# --- national runs ----------------------------------------------------------------------------
+class NationalRunQueued(BaseModel):
+    """A national run accepted: poll ``href`` for progress and results."""
+
+    id: int
+    status: Literal["queued"]
+    href: str
+
+
+class NationalRun(BaseModel):
+    """A national run: its state, progress over Dask tasks, provenance and results per
+    region (paged)."""
+
+    id: int
+    kind: Literal["arealregnskap", "restoration"]
+    status: Literal["queued", "running", "done", "failed"]
+    request: dict[str, Any]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    created_by: str | None
+    tasks_total: int
+    tasks_done: int
+    progress: float = Field(ge=0, le=1)
+    engine: dict[str, Any] | None
+    provenance: dict[str, Any] | None
+    task_times: list[dict[str, Any]] | None
+    error: str | None
+    regions_total: int
+    results: list[dict[str, Any]]

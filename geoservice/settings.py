@@ -137,6 +137,14 @@ class Settings(BaseSettings):
         description="Most disk the tile cache may take; the oldest tiles go beyond it (empty "
         "tiles are never stored).",
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of an existing Dask scheduler (tcp://host:8786) for national "
+        "runs; without it a local cluster of dask_workers processes is started per run.",
+    )
+    dask_workers: int = Field(
+        default=2, ge=1, le=256, description="Worker processes of the local Dask cluster."
+    )
 
     @field_validator("database_url")
     @classmethod

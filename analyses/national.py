@@ -1,0 +1,726 @@
+"""National runs: the carbon at stake in every kommune's arealreserve, and restoration
+progress for every kommune and fylke, computed on Dask (``dask.distributed``).
+
+The single-machine code does the work: a task values its kommune's zones with
+:func:`analyses.land_account.reserve_of_zones` (the proposal's valuation) or measures its
+region with :func:`analyses.restoration.progress`, reading only its own rows from PostGIS
+through the spatial index. Dask places the tasks, retries them when a worker dies and reports
+progress; nothing here schedules work itself.
+
+Partitioning: a zone belongs to the kommune its point on surface lies in (active boundaries
+layer), so no zone counts twice; a kommune with more zones than ``max_zones_per_task`` is cut
+into spatially ordered chunks (by geohash), whose sums are added back per kommune.
+
+The results of a run are written in the transaction that marks it done: a run that fails
+(a task failing after its retries, workers that keep dying) leaves its row marked failed with
+the reason and no results.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from analyses import land_account as la
+from analyses.factors import FactorTable, active_table
+from analyses.presets import DEFAULT_PRESET, excavated_share, stored_preset
+from analyses.restoration.progress import progress as restoration_progress
+from core import __version__
+from core.errors import InvalidInput, NotFound
+from layers.catalog import active_versions
+
+KINDS = ("arealregnskap", "restoration")
+MAX_ZONES_PER_TASK = 2_000
+TASK_RETRIES = 2
+# Sums a kommune's chunks add up to; the rest of a reserve entry stays per zone.
+SUMMED = (
+    "reserve_daa",
+    "emission_t_co2e",
+    "emission_low_t_co2e",
+    "emission_high_t_co2e",
+    "stock_t_c",
+    "forgone_sequestration_t_co2",
+    "carbon_rich_daa",
+    "dwellings",
+)
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a region, or a spatially ordered chunk of a large kommune's zones."""
+
+    key: str
+    region: str
+    region_kind: str  # "kommune" or "fylke"
+    name: str | None
+    zones: tuple[tuple[int, tuple[int, ...]], ...] = ()  # (plan version_id, fids)
+
+    @property
+    def items(self) -> int:
+        """Zones valued (a restoration task counts as one)."""
+        return sum(len(fids) for _, fids in self.zones) if self.zones else 1
+
+
+@dataclass
+class Inputs:
+    """What a run reads, fixed before the first task starts (and checked by every task)."""
+
+    kind: str
+    database_url: str
+    plan_versions: list[int] = field(default_factory=list)
+    factor_table_id: int | None = None
+    preset: str = DEFAULT_PRESET
+    peat_handling: str = "drained"
+    peat_excavated_share: float | None = None
+    as_of: str | None = None
+
+
+# -- on the workers ---------------------------------------------------------------------------
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _worker_engine(url: str) -> Engine:
+    """One small pool per worker process and database (tasks on a worker share it)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = create_engine(
+                url,
+                pool_size=2,
+                max_overflow=2,
+                pool_pre_ping=True,
+                connect_args={"options": "-c jit=off"},
+            )
+            _ENGINES[url] = engine
+        return engine
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
+    """Value a kommune's (or chunk's) zones as the land account values them."""
+    started = time.perf_counter()
+    engine = _worker_engine(inputs.database_url)
+    table = active_table(engine)
+    if table.id != inputs.factor_table_id:
+        raise RuntimeError(
+            f"the active factor table changed during the run ({inputs.factor_table_id} -> "
+            f"{table.id}); start the run again"
+        )
+    preset = stored_preset(engine, inputs.preset)
+    excavated = excavated_share(inputs.peat_handling, inputs.peat_excavated_share)
+    entries: list[dict[str, Any]] = []
+    land_cover: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        extent = la.nature_extent(conn)
+        plans = [
+            (v, la.zones_of(conn, v, list(fids)), la.srid_of(conn, v)) for v, fids in task.zones
+        ]
+    for version_id, zones, srid in plans:
+        reserve, read = la.reserve_of_zones(
+            engine,
+            zones,
+            srid=srid,
+            table=table,
+            preset=preset,
+            excavated=excavated,
+            extent=extent,
+        )
+        land_cover.update(read)
+        entries += [{**e, "plan_version_id": version_id} for e in reserve["zones"]]
+    return {
+        "key": task.key,
+        "region": task.region,
+        "zones": task.items,
+        "sums": reserve_sums(entries),
+        "land_cover_versions": sorted(land_cover),
+        "seconds": time.perf_counter() - started,
+        "worker": _where(),
+    }
+
+
+def restoration_task(task: Task, inputs: Inputs) -> dict[str, Any]:
+    """Restoration progress of one kommune or fylke, as ``/api/restoration/progress``."""
+    started = time.perf_counter()
+    engine = _worker_engine(inputs.database_url)
+    as_of = date.fromisoformat(inputs.as_of) if inputs.as_of else None
+    found = restoration_progress(engine, region=task.region, as_of=as_of)
+    return {
+        "key": task.key,
+        "region": task.region,
+        "zones": 1,
+        "progress": found,
+        "seconds": time.perf_counter() - started,
+        "worker": _where(),
+    }
+
+
+def _central(value: Any) -> float:
+    return float(value.get("central", 0.0)) if isinstance(value, dict) else float(value or 0.0)
+
+
+def reserve_sums(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of reserve entries, summed in one order (plan version, fid) whoever sums them,
+    so the national run and the single-machine account agree to the last bit."""
+    ordered = sorted(entries, key=lambda e: (e.get("plan_version_id", 0), e["fid"]))
+    sums: dict[str, Any] = {"reserve_zones": len(ordered)}
+    for name in SUMMED:
+        sums[name] = 0.0
+    per_code: dict[str, dict[str, float]] = {}
+    land: dict[str, float] = {}
+    for e in ordered:
+        emission = e["emission_t_co2e"]
+        sums["reserve_daa"] += e["reserve_daa"]
+        sums["emission_t_co2e"] += _central(emission)
+        sums["emission_low_t_co2e"] += float(emission.get("low", 0.0))
+        sums["emission_high_t_co2e"] += float(emission.get("high", 0.0))
+        sums["stock_t_c"] += _central(e["stock_t_c"])
+        sums["forgone_sequestration_t_co2"] += float(e["forgone_sequestration_t_co2"])
+        sums["carbon_rich_daa"] += float(e["carbon_rich_daa"])
+        sums["dwellings"] += float(e.get("dwellings", 0.0))
+        code = per_code.setdefault(
+            str(e["arealformal"]), {"zones": 0, "reserve_daa": 0.0, "emission_t_co2e": 0.0}
+        )
+        code["zones"] += 1
+        code["reserve_daa"] += e["reserve_daa"]
+        code["emission_t_co2e"] += _central(emission)
+        for quality, daa in e["land_daa"].items():
+            land[quality] = land.get(quality, 0.0) + daa
+    sums["per_arealformal"] = dict(sorted(per_code.items()))
+    sums["land_daa"] = dict(sorted(land.items()))
+    return sums
+
+
+def add_sums(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two chunks' sums as one kommune's (chunks hold disjoint zones)."""
+    out = {k: a[k] + b[k] for k in ("reserve_zones", *SUMMED)}
+    codes = dict(a["per_arealformal"])
+    for code, row in b["per_arealformal"].items():
+        old = codes.get(code, {"zones": 0, "reserve_daa": 0.0, "emission_t_co2e": 0.0})
+        codes[code] = {k: old[k] + row[k] for k in old}
+    land = dict(a["land_daa"])
+    for quality, daa in b["land_daa"].items():
+        land[quality] = land.get(quality, 0.0) + daa
+    out["per_arealformal"] = dict(sorted(codes.items()))
+    out["land_daa"] = dict(sorted(land.items()))
+    return out
+
+
+# -- on the machine that starts the run -------------------------------------------------------
+
+_PARTITION_SQL = """
+SELECT b.attrs->>'kommunenummer' AS region, b.attrs->>'navn' AS name,
+       f.version_id, f.fid
+  FROM geoservice.feature b
+  JOIN geoservice.feature f
+    ON f.version_id = ANY(:plans) AND f.geom && b.geom AND f.attrs ? 'arealformal'
+   AND ST_Intersects(b.geom, ST_PointOnSurface(f.geom))
+ WHERE b.version_id = ANY(:boundaries) AND b.attrs ? 'kommunenummer'
+ ORDER BY 1, ST_GeoHash(ST_Transform(ST_PointOnSurface(f.geom), 4326), 12), 3, 4
+"""
+
+
+def _boundaries(conn: Connection) -> list[int]:
+    found = [v.version_id for v in active_versions(conn, "boundaries")]
+    if not found:
+        raise InvalidInput(
+            "No boundaries layer is active; upload the kommuner (and fylker) first "
+            "(kind=boundaries, e.g. data/kommuner-fylker-2024/Kommuner-M.geojson).",
+            code="no_boundaries",
+        )
+    return found
+
+
+def reserve_tasks(
+    conn: Connection, plan_versions: list[int], max_zones: int = MAX_ZONES_PER_TASK
+) -> tuple[list[Task], int]:
+    """Tasks per kommune (chunks of at most ``max_zones``), and how many zones lie in no
+    kommune (at sea, or outside the boundaries layer)."""
+    boundaries = _boundaries(conn)
+    rows = conn.execute(
+        text(_PARTITION_SQL), {"plans": plan_versions, "boundaries": boundaries}
+    ).all()
+    total = conn.execute(
+        text(
+            "SELECT count(*) FROM geoservice.feature WHERE version_id = ANY(:plans) "
+            "AND attrs ? 'arealformal'"
+        ),
+        {"plans": plan_versions},
+    ).scalar_one()
+    by_region: dict[str, list[Any]] = {}
+    names: dict[str, str | None] = {}
+    for r in rows:
+        by_region.setdefault(r.region, []).append(r)
+        names[r.region] = r.name
+    tasks: list[Task] = []
+    for region, found in by_region.items():
+        chunks = [found[i : i + max_zones] for i in range(0, len(found), max_zones)]
+        for n, chunk in enumerate(chunks):
+            per_version: dict[int, list[int]] = {}
+            for r in chunk:
+                per_version.setdefault(int(r.version_id), []).append(int(r.fid))
+            zones = tuple((v, tuple(sorted(f))) for v, f in sorted(per_version.items()))
+            key = region if len(chunks) == 1 else f"{region}#{n + 1}"
+            tasks.append(Task(key, region, "kommune", names[region], zones))
+    return tasks, int(total) - len(rows)
+
+
+def restoration_tasks(conn: Connection) -> list[Task]:
+    """One task per kommune and per fylke of the active boundaries layers."""
+    boundaries = _boundaries(conn)
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT coalesce(attrs->>'kommunenummer', attrs->>'fylkesnummer') AS region, "
+            "CASE WHEN attrs ? 'kommunenummer' THEN 'kommune' ELSE 'fylke' END AS kind, "
+            "attrs->>'navn' AS name FROM geoservice.feature "
+            "WHERE version_id = ANY(:b) AND (attrs ? 'kommunenummer' OR attrs ? 'fylkesnummer') "
+            "ORDER BY 2 DESC, 1"
+        ),
+        {"b": boundaries},
+    ).all()
+    return [Task(r.region, r.region, r.kind, r.name) for r in rows]
+
+
+def plan_versions(conn: Connection, layer_ids: list[int] | None) -> list[int]:
+    """Active versions of the named plan layers, or of every land-use plan layer."""
+    plans = active_versions(conn, "land_use_plan")
+    if layer_ids:
+        known = {p.layer_id: p.version_id for p in plans}
+        missing = [i for i in layer_ids if i not in known]
+        if missing:
+            raise InvalidInput(
+                f"Layer(s) {', '.join(map(str, missing))} are not land-use plans with an active "
+                "version; list them with GET /api/layers?kind=land_use_plan.",
+                code="not_a_plan",
+            )
+        return [known[i] for i in layer_ids]
+    if not plans:
+        raise InvalidInput(
+            "No land-use plan layer is active; upload the kommuneplaner first.", code="no_plans"
+        )
+    return [p.version_id for p in plans]
+
+
+def create_run(
+    engine: Engine, kind: str, request: dict[str, Any], created_by: str | None = None
+) -> int:
+    """A queued run; the request is checked here, before anything is queued."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind is one of {', '.join(KINDS)}.", code="bad_kind")
+    with engine.begin() as conn:
+        _boundaries(conn)
+        if kind == "arealregnskap":
+            plan_versions(conn, request.get("plan_layers"))
+            stored_preset(engine, request.get("preset", DEFAULT_PRESET))
+            try:
+                excavated_share(
+                    request.get("peat_handling", "drained"), request.get("peat_excavated_share")
+                )
+            except ValueError as exc:
+                raise InvalidInput(f"{exc}.", code="bad_peat_excavated_share") from exc
+        return int(
+            conn.execute(
+                text(
+                    "INSERT INTO geoservice.national_run (kind, request, created_by) "
+                    "VALUES (:k, CAST(:r AS jsonb), :u) RETURNING id"
+                ),
+                {"k": kind, "r": _json(request), "u": created_by},
+            ).scalar_one()
+        )
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Any]:
+    """A client of the cluster at ``scheduler`` or, without one, of a local cluster of
+    ``workers`` processes with one thread each (PostGIS does the heavy part; one thread per
+    process keeps the GIL out of the way)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _engine_info(client: Any) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    return {
+        "engine": "dask.distributed",
+        "dask": version("dask"),
+        "distributed": version("distributed"),
+        "scheduler": info.get("address"),
+        "workers": len(workers),
+        "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
+    }
+
+
+def _start(engine: Engine, run_id: int, total: int, info: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE geoservice.national_run SET status = 'running', started_at = now(), "
+                "tasks_total = :n, engine = CAST(:e AS jsonb) WHERE id = :id"
+            ),
+            {"n": total, "e": _json(info), "id": run_id},
+        )
+
+
+def _count_done(engine: Engine, run_id: int, done: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE geoservice.national_run SET tasks_done = :n WHERE id = :id"),
+            {"n": done, "id": run_id},
+        )
+
+
+def _fail(engine: Engine, run_id: int, error: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE geoservice.national_run SET status = 'failed', error = :e, "
+                "finished_at = now() WHERE id = :id"
+            ),
+            {"e": error, "id": run_id},
+        )
+
+
+def execute_run(
+    engine: Engine,
+    run_id: int,
+    client: Any,
+    *,
+    max_zones_per_task: int = MAX_ZONES_PER_TASK,
+    on_submit: Callable[[list[Any]], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Run a queued national run on ``client``'s cluster and write its results.
+
+    ``on_submit`` is given the futures (the CLI hands them to Dask's progress bar);
+    ``progress`` is told (done, total) as tasks finish.
+    """
+    from distributed import as_completed
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT kind, request, status FROM geoservice.national_run WHERE id = :id"),
+            {"id": run_id},
+        ).first()
+    if row is None:
+        raise NotFound(f"No national run {run_id}.")
+    request = dict(row.request)
+    started = time.perf_counter()
+    futures: list[Any] = []
+    try:
+        inputs, tasks, outside = _prepare(engine, row.kind, request, max_zones_per_task)
+        _start(engine, run_id, len(tasks), _engine_info(client))
+        fn = reserve_task if row.kind == "arealregnskap" else restoration_task
+        futures = client.map(
+            fn,
+            tasks,
+            inputs=inputs,
+            key=[f"national-{run_id}-{t.key}" for t in tasks],
+            retries=TASK_RETRIES,
+            pure=False,
+        )
+        if on_submit:
+            on_submit(futures)
+        done: list[dict[str, Any]] = []
+        last = 0.0
+        for future in as_completed(futures):
+            done.append(future.result())
+            now = time.perf_counter()
+            if now - last > 0.5 or len(done) == len(tasks):
+                _count_done(engine, run_id, len(done))
+                last = now
+            if progress:
+                progress(len(done), len(tasks))
+        results = _combine(row.kind, tasks, done)
+        provenance = _provenance(engine, row.kind, inputs, done, outside)
+        _write(engine, run_id, results, provenance, done, time.perf_counter() - started)
+    except BaseException as exc:
+        for future in futures:
+            future.cancel()
+        _fail(engine, run_id, _reason(exc))
+        raise
+    return run_result(engine, run_id)
+
+
+def _reason(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return (
+            "Workers kept dying while running a task (out of memory?); nothing was written. "
+            f"Give the workers more memory or fewer threads and start the run again ({exc})."
+        )
+    return f"{name}: {exc}; nothing was written."
+
+
+def _prepare(
+    engine: Engine, kind: str, request: dict[str, Any], max_zones: int
+) -> tuple[Inputs, list[Task], int]:
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        if kind == "restoration":
+            as_of = request.get("as_of") or date.today().isoformat()
+            return Inputs(kind, url, as_of=as_of), restoration_tasks(conn), 0
+        versions = plan_versions(conn, request.get("plan_layers"))
+        tasks, outside = reserve_tasks(conn, versions, max_zones)
+    table: FactorTable = active_table(engine)
+    inputs = Inputs(
+        kind,
+        url,
+        plan_versions=versions,
+        factor_table_id=table.id,
+        preset=request.get("preset", DEFAULT_PRESET),
+        peat_handling=request.get("peat_handling", "drained"),
+        peat_excavated_share=request.get("peat_excavated_share"),
+    )
+    return inputs, tasks, outside
+
+
+def _combine(kind: str, tasks: list[Task], done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per region: a kommune's chunks summed (in task order, whatever order they
+    finished in)."""
+    by_key = {d["key"]: d for d in done}
+    out: dict[str, dict[str, Any]] = {}
+    for t in tasks:
+        found = by_key[t.key]
+        if kind == "restoration":
+            out[t.region] = {
+                "region": t.region,
+                "kind": t.region_kind,
+                "name": t.name,
+                "result": found["progress"],
+            }
+            continue
+        row = out.get(t.region)
+        if row is None:
+            out[t.region] = {
+                "region": t.region,
+                "kind": "kommune",
+                "name": t.name,
+                "result": {"zones": found["zones"], **found["sums"]},
+            }
+        else:
+            zones = row["result"]["zones"] + found["zones"]
+            row["result"] = {"zones": zones, **add_sums(row["result"], found["sums"])}
+    return list(out.values())
+
+
+def _provenance(
+    engine: Engine, kind: str, inputs: Inputs, done: list[dict[str, Any]], outside: int
+) -> dict[str, Any]:
+    with engine.connect() as conn:
+        boundaries = [dict(v._mapping) for v in active_versions(conn, "boundaries")]
+        if kind == "restoration":
+            degraded = [dict(v._mapping) for v in active_versions(conn, "degraded_areas")]
+            return {
+                "as_of": inputs.as_of,
+                "boundary_layers": boundaries,
+                "degraded_area_layers": degraded,
+                "method": "analyses.restoration.progress per region (as /api/restoration/progress)",
+                "software": f"geoservice {__version__}",
+            }
+        plans = [
+            dict(v._mapping)
+            for v in active_versions(conn, "land_use_plan")
+            if v.version_id in inputs.plan_versions
+        ]
+    table = active_table(engine)
+    preset = stored_preset(engine, inputs.preset)
+    land_cover = sorted({v for d in done for v in d["land_cover_versions"]})
+    return {
+        "plan_layers": plans,
+        "boundary_layers": boundaries,
+        "land_cover_versions": land_cover,
+        "zones_outside_every_kommune": outside,
+        "factor_table": table.describe(),
+        "preset": preset.describe(),
+        "peat_handling": inputs.peat_handling,
+        "peat_excavated_share": excavated_share(inputs.peat_handling, inputs.peat_excavated_share),
+        "partition": "a zone belongs to the kommune its point on surface lies in; "
+        f"at most {MAX_ZONES_PER_TASK} zones per task",
+        "method": la.GUIDE,
+        "software": f"geoservice {__version__}",
+    }
+
+
+def _write(
+    engine: Engine,
+    run_id: int,
+    results: list[dict[str, Any]],
+    provenance: dict[str, Any],
+    done: list[dict[str, Any]],
+    seconds: float,
+) -> None:
+    """Every result and the run's status in one transaction."""
+    times = sorted(
+        (
+            {
+                "key": d["key"],
+                "items": d["zones"],
+                "seconds": round(d["seconds"], 4),
+                "worker": d["worker"],
+            }
+            for d in done
+        ),
+        key=lambda t: str(t["key"]),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO geoservice.national_result (run_id, region, region_kind, name, "
+                "result) VALUES (:run, :region, :kind, :name, CAST(:result AS jsonb))"
+            ),
+            [
+                {
+                    "run": run_id,
+                    "region": r["region"],
+                    "kind": r["kind"],
+                    "name": r["name"],
+                    "result": _json(r["result"]),
+                }
+                for r in results
+            ],
+        )
+        conn.execute(
+            text(
+                "UPDATE geoservice.national_run SET status = 'done', finished_at = now(), "
+                "tasks_done = tasks_total, provenance = CAST(:p AS jsonb), "
+                "task_times = CAST(:t AS jsonb), "
+                "engine = engine || jsonb_build_object('seconds', CAST(:s AS float)) "
+                "WHERE id = :id"
+            ),
+            {"p": _json(provenance), "t": _json(times), "s": round(seconds, 3), "id": run_id},
+        )
+
+
+def run_result(
+    engine: Engine, run_id: int, *, limit: int | None = None, offset: int = 0
+) -> dict[str, Any]:
+    """A run's state and, once done, its results per region (paged with limit/offset)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT * FROM geoservice.national_run WHERE id = :id"), {"id": run_id}
+        ).first()
+        if row is None:
+            raise NotFound(f"No national run {run_id}; list them with GET /api/national/runs.")
+        results = conn.execute(
+            text(
+                "SELECT region, region_kind, name, result FROM geoservice.national_result "
+                "WHERE run_id = :id ORDER BY region_kind DESC, region LIMIT :lim OFFSET :off"
+            ),
+            {"id": run_id, "lim": limit, "off": offset},
+        ).all()
+        count = conn.execute(
+            text("SELECT count(*) FROM geoservice.national_result WHERE run_id = :id"),
+            {"id": run_id},
+        ).scalar_one()
+    m = row._mapping
+    return {
+        "id": m["id"],
+        "kind": m["kind"],
+        "status": m["status"],
+        "request": m["request"],
+        "created_at": m["created_at"].isoformat(),
+        "started_at": m["started_at"].isoformat() if m["started_at"] else None,
+        "finished_at": m["finished_at"].isoformat() if m["finished_at"] else None,
+        "created_by": m["created_by"],
+        "tasks_total": m["tasks_total"],
+        "tasks_done": m["tasks_done"],
+        "progress": round(m["tasks_done"] / m["tasks_total"], 4) if m["tasks_total"] else 0.0,
+        "engine": m["engine"],
+        "provenance": m["provenance"],
+        "task_times": m["task_times"],
+        "error": m["error"],
+        "regions_total": int(count),
+        "results": [
+            {"region": r.region, "region_kind": r.region_kind, "name": r.name, **r.result}
+            for r in results
+        ],
+    }
+
+
+def list_runs(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest runs, without their results."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, kind, status, created_at, finished_at, tasks_total, tasks_done "
+                "FROM geoservice.national_run ORDER BY id DESC LIMIT :n"
+            ),
+            {"n": limit},
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "status": r.status,
+            "created_at": r.created_at.isoformat(),
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            "tasks_total": r.tasks_total,
+            "tasks_done": r.tasks_done,
+            "href": f"/api/national/runs/{r.id}",
+        }
+        for r in rows
+    ]
+
+
+def fail_interrupted(engine: Engine) -> int:
+    """Runs the service started and left queued or running when it stopped are failed
+    (nothing was written); runs from the command line are the command's own."""
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "UPDATE geoservice.national_run SET status = 'failed', finished_at = now(), "
+                    "error = 'The service stopped during the run; nothing was written. Start "
+                    "it again.' WHERE status IN ('queued', 'running') "
+                    "AND request->>'via' = 'api'"
+                )
+            ).rowcount
+        )
