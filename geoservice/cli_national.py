@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from datetime import date
 from typing import Annotated, Any
 
@@ -33,9 +35,15 @@ WorkersOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the whole run as JSON")]
 
 
-def _run(kind: str, request: dict[str, Any], scheduler: str | None, workers: int | None) -> Any:
+def _dask_progress(futures: list[Any]) -> None:
+    """Dask's own progress bar, drawn on stderr (stdout is kept for --json)."""
     from distributed import progress
 
+    with contextlib.redirect_stdout(sys.stderr):
+        progress(futures)
+
+
+def _run(kind: str, request: dict[str, Any], scheduler: str | None, workers: int | None) -> Any:
     from analyses import national
 
     settings = Settings()
@@ -49,10 +57,7 @@ def _run(kind: str, request: dict[str, Any], scheduler: str | None, workers: int
             + (f"the Dask cluster at {where}" if where else f"a local Dask cluster of {n} workers")
         )
         with national.dask_client(where, n) as client:
-            # Dask's own progress bar, over the run's tasks.
-            return national.execute_run(
-                engine, run_id, client, on_submit=lambda futures: progress(futures)
-            )
+            return national.execute_run(engine, run_id, client, on_submit=_dask_progress)
     except GeoServiceError as exc:
         err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc
