@@ -8,7 +8,13 @@ the restoration map draws). The names below are its public interface.
 """
 
 from analyses.restoration.map_data import projects_geojson, shares_by_region_over
-from analyses.restoration.progress import progress, targets, timeseries, timeseries_csv
+from analyses.restoration.progress import (
+    progress,
+    progress_of_regions,
+    targets,
+    timeseries,
+    timeseries_csv,
+)
 from analyses.restoration.registry import (
     add_status,
     delete_project,
@@ -28,6 +34,7 @@ __all__ = [
     "import_projects",
     "list_projects",
     "progress",
+    "progress_of_regions",
     "project_history",
     "projects_geojson",
     "restore_project",

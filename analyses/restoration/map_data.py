@@ -57,7 +57,7 @@ def shares_by_region_over(
             "counting": counting_statuses(),
             "tol": simplify_m,
         }
-        areas = unit_areas(conn, region_units(one_code=False), params, dates)
+        areas = unit_areas(conn, region_units(some_codes=False), params, dates)
         codes = [c for c, ha in areas.baseline.items() if ha > 0]
         bases = conn.execute(
             text(

@@ -344,10 +344,10 @@ def _national_units() -> str:
          WHERE ext.e IS NOT NULL"""
 
 
-def region_units(one_code: bool) -> str:
-    """A kommune's or fylke's boundary (or all of them) cut into units of few vertices; the
-    attribute that holds the region code is the bound ``:key``."""
-    where = "AND attrs->>CAST(:key AS text) = :code" if one_code else ""
+def region_units(some_codes: bool) -> str:
+    """Kommuner's or fylker's boundaries (the bound ``:codes``, or all of them) cut into units
+    of few vertices; the attribute that holds the region code is the bound ``:key``."""
+    where = "AND attrs->>CAST(:key AS text) = ANY(:codes)" if some_codes else ""
     return f"""
         SELECT code, ST_Subdivide(g, {UNIT_VERTICES}) AS u
           FROM (SELECT attrs->>CAST(:key AS text) AS code, ST_Union(geom) AS g
@@ -392,6 +392,22 @@ def measure_areas(
 ) -> _Measured:
     """Resolve the region to units and measure baseline and restoration on every date."""
     reg = Region("polygon", "polygon") if area else _region(region, engine)
+    return measure_regions(engine, [reg], ecosystem=ecosystem, dates=dates, area=area)[0]
+
+
+def measure_regions(
+    engine: Engine,
+    regions: list[Region],
+    *,
+    ecosystem: str | None,
+    dates: list[date],
+    area: tuple[dict[str, Any], str, int] | None = None,
+) -> list[_Measured]:
+    """Several kommuner (or several fylker) measured in one pass over their units: each
+    region's figures are those it has measured alone (its units are the same)."""
+    reg = regions[0]
+    if len({r.kind for r in regions}) > 1:
+        raise ValueError("regions measured together are of one kind")
     eco = ecosystem_code(ecosystem)
     with engine.connect() as conn:
         degraded = [v.version_id for v in active_versions(conn, "degraded_areas")]
@@ -405,7 +421,7 @@ def measure_areas(
             "degraded": degraded,
             "eco": eco,
             "boundaries": boundaries,
-            "code": reg.code,
+            "codes": [r.code for r in regions],
         }
         if area is not None:
             geojson, crs_text, srid = area
@@ -419,19 +435,24 @@ def measure_areas(
             units = None
         else:
             params["key"] = "kommunenummer" if reg.kind == "kommune" else "fylkesnummer"
-            found = conn.execute(
-                text(
-                    "SELECT EXISTS (SELECT 1 FROM geoservice.feature "
-                    "WHERE version_id = ANY(:boundaries) AND attrs->>CAST(:key AS text) = :code)"
-                ),
-                params,
-            ).scalar()
-            if not found:
+            found = set(
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT attrs->>CAST(:key AS text) FROM geoservice.feature "
+                        "WHERE version_id = ANY(:boundaries) "
+                        "AND attrs->>CAST(:key AS text) = ANY(:codes)"
+                    ),
+                    params,
+                ).scalars()
+            )
+            missing = [r.code for r in regions if r.code not in found]
+            if missing:
                 raise NotFound(
-                    f"No {reg.kind} {reg.code} in the active boundary layers.",
+                    f"No {reg.kind} {', '.join(missing)} in the active boundary layers.",
                     code="region_not_found",
                 )
-            units = region_units(one_code=True)
+            units = region_units(some_codes=True)
         areas = unit_areas(conn, units, params, dates)
-    code = "polygon" if area is not None else reg.code
-    return _Measured(reg, code, eco, degraded, boundaries, areas)
+    if area is not None:
+        return [_Measured(reg, "polygon", eco, degraded, boundaries, areas)]
+    return [_Measured(r, r.code, eco, degraded, boundaries, areas) for r in regions]

@@ -11,7 +11,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from analyses.restoration.measure import counting_statuses, measure_areas
+from analyses.restoration.measure import (
+    Region,
+    counting_statuses,
+    measure_areas,
+    measure_regions,
+)
 from layers.catalog import active_versions
 
 TARGETS_CSV = files("analyses") / "targets.csv"
@@ -48,10 +53,28 @@ def progress(
     instead of a kommune, fylke or the whole country.
     """
     as_of = as_of or date.today()
+    dates = [as_of, _years_before(as_of, 3)]
+    measured = measure_areas(engine, region=region, ecosystem=ecosystem, dates=dates, area=area)
+    return _progress_of(measured, as_of)
+
+
+def progress_of_regions(
+    engine: Engine, codes: list[str], kind: str, *, as_of: date | None = None
+) -> list[dict[str, Any]]:
+    """:func:`progress` of several kommuner (or fylker) measured in one pass (a national
+    run's task): each region's figures are those :func:`progress` gives it alone."""
+    as_of = as_of or date.today()
+    dates = [as_of, _years_before(as_of, 3)]
+    regions = [Region(c, kind) for c in codes]
+    return [
+        _progress_of(m, as_of)
+        for m in measure_regions(engine, regions, ecosystem=None, dates=dates)
+    ]
+
+
+def _progress_of(measured: Any, as_of: date) -> dict[str, Any]:
+    """The targets' arithmetic on one region's measured areas."""
     three_back = _years_before(as_of, 3)
-    measured = measure_areas(
-        engine, region=region, ecosystem=ecosystem, dates=[as_of, three_back], area=area
-    )
     reg, code, eco, areas = measured.region, measured.code, measured.ecosystem, measured.areas
     degraded, boundaries = measured.degraded, measured.boundaries
     baseline = areas.baseline.get(code, 0.0)
