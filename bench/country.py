@@ -158,7 +158,9 @@ def build_country(
 
         t0 = time.perf_counter()
         centres, spacing = _grid(areas, zones, rng)
-        side = spacing * rng.uniform(0.3, 0.7, len(centres))
+        # Zones of 100–600 m on a side (a housing field to a business park), never
+        # reaching the next grid point, so that no two overlap.
+        side = np.minimum(rng.uniform(100, 600, len(centres)), 0.9 * spacing)
         jitter = (spacing - side) / 2 * rng.uniform(-1, 1, (2, len(centres)))
         cx, cy = centres[:, 0] + jitter[0], centres[:, 1] + jitter[1]
         plan = gpd.GeoDataFrame(
