@@ -8,8 +8,10 @@ through the spatial index. Dask places the tasks, retries them when a worker die
 progress; nothing here schedules work itself.
 
 Partitioning: a zone belongs to the kommune its point on surface lies in (active boundaries
-layer), so no zone counts twice; a kommune with more zones than ``max_zones_per_task`` is cut
-into spatially ordered chunks (by geohash), whose sums are added back per kommune.
+layer), so no zone counts twice. A kommune larger than ``split_km2`` is cut by a national
+grid of ``cell_m`` squares, the zone going to the cell its point on surface lies in; the
+cells' sums are added back per kommune. Each task finds its own zones (an indexed bbox query
+on the kommune and cell), so nothing but the list of kommuner is prepared centrally.
 
 The results of a run are written in the transaction that marks it done: a run that fails
 (a task failing after its retries, workers that keep dying) leaves its row marked failed with
@@ -39,12 +41,14 @@ from core.errors import InvalidInput, NotFound
 from layers.catalog import active_versions
 
 KINDS = ("arealregnskap", "restoration")
-MAX_ZONES_PER_TASK = 2_000
+# A kommune larger than this is cut into cells of the national grid, one task each.
+SPLIT_KM2 = 2_000.0
+CELL_M = 40_000.0
 # Kommuner measured together in one restoration task (one pass over their units); fylker go
 # one per task, each being as much work as its kommuner together.
 KOMMUNER_PER_TASK = 8
 TASK_RETRIES = 2
-# Sums a kommune's chunks add up to; the rest of a reserve entry stays per zone.
+# Sums a kommune's grid cells add up to; the rest of a reserve entry stays per zone.
 SUMMED = (
     "reserve_daa",
     "emission_t_co2e",
@@ -60,19 +64,14 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: a region, or a spatially ordered chunk of a large kommune's zones."""
+    """One unit of work: a kommune (or one grid cell of a large one), or restoration regions."""
 
     key: str
     region: str
     region_kind: str  # "kommune" or "fylke"
     name: str | None
-    zones: tuple[tuple[int, tuple[int, ...]], ...] = ()  # (plan version_id, fids)
+    cell: tuple[int, int] | None = None  # the grid cell (column, row) of a large kommune
     regions: tuple[tuple[str, str | None], ...] = ()  # restoration: (code, name) measured
-
-    @property
-    def items(self) -> int:
-        """Zones valued, or regions measured."""
-        return sum(len(fids) for _, fids in self.zones) if self.zones else len(self.regions)
 
 
 @dataclass
@@ -82,6 +81,8 @@ class Inputs:
     kind: str
     database_url: str
     plan_versions: list[int] = field(default_factory=list)
+    boundary_versions: list[int] = field(default_factory=list)
+    cell_m: float = CELL_M
     factor_table_id: int | None = None
     preset: str = DEFAULT_PRESET
     peat_handling: str = "drained"
@@ -96,7 +97,13 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def _worker_engine(url: str) -> Engine:
-    """One small pool per worker process and database (tasks on a worker share it)."""
+    """One small pool per worker process and database (tasks on a worker share it).
+
+    A worker started with ``GEOSERVICE_WORKER_DATABASE_URL`` reads from that database
+    instead (a read replica near it); the run's write-back still goes to the primary."""
+    url = os.environ.get("GEOSERVICE_WORKER_DATABASE_URL") or url
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
@@ -120,8 +127,45 @@ def _where() -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# A task's zones: those of the run's plan versions whose point on surface lies in its kommune
+# (and, for a large kommune, in its grid cell; a cell is half-open, so a point on a grid line
+# goes to exactly one). The kommune's polygon repeats on every row, so PostGIS prepares it once.
+_ZONES_OF_TASK_SQL = """
+WITH k AS (SELECT geom FROM geoservice.feature
+            WHERE version_id = ANY(:boundaries) AND attrs->>'kommunenummer' = :kommune),
+     z AS (SELECT f.version_id, f.fid, ST_PointOnSurface(f.geom) AS p
+             FROM geoservice.feature f, k
+            WHERE f.version_id = ANY(:plans) AND f.attrs ? 'arealformal' AND f.geom && k.geom
+              AND (CAST(:cx AS integer) IS NULL OR f.geom && ST_MakeEnvelope(
+                     :cx * CAST(:size AS float8), :cy * CAST(:size AS float8),
+                     (:cx + 1) * CAST(:size AS float8), (:cy + 1) * CAST(:size AS float8),
+                     ST_SRID(k.geom))))
+SELECT DISTINCT z.version_id, z.fid FROM z, k
+ WHERE ST_Intersects(k.geom, z.p)
+   AND (CAST(:cx AS integer) IS NULL
+        OR (floor(ST_X(z.p) / :size) = :cx AND floor(ST_Y(z.p) / :size) = :cy))
+ ORDER BY 1, 2
+"""
+
+
+def _check_versions(conn: Connection, versions: list[int]) -> None:
+    """A worker reading a replica that has not caught up must fail, not count nothing
+    (a version is published in one transaction, so one that is there is there whole)."""
+    present = set(
+        conn.execute(
+            text("SELECT id FROM geoservice.layer_version WHERE id = ANY(:v)"), {"v": versions}
+        ).scalars()
+    )
+    missing = sorted(set(versions) - present)
+    if missing:
+        raise RuntimeError(
+            f"the worker's database lacks layer version(s) {', '.join(map(str, missing))} "
+            "(a replica behind the primary?); start the run again when it has caught up"
+        )
+
+
 def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
-    """Value a kommune's (or chunk's) zones as the land account values them."""
+    """Find a kommune's (or grid cell's) zones and value them as the land account does."""
     started, cpu = time.perf_counter(), time.process_time()
     engine = _worker_engine(inputs.database_url)
     table = active_table(engine)
@@ -135,9 +179,25 @@ def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     land_cover: dict[int, dict[str, Any]] = {}
     with engine.connect() as conn:
+        _check_versions(conn, [*inputs.plan_versions, *inputs.boundary_versions])
         extent = la.nature_extent(conn)
+        ids = conn.execute(
+            text(_ZONES_OF_TASK_SQL),
+            {
+                "plans": inputs.plan_versions,
+                "boundaries": inputs.boundary_versions,
+                "kommune": task.region,
+                "size": inputs.cell_m,
+                "cx": task.cell[0] if task.cell else None,
+                "cy": task.cell[1] if task.cell else None,
+            },
+        ).all()
+        per_version: dict[int, list[int]] = {}
+        for r in ids:
+            per_version.setdefault(int(r.version_id), []).append(int(r.fid))
         plans = [
-            (v, la.zones_of(conn, v, list(fids)), la.srid_of(conn, v)) for v, fids in task.zones
+            (v, la.zones_of(conn, v, fids), la.srid_of(conn, v))
+            for v, fids in sorted(per_version.items())
         ]
     for version_id, zones, srid in plans:
         reserve, read = la.reserve_of_zones(
@@ -154,7 +214,7 @@ def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
     return {
         "key": task.key,
         "region": task.region,
-        "zones": task.items,
+        "zones": len(ids),
         "sums": reserve_sums(entries),
         "land_cover_versions": sorted(land_cover),
         "seconds": time.perf_counter() - started,
@@ -174,7 +234,7 @@ def restoration_task(task: Task, inputs: Inputs) -> dict[str, Any]:
     return {
         "key": task.key,
         "region": task.region,
-        "zones": task.items,
+        "zones": len(codes),
         "progress": dict(zip(codes, found, strict=True)),
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
@@ -219,7 +279,7 @@ def reserve_sums(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def add_sums(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two chunks' sums as one kommune's (chunks hold disjoint zones)."""
+    """Two grid cells' sums as one kommune's (cells hold disjoint zones)."""
     out = {k: a[k] + b[k] for k in ("reserve_zones", *SUMMED)}
     codes = dict(a["per_arealformal"])
     for code, row in b["per_arealformal"].items():
@@ -235,17 +295,6 @@ def add_sums(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 # -- on the machine that starts the run -------------------------------------------------------
 
-_PARTITION_SQL = """
-SELECT b.attrs->>'kommunenummer' AS region, b.attrs->>'navn' AS name,
-       f.version_id, f.fid
-  FROM geoservice.feature b
-  JOIN geoservice.feature f
-    ON f.version_id = ANY(:plans) AND f.geom && b.geom AND f.attrs ? 'arealformal'
-   AND ST_Intersects(b.geom, ST_PointOnSurface(f.geom))
- WHERE b.version_id = ANY(:boundaries) AND b.attrs ? 'kommunenummer'
- ORDER BY 1, ST_GeoHash(ST_Transform(ST_PointOnSurface(f.geom), 4326), 12), 3, 4
-"""
-
 
 def _boundaries(conn: Connection) -> list[int]:
     found = [v.version_id for v in active_versions(conn, "boundaries")]
@@ -259,37 +308,52 @@ def _boundaries(conn: Connection) -> list[int]:
 
 
 def reserve_tasks(
-    conn: Connection, plan_versions: list[int], max_zones: int = MAX_ZONES_PER_TASK
-) -> tuple[list[Task], int]:
-    """Tasks per kommune (chunks of at most ``max_zones``), and how many zones lie in no
-    kommune (at sea, or outside the boundaries layer)."""
-    boundaries = _boundaries(conn)
+    conn: Connection, split_km2: float = SPLIT_KM2, cell_m: float = CELL_M
+) -> list[Task]:
+    """One task per kommune; a kommune larger than ``split_km2`` one task per grid cell
+    (``cell_m`` a side) that touches it."""
     rows = conn.execute(
-        text(_PARTITION_SQL), {"plans": plan_versions, "boundaries": boundaries}
-    ).all()
-    total = conn.execute(
         text(
-            "SELECT count(*) FROM geoservice.feature WHERE version_id = ANY(:plans) "
-            "AND attrs ? 'arealformal'"
+            """
+            WITH k AS (
+                SELECT attrs->>'kommunenummer' AS region, min(attrs->>'navn') AS name,
+                       ST_Union(geom) AS geom
+                  FROM geoservice.feature
+                 WHERE version_id = ANY(:b) AND attrs ? 'kommunenummer' GROUP BY 1)
+            SELECT region, name, NULL::int AS cx, NULL::int AS cy FROM k
+             WHERE ST_Area(geom) <= :split * 1e6
+            UNION ALL
+            SELECT region, name, cx, cy FROM k,
+                   generate_series(floor(ST_XMin(geom) / :size)::int,
+                                   floor(ST_XMax(geom) / :size)::int) cx,
+                   generate_series(floor(ST_YMin(geom) / :size)::int,
+                                   floor(ST_YMax(geom) / :size)::int) cy
+             WHERE ST_Area(geom) > :split * 1e6
+               AND ST_Intersects(geom, ST_MakeEnvelope(cx * :size, cy * :size,
+                                 (cx + 1) * :size, (cy + 1) * :size, ST_SRID(geom)))
+             ORDER BY 1, 3, 4
+            """
         ),
-        {"plans": plan_versions},
-    ).scalar_one()
-    by_region: dict[str, list[Any]] = {}
-    names: dict[str, str | None] = {}
+        {"b": _boundaries(conn), "split": split_km2, "size": cell_m},
+    ).all()
+    tasks = []
     for r in rows:
-        by_region.setdefault(r.region, []).append(r)
-        names[r.region] = r.name
-    tasks: list[Task] = []
-    for region, found in by_region.items():
-        chunks = [found[i : i + max_zones] for i in range(0, len(found), max_zones)]
-        for n, chunk in enumerate(chunks):
-            per_version: dict[int, list[int]] = {}
-            for r in chunk:
-                per_version.setdefault(int(r.version_id), []).append(int(r.fid))
-            zones = tuple((v, tuple(sorted(f))) for v, f in sorted(per_version.items()))
-            key = region if len(chunks) == 1 else f"{region}#{n + 1}"
-            tasks.append(Task(key, region, "kommune", names[region], zones))
-    return tasks, int(total) - len(rows)
+        cell = (int(r.cx), int(r.cy)) if r.cx is not None else None
+        key = r.region if cell is None else f"{r.region}@{cell[0]},{cell[1]}"
+        tasks.append(Task(key, r.region, "kommune", r.name, cell=cell))
+    return tasks
+
+
+def _zones_total(conn: Connection, plan_versions: list[int]) -> int:
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM geoservice.feature WHERE version_id = ANY(:plans) "
+                "AND attrs ? 'arealformal'"
+            ),
+            {"plans": plan_versions},
+        ).scalar_one()
+    )
 
 
 def restoration_tasks(conn: Connection, per_task: int = KOMMUNER_PER_TASK) -> list[Task]:
@@ -450,14 +514,16 @@ def execute_run(
     run_id: int,
     client: Any,
     *,
-    max_zones_per_task: int = MAX_ZONES_PER_TASK,
+    split_km2: float = SPLIT_KM2,
+    cell_m: float = CELL_M,
     on_submit: Callable[[list[Any]], None] | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Run a queued national run on ``client``'s cluster and write its results.
 
     ``on_submit`` is given the futures (the CLI hands them to Dask's progress bar);
-    ``progress`` is told (done, total) as tasks finish.
+    ``progress`` is told (done, total) as tasks finish. Kommuner larger than ``split_km2``
+    are cut into grid cells of ``cell_m``.
     """
     from distributed import as_completed
 
@@ -472,7 +538,7 @@ def execute_run(
     started = time.perf_counter()
     futures: list[Any] = []
     try:
-        inputs, tasks, outside = _prepare(engine, row.kind, request, max_zones_per_task)
+        inputs, tasks = _prepare(engine, row.kind, request, split_km2, cell_m)
         phases = {"prepare_s": time.perf_counter() - started}
         _start(engine, run_id, len(tasks), _engine_info(client))
         fn = reserve_task if row.kind == "arealregnskap" else restoration_task
@@ -498,7 +564,7 @@ def execute_run(
                 progress(len(done), len(tasks))
         phases["compute_s"] = time.perf_counter() - started - phases["prepare_s"]
         results = _combine(row.kind, tasks, done)
-        provenance = _provenance(engine, row.kind, inputs, done, outside)
+        provenance = _provenance(engine, row.kind, inputs, done, split_km2)
         _write(engine, run_id, results, provenance, done, started, phases)
     except BaseException as exc:
         for future in futures:
@@ -519,30 +585,33 @@ def _reason(exc: BaseException) -> str:
 
 
 def _prepare(
-    engine: Engine, kind: str, request: dict[str, Any], max_zones: int
-) -> tuple[Inputs, list[Task], int]:
+    engine: Engine, kind: str, request: dict[str, Any], split_km2: float, cell_m: float
+) -> tuple[Inputs, list[Task]]:
     url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as conn:
         if kind == "restoration":
             as_of = request.get("as_of") or date.today().isoformat()
-            return Inputs(kind, url, as_of=as_of), restoration_tasks(conn), 0
+            return Inputs(kind, url, as_of=as_of), restoration_tasks(conn)
         versions = plan_versions(conn, request.get("plan_layers"))
-        tasks, outside = reserve_tasks(conn, versions, max_zones)
+        tasks = reserve_tasks(conn, split_km2, cell_m)
+        boundaries = _boundaries(conn)
     table: FactorTable = active_table(engine)
     inputs = Inputs(
         kind,
         url,
         plan_versions=versions,
+        boundary_versions=boundaries,
+        cell_m=cell_m,
         factor_table_id=table.id,
         preset=request.get("preset", DEFAULT_PRESET),
         peat_handling=request.get("peat_handling", "drained"),
         peat_excavated_share=request.get("peat_excavated_share"),
     )
-    return inputs, tasks, outside
+    return inputs, tasks
 
 
 def _combine(kind: str, tasks: list[Task], done: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per region: a kommune's chunks summed (in task order, whatever order they
+    """One row per region: a kommune's cells summed (in task order, whatever order they
     finished in)."""
     by_key = {d["key"]: d for d in done}
     out: dict[str, dict[str, Any]] = {}
@@ -572,7 +641,7 @@ def _combine(kind: str, tasks: list[Task], done: list[dict[str, Any]]) -> list[d
 
 
 def _provenance(
-    engine: Engine, kind: str, inputs: Inputs, done: list[dict[str, Any]], outside: int
+    engine: Engine, kind: str, inputs: Inputs, done: list[dict[str, Any]], split_km2: float
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         boundaries = [dict(v._mapping) for v in active_versions(conn, "boundaries")]
@@ -591,6 +660,7 @@ def _provenance(
             for v in active_versions(conn, "land_use_plan")
             if v.version_id in inputs.plan_versions
         ]
+        outside = _zones_total(conn, inputs.plan_versions) - sum(d["zones"] for d in done)
     table = active_table(engine)
     preset = stored_preset(engine, inputs.preset)
     land_cover = sorted({v for d in done for v in d["land_cover_versions"]})
@@ -603,8 +673,8 @@ def _provenance(
         "preset": preset.describe(),
         "peat_handling": inputs.peat_handling,
         "peat_excavated_share": excavated_share(inputs.peat_handling, inputs.peat_excavated_share),
-        "partition": "a zone belongs to the kommune its point on surface lies in; "
-        f"at most {MAX_ZONES_PER_TASK} zones per task",
+        "partition": "a zone belongs to the kommune its point on surface lies in; a kommune "
+        f"over {split_km2:g} km² is cut into {inputs.cell_m / 1000:g} km grid cells, one task each",
         "method": la.GUIDE,
         "software": f"geoservice {__version__}",
     }

@@ -29,7 +29,7 @@ from bench.country import Country, build_country, kommuner
 from geoservice.app import create_app
 from geoservice.database import create_db_engine
 from geoservice.settings import Settings
-from tests.conftest import authorize
+from tests.conftest import TEMPLATE_DB, Server, authorize, create_database, drop_database
 
 # Ås and its neighbours in Follo: a country of four kommuner and one fylke.
 CODES = ["3212", "3214", "3216", "3218"]
@@ -115,13 +115,15 @@ def test_two_workers_equal_the_single_machine_path_kommune_by_kommune(
             client,
             "arealregnskap",
             {},
-            max_zones_per_task=40,
+            split_km2=50,
+            cell_m=5_000,
             progress=lambda done, total: seen.append((done, total)),
         )
         restoration = _run(engine, client, "restoration", {"as_of": AS_OF.isoformat()})
     assert run["status"] == "done", run["error"]
     _assert_same(run, expected)
-    # Real work: every kommune has a reserve worth tonnes; large kommuner were cut in chunks.
+    # Real work: every kommune has a reserve worth tonnes; kommuner over 50 km² were cut into
+    # 5 km cells.
     assert len(run["results"]) == 4
     assert all(r["emission_t_co2e"] > 1000 and r["reserve_daa"] > 100 for r in run["results"])
     assert (
@@ -164,7 +166,9 @@ def test_a_worker_killed_mid_run_changes_nothing(engine: Engine, country: Countr
                 os.kill(victim, signal.SIGKILL)
                 killed.append(victim)
 
-        run = _run(engine, client, "arealregnskap", {}, max_zones_per_task=10, progress=kill_one)
+        run = _run(
+            engine, client, "arealregnskap", {}, split_km2=1, cell_m=3_000, progress=kill_one
+        )
         client.wait_for_workers(2, timeout=60)
         after = set(client.run(os.getpid).values())
     assert killed and killed[0] not in after  # the nanny started a new worker process
@@ -189,7 +193,9 @@ def test_workers_that_keep_dying_fail_the_run_with_nothing_written(
 
         run_id = national.create_run(engine, "arealregnskap", {})
         with pytest.raises(KilledWorker):
-            national.execute_run(engine, run_id, client, max_zones_per_task=10, progress=kill_all)
+            national.execute_run(
+                engine, run_id, client, split_km2=1, cell_m=3_000, progress=kill_all
+            )
     run = national.run_result(engine, run_id)
     assert run["status"] == "failed"
     assert "nothing was written" in run["error"]
@@ -245,3 +251,22 @@ def test_api_and_cli_run_the_same(settings: Settings, engine: Engine, country: C
     by_cli = {r["region"]: r["emission_t_co2e"] for r in printed["results"]}
     assert by_cli == pytest.approx(by_api, rel=REL)
     assert printed["request"]["via"] == "cli"
+
+
+def test_workers_reading_a_lagging_replica_fail_the_run(
+    engine: Engine, country: Country, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers read from a database that has the schema but not yet the plans, as a
+    # replica behind its primary would: they must refuse, not count nothing.
+    name = f"geoservice_test_{os.getpid()}_replica"
+    create_database(server.admin_url, name, template=TEMPLATE_DB)
+    try:
+        monkeypatch.setenv("GEOSERVICE_WORKER_DATABASE_URL", server.service_url(name))
+        run_id = national.create_run(engine, "arealregnskap", {})
+        with national.dask_client(None, 1) as client, pytest.raises(RuntimeError):
+            national.execute_run(engine, run_id, client)
+    finally:
+        drop_database(server.admin_url, name)
+    run = national.run_result(engine, run_id)
+    assert run["status"] == "failed" and run["regions_total"] == 0
+    assert "lacks layer version(s)" in run["error"] and "nothing was written" in run["error"]
