@@ -42,8 +42,8 @@ from layers.catalog import active_versions
 
 KINDS = ("arealregnskap", "restoration")
 # A kommune larger than this is cut into cells of the national grid, one task each.
-SPLIT_KM2 = 2_000.0
-CELL_M = 40_000.0
+SPLIT_KM2 = 5_000.0
+CELL_M = 50_000.0
 # Kommuner measured together in one restoration task (one pass over their units); fylker go
 # one per task, each being as much work as its kommuner together.
 KOMMUNER_PER_TASK = 8

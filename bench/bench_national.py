@@ -9,10 +9,12 @@ fylke by ``shares_by_region_over`` (every region in one SQL pass, for the same t
 national run measures: the day and three years before, for the pace).
 
 The model (stated in the rows): a run costs its serial part (listing the kommuner and
-writing back, measured in the run; the scheduler's cost per task, measured by running as many
-empty tasks on the same cluster, counted as serial too) plus the tasks' work spread over N
-workers, never less than the longest task:
-    T(N) = prepare + write + tasks × scheduler + max(longest task, Σ task time / N).
+writing back, measured in the run, and the scheduler's share of each task's dispatch) plus
+the tasks' work spread over N workers, never less than the longest task:
+    T(N) = prepare + write + tasks × a + max(longest task, (Σ task time + tasks × b) / N).
+The dispatch cost of a task is measured by running as many empty tasks on the same cluster
+with 1 and with 2 workers: c(N) = a + b / N, so a = 2 c(2) − c(1) is the scheduler's serial
+part and b the part the workers spread.
 It assumes each worker reads from a PostGIS that keeps up (a read replica per group of
 workers, or a database with cores for the database share of N tasks at once: the share is
 wall minus the worker's CPU); the rows give Σ database time / 16, the floor one shared
@@ -69,14 +71,18 @@ def _task_stats(run: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _model(kind: str, one: dict[str, Any]) -> list[dict[str, Any]]:
+def _model(kind: str, one: dict[str, Any], two: dict[str, Any]) -> list[dict[str, Any]]:
     """T(N) from the 1-worker run's measured parts (there a task had one core and PostGIS
-    the other, as a worker with its own machine and database would)."""
+    the other, as a worker with its own machine and database would), and the dispatch cost
+    per task from the empty tasks on 1 and 2 workers."""
     stats = _task_stats(one)
     engine = one["engine"]
-    scheduler = one["empty_tasks_s"] / stats["tasks"]
+    c1 = one["empty_tasks_s"] / stats["tasks"]
+    c2 = two["empty_tasks_s"] / stats["tasks"]
+    scheduler = min(max(2 * c2 - c1, 0.0), c1)
+    spread = c1 - scheduler
     serial = engine["prepare_s"] + engine["write_s"] + stats["tasks"] * scheduler
-    work = stats["task_sum_s"]
+    work = stats["task_sum_s"] + stats["tasks"] * spread
     db_share = max(stats["task_sum_s"] - stats["task_cpu_s"], 0.0)
     base = serial + max(stats["task_max_s"], work)
     rows = []
@@ -91,7 +97,8 @@ def _model(kind: str, one: dict[str, Any]) -> list[dict[str, Any]]:
                 "speedup": round(base / t, 2),
                 "efficiency": round(base / t / n, 2),
                 "serial_s": round(serial, 2),
-                "scheduler_per_task_ms": round(1000 * scheduler, 2),
+                "scheduler_serial_per_task_ms": round(1000 * scheduler, 3),
+                "dispatch_spread_per_task_ms": round(1000 * spread, 3),
                 "longest_task_s": round(stats["task_max_s"], 2),
                 "db_share_of_task_time": round(db_share / stats["task_sum_s"], 2),
                 "one_postgis_16_cores_floor_s": round(db_share / 16, 1),
@@ -191,5 +198,5 @@ def run() -> list[dict[str, Any]]:
         }
     )
     for kind in ("arealregnskap", "restoration"):
-        rows += _model(kind, runs[kind, 1])
+        rows += _model(kind, runs[kind, 1], runs[kind, 2])
     return rows

@@ -117,7 +117,7 @@ WITH dates AS (SELECT unnest(CAST(:dates AS date[])) AS as_of),
     state AS MATERIALIZED (
         SELECT s.id, s.geom, s.data FROM ({STATE_SQL}) s
          WHERE s.change <> 'delete'
-           AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco)),
+           AND (CAST(:eco AS text) IS NULL OR s.ecosystem_type = :eco) {{near_units}}),
     projects AS (
         SELECT dates.as_of, s.id, s.geom FROM state s, dates
          WHERE {status_on("dates.as_of")} = ANY(:counting)),"""
@@ -315,7 +315,15 @@ def unit_areas(
         if not coverage:
             _make(conn, tables["base"], _UNION_BASE_SQL.format(**tables), params, gist="g")
             measure = _UNION_SQL
-    _make(conn, tables["pieces"], (_PROJECTS + clip + _PIECES).format(**tables), run)
+    # Measuring some regions, only projects near their units are dated at all (the rest of
+    # the country's projects cannot reach them).
+    near = (
+        f"AND EXISTS (SELECT 1 FROM {tables['units']} un WHERE un.u && s.geom)"
+        if clip is _CLIP_TO_UNITS
+        else ""
+    )
+    pieces_sql = (_PROJECTS + clip + _PIECES).format(**tables, near_units=near)
+    _make(conn, tables["pieces"], pieces_sql, run)
     _make(conn, tables["singles"], _SINGLES.format(**tables), {})
     rows = conn.execute(text(measure.format(**tables)), run).all()
     for table in tables.values():
