@@ -35,18 +35,20 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from analyses import land_account as la
 from analyses.factors import FactorTable, active_table
 from analyses.presets import DEFAULT_PRESET, excavated_share, stored_preset
-from analyses.restoration import progress_of_regions
+from analyses.restoration import progress_from_areas, region_areas
+from analyses.restoration.progress import AREAS
 from core import __version__
 from core.errors import InvalidInput, NotFound
 from layers.catalog import active_versions
 
 KINDS = ("arealregnskap", "restoration")
-# A kommune larger than this is cut into cells of the national grid, one task each.
+# A kommune larger than this is cut into cells of the national grid, one task each; the
+# others go KOMMUNER_PER_TASK to a task (neighbours by number). Every fylke is cut into
+# cells of FYLKE_CELL_M for restoration (a fylke is as much work as its kommuner together).
 SPLIT_KM2 = 5_000.0
 CELL_M = 50_000.0
-# Kommuner measured together in one restoration task (one pass over their units); fylker go
-# one per task, each being as much work as its kommuner together.
-KOMMUNER_PER_TASK = 8
+FYLKE_CELL_M = 100_000.0
+KOMMUNER_PER_TASK = 4
 TASK_RETRIES = 2
 # Sums a kommune's grid cells add up to; the rest of a reserve entry stays per zone.
 SUMMED = (
@@ -64,14 +66,17 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: a kommune (or one grid cell of a large one), or restoration regions."""
+    """One unit of work: some kommuner (or fylker), or one grid cell of a large one."""
 
     key: str
-    region: str
     region_kind: str  # "kommune" or "fylke"
-    name: str | None
-    cell: tuple[int, int] | None = None  # the grid cell (column, row) of a large kommune
-    regions: tuple[tuple[str, str | None], ...] = ()  # restoration: (code, name) measured
+    regions: tuple[tuple[str, str | None], ...]  # (code, name)
+    cell: tuple[int, int, float] | None = None  # (column, row, size in metres)
+
+    @property
+    def codes(self) -> list[str]:
+        """The regions' numbers."""
+        return [code for code, _ in self.regions]
 
 
 @dataclass
@@ -82,7 +87,6 @@ class Inputs:
     database_url: str
     plan_versions: list[int] = field(default_factory=list)
     boundary_versions: list[int] = field(default_factory=list)
-    cell_m: float = CELL_M
     factor_table_id: int | None = None
     preset: str = DEFAULT_PRESET
     peat_handling: str = "drained"
@@ -131,20 +135,20 @@ def _where() -> str:
 # (and, for a large kommune, in its grid cell; a cell is half-open, so a point on a grid line
 # goes to exactly one). The kommune's polygon repeats on every row, so PostGIS prepares it once.
 _ZONES_OF_TASK_SQL = """
-WITH k AS (SELECT geom FROM geoservice.feature
-            WHERE version_id = ANY(:boundaries) AND attrs->>'kommunenummer' = :kommune),
-     z AS (SELECT f.version_id, f.fid, ST_PointOnSurface(f.geom) AS p
-             FROM geoservice.feature f, k
-            WHERE f.version_id = ANY(:plans) AND f.attrs ? 'arealformal' AND f.geom && k.geom
+WITH k AS (SELECT attrs->>'kommunenummer' AS code, geom FROM geoservice.feature
+            WHERE version_id = ANY(:boundaries) AND attrs->>'kommunenummer' = ANY(:kommuner)),
+     z AS (SELECT k.code, k.geom AS kg, f.version_id, f.fid, ST_PointOnSurface(f.geom) AS p
+             FROM geoservice.feature f JOIN k ON f.geom && k.geom
+            WHERE f.version_id = ANY(:plans) AND f.attrs ? 'arealformal'
               AND (CAST(:cx AS integer) IS NULL OR f.geom && ST_MakeEnvelope(
                      :cx * CAST(:size AS float8), :cy * CAST(:size AS float8),
                      (:cx + 1) * CAST(:size AS float8), (:cy + 1) * CAST(:size AS float8),
                      ST_SRID(k.geom))))
-SELECT DISTINCT z.version_id, z.fid FROM z, k
- WHERE ST_Intersects(k.geom, z.p)
+SELECT DISTINCT z.code, z.version_id, z.fid FROM z
+ WHERE ST_Intersects(z.kg, z.p)
    AND (CAST(:cx AS integer) IS NULL
         OR (floor(ST_X(z.p) / :size) = :cx AND floor(ST_Y(z.p) / :size) = :cy))
- ORDER BY 1, 2
+ ORDER BY 2, 3
 """
 
 
@@ -165,7 +169,8 @@ def _check_versions(conn: Connection, versions: list[int]) -> None:
 
 
 def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
-    """Find a kommune's (or grid cell's) zones and value them as the land account does."""
+    """Find some kommuner's (or a grid cell's) zones and value them as the land account
+    does; the sums per kommune."""
     started, cpu = time.perf_counter(), time.process_time()
     engine = _worker_engine(inputs.database_url)
     table = active_table(engine)
@@ -186,12 +191,13 @@ def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
             {
                 "plans": inputs.plan_versions,
                 "boundaries": inputs.boundary_versions,
-                "kommune": task.region,
-                "size": inputs.cell_m,
+                "kommuner": task.codes,
                 "cx": task.cell[0] if task.cell else None,
                 "cy": task.cell[1] if task.cell else None,
+                "size": task.cell[2] if task.cell else None,
             },
         ).all()
+        kommune_of = {(int(r.version_id), int(r.fid)): str(r.code) for r in ids}
         per_version: dict[int, list[int]] = {}
         for r in ids:
             per_version.setdefault(int(r.version_id), []).append(int(r.fid))
@@ -211,11 +217,19 @@ def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
         )
         land_cover.update(read)
         entries += [{**e, "plan_version_id": version_id} for e in reserve["zones"]]
+    per_kommune: dict[str, list[dict[str, Any]]] = {code: [] for code in task.codes}
+    for e in entries:
+        per_kommune[kommune_of[e["plan_version_id"], e["fid"]]].append(e)
+    counted = dict.fromkeys(task.codes, 0)
+    for code in kommune_of.values():
+        counted[code] += 1
     return {
         "key": task.key,
-        "region": task.region,
         "zones": len(ids),
-        "sums": reserve_sums(entries),
+        "parts": {
+            code: {"zones": counted[code], **reserve_sums(found)}
+            for code, found in per_kommune.items()
+        },
         "land_cover_versions": sorted(land_cover),
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
@@ -224,18 +238,19 @@ def reserve_task(task: Task, inputs: Inputs) -> dict[str, Any]:
 
 
 def restoration_task(task: Task, inputs: Inputs) -> dict[str, Any]:
-    """Restoration progress of some kommuner (or a fylke) in one pass, each region's as
-    ``/api/restoration/progress`` gives it."""
+    """The hectares restoration progress is made of, for some kommuner (or one grid cell of
+    a fylke) in one pass; they add up to each region's as ``/api/restoration/progress``
+    measures it."""
     started, cpu = time.perf_counter(), time.process_time()
     engine = _worker_engine(inputs.database_url)
-    as_of = date.fromisoformat(inputs.as_of) if inputs.as_of else None
-    codes = [code for code, _ in task.regions]
-    found = progress_of_regions(engine, codes, task.region_kind, as_of=as_of)
+    with engine.connect() as conn:
+        _check_versions(conn, inputs.boundary_versions)
+    as_of = date.fromisoformat(str(inputs.as_of))
+    found = region_areas(engine, task.codes, task.region_kind, as_of=as_of, cell=task.cell)
     return {
         "key": task.key,
-        "region": task.region,
-        "zones": len(codes),
-        "progress": dict(zip(codes, found, strict=True)),
+        "zones": len(task.codes),
+        "parts": found,
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
         "worker": _where(),
@@ -280,7 +295,7 @@ def reserve_sums(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def add_sums(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """Two grid cells' sums as one kommune's (cells hold disjoint zones)."""
-    out = {k: a[k] + b[k] for k in ("reserve_zones", *SUMMED)}
+    out = {k: a[k] + b[k] for k in ("zones", "reserve_zones", *SUMMED)}
     codes = dict(a["per_arealformal"])
     for code, row in b["per_arealformal"].items():
         old = codes.get(code, {"zones": 0, "reserve_daa": 0.0, "emission_t_co2e": 0.0})
@@ -307,41 +322,52 @@ def _boundaries(conn: Connection) -> list[int]:
     return found
 
 
+_REGIONS_SQL = """
+WITH r AS (
+    SELECT attrs->>CAST(:key AS text) AS code, min(attrs->>'navn') AS name, ST_Union(geom) AS geom
+      FROM geoservice.feature
+     WHERE version_id = ANY(:b) AND attrs ? CAST(:key AS text) GROUP BY 1)
+SELECT code, name, NULL::int AS cx, NULL::int AS cy FROM r WHERE ST_Area(geom) <= :split * 1e6
+UNION ALL
+SELECT code, name, cx, cy FROM r,
+       generate_series(floor(ST_XMin(geom) / :size)::int, floor(ST_XMax(geom) / :size)::int) cx,
+       generate_series(floor(ST_YMin(geom) / :size)::int, floor(ST_YMax(geom) / :size)::int) cy
+ WHERE ST_Area(geom) > :split * 1e6
+   AND ST_Intersects(geom, ST_MakeEnvelope(cx * :size, cy * :size, (cx + 1) * :size,
+                                           (cy + 1) * :size, ST_SRID(geom)))
+ ORDER BY 1, 3, 4
+"""
+
+
+def _tasks(
+    conn: Connection, kind: str, per_task: int, split_km2: float, cell_m: float
+) -> list[Task]:
+    """Regions of ``kind`` in the active boundaries: those over ``split_km2`` one task per
+    grid cell of ``cell_m`` that touches them, the others ``per_task`` to a task."""
+    key = "kommunenummer" if kind == "kommune" else "fylkesnummer"
+    rows = conn.execute(
+        text(_REGIONS_SQL),
+        {"b": _boundaries(conn), "key": key, "split": split_km2, "size": cell_m},
+    ).all()
+    whole = [(str(r.code), r.name) for r in rows if r.cx is None]
+    tasks = []
+    for i in range(0, len(whole), per_task):
+        batch = tuple(whole[i : i + per_task])
+        name = batch[0][0] if len(batch) == 1 else f"{batch[0][0]}-{batch[-1][0]}"
+        tasks.append(Task(name, kind, batch))
+    for r in rows:
+        if r.cx is not None:
+            cell = (int(r.cx), int(r.cy), cell_m)
+            tasks.append(Task(f"{r.code}@{r.cx},{r.cy}", kind, ((str(r.code), r.name),), cell))
+    return tasks
+
+
 def reserve_tasks(
     conn: Connection, split_km2: float = SPLIT_KM2, cell_m: float = CELL_M
 ) -> list[Task]:
-    """One task per kommune; a kommune larger than ``split_km2`` one task per grid cell
-    (``cell_m`` a side) that touches it."""
-    rows = conn.execute(
-        text(
-            """
-            WITH k AS (
-                SELECT attrs->>'kommunenummer' AS region, min(attrs->>'navn') AS name,
-                       ST_Union(geom) AS geom
-                  FROM geoservice.feature
-                 WHERE version_id = ANY(:b) AND attrs ? 'kommunenummer' GROUP BY 1)
-            SELECT region, name, NULL::int AS cx, NULL::int AS cy FROM k
-             WHERE ST_Area(geom) <= :split * 1e6
-            UNION ALL
-            SELECT region, name, cx, cy FROM k,
-                   generate_series(floor(ST_XMin(geom) / :size)::int,
-                                   floor(ST_XMax(geom) / :size)::int) cx,
-                   generate_series(floor(ST_YMin(geom) / :size)::int,
-                                   floor(ST_YMax(geom) / :size)::int) cy
-             WHERE ST_Area(geom) > :split * 1e6
-               AND ST_Intersects(geom, ST_MakeEnvelope(cx * :size, cy * :size,
-                                 (cx + 1) * :size, (cy + 1) * :size, ST_SRID(geom)))
-             ORDER BY 1, 3, 4
-            """
-        ),
-        {"b": _boundaries(conn), "split": split_km2, "size": cell_m},
-    ).all()
-    tasks = []
-    for r in rows:
-        cell = (int(r.cx), int(r.cy)) if r.cx is not None else None
-        key = r.region if cell is None else f"{r.region}@{cell[0]},{cell[1]}"
-        tasks.append(Task(key, r.region, "kommune", r.name, cell=cell))
-    return tasks
+    """Kommuner ``KOMMUNER_PER_TASK`` to a task; one over ``split_km2`` one task per grid
+    cell of ``cell_m`` that touches it."""
+    return _tasks(conn, "kommune", KOMMUNER_PER_TASK, split_km2, cell_m)
 
 
 def _zones_total(conn: Connection, plan_versions: list[int]) -> int:
@@ -356,29 +382,14 @@ def _zones_total(conn: Connection, plan_versions: list[int]) -> int:
     )
 
 
-def restoration_tasks(conn: Connection, per_task: int = KOMMUNER_PER_TASK) -> list[Task]:
-    """Kommuner in batches of ``per_task`` (by number, so neighbours go together), and one
-    task per fylke, from the active boundaries layers."""
-    boundaries = _boundaries(conn)
-    rows = conn.execute(
-        text(
-            "SELECT DISTINCT coalesce(attrs->>'kommunenummer', attrs->>'fylkesnummer') AS region, "
-            "CASE WHEN attrs ? 'kommunenummer' THEN 'kommune' ELSE 'fylke' END AS kind, "
-            "attrs->>'navn' AS name FROM geoservice.feature "
-            "WHERE version_id = ANY(:b) AND (attrs ? 'kommunenummer' OR attrs ? 'fylkesnummer') "
-            "ORDER BY 2 DESC, 1"
-        ),
-        {"b": boundaries},
-    ).all()
-    tasks: list[Task] = []
-    for kind, size in (("kommune", per_task), ("fylke", 1)):
-        found = [(r.region, r.name) for r in rows if r.kind == kind]
-        for i in range(0, len(found), size):
-            batch = tuple(found[i : i + size])
-            first, last = batch[0][0], batch[-1][0]
-            key = first if len(batch) == 1 else f"{first}-{last}"
-            tasks.append(Task(key, first, kind, batch[0][1], regions=batch))
-    return tasks
+def restoration_tasks(
+    conn: Connection, split_km2: float = SPLIT_KM2, cell_m: float = CELL_M
+) -> list[Task]:
+    """Kommuner as for the reserve, and every fylke cut into cells of ``FYLKE_CELL_M``."""
+    return [
+        *_tasks(conn, "kommune", KOMMUNER_PER_TASK, split_km2, cell_m),
+        *_tasks(conn, "fylke", 1, 0.0, FYLKE_CELL_M),
+    ]
 
 
 def plan_versions(conn: Connection, layer_ids: list[int] | None) -> list[int]:
@@ -563,7 +574,7 @@ def execute_run(
             if progress:
                 progress(len(done), len(tasks))
         phases["compute_s"] = time.perf_counter() - started - phases["prepare_s"]
-        results = _combine(row.kind, tasks, done)
+        results = _combine(row.kind, tasks, done, inputs.as_of)
         provenance = _provenance(engine, row.kind, inputs, done, split_km2)
         _write(engine, run_id, results, provenance, done, started, phases)
     except BaseException as exc:
@@ -589,19 +600,19 @@ def _prepare(
 ) -> tuple[Inputs, list[Task]]:
     url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as conn:
+        boundaries = _boundaries(conn)
         if kind == "restoration":
             as_of = request.get("as_of") or date.today().isoformat()
-            return Inputs(kind, url, as_of=as_of), restoration_tasks(conn)
+            inputs = Inputs(kind, url, boundary_versions=boundaries, as_of=as_of)
+            return inputs, restoration_tasks(conn, split_km2, cell_m)
         versions = plan_versions(conn, request.get("plan_layers"))
         tasks = reserve_tasks(conn, split_km2, cell_m)
-        boundaries = _boundaries(conn)
     table: FactorTable = active_table(engine)
     inputs = Inputs(
         kind,
         url,
         plan_versions=versions,
         boundary_versions=boundaries,
-        cell_m=cell_m,
         factor_table_id=table.id,
         preset=request.get("preset", DEFAULT_PRESET),
         peat_handling=request.get("peat_handling", "drained"),
@@ -610,34 +621,34 @@ def _prepare(
     return inputs, tasks
 
 
-def _combine(kind: str, tasks: list[Task], done: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per region: a kommune's cells summed (in task order, whatever order they
-    finished in)."""
+def _combine(
+    kind: str, tasks: list[Task], done: list[dict[str, Any]], as_of: str | None
+) -> list[dict[str, Any]]:
+    """One row per region, its parts (grid cells) added up in task order whatever order they
+    finished in; restoration's targets worked out on the sums."""
     by_key = {d["key"]: d for d in done}
-    out: dict[str, dict[str, Any]] = {}
+    names: dict[str, str | None] = {}
+    kinds: dict[str, str] = {}
+    sums: dict[str, dict[str, Any]] = {}
     for t in tasks:
-        found = by_key[t.key]
-        if kind == "restoration":
-            for code, name in t.regions:
-                out[code] = {
-                    "region": code,
-                    "kind": t.region_kind,
-                    "name": name,
-                    "result": found["progress"][code],
-                }
-            continue
-        row = out.get(t.region)
-        if row is None:
-            out[t.region] = {
-                "region": t.region,
-                "kind": "kommune",
-                "name": t.name,
-                "result": {"zones": found["zones"], **found["sums"]},
-            }
-        else:
-            zones = row["result"]["zones"] + found["zones"]
-            row["result"] = {"zones": zones, **add_sums(row["result"], found["sums"])}
-    return list(out.values())
+        for code, name in t.regions:
+            names[code], kinds[code] = name, t.region_kind
+            part = by_key[t.key]["parts"][code]
+            if code not in sums:
+                sums[code] = part
+            elif kind == "restoration":
+                sums[code] = {**part, **{k: sums[code][k] + part[k] for k in AREAS}}
+            else:
+                sums[code] = add_sums(sums[code], part)
+    out = []
+    for code, found in sums.items():
+        result = (
+            progress_from_areas(found, date.fromisoformat(str(as_of)))
+            if kind == "restoration"
+            else found
+        )
+        out.append({"region": code, "kind": kinds[code], "name": names[code], "result": result})
+    return out
 
 
 def _provenance(
@@ -674,7 +685,8 @@ def _provenance(
         "peat_handling": inputs.peat_handling,
         "peat_excavated_share": excavated_share(inputs.peat_handling, inputs.peat_excavated_share),
         "partition": "a zone belongs to the kommune its point on surface lies in; a kommune "
-        f"over {split_km2:g} km² is cut into {inputs.cell_m / 1000:g} km grid cells, one task each",
+        f"over {split_km2:g} km² is cut into grid cells, one task each; the others go "
+        f"{KOMMUNER_PER_TASK} to a task",
         "method": la.GUIDE,
         "software": f"geoservice {__version__}",
     }

@@ -10,7 +10,9 @@ the restoration map draws). The names below are its public interface.
 from analyses.restoration.map_data import projects_geojson, shares_by_region_over
 from analyses.restoration.progress import (
     progress,
+    progress_from_areas,
     progress_of_regions,
+    region_areas,
     targets,
     timeseries,
     timeseries_csv,
@@ -34,9 +36,11 @@ __all__ = [
     "import_projects",
     "list_projects",
     "progress",
+    "progress_from_areas",
     "progress_of_regions",
     "project_history",
     "projects_geojson",
+    "region_areas",
     "restore_project",
     "rewetting_effect",
     "save_project",

@@ -352,17 +352,29 @@ def _national_units() -> str:
          WHERE ext.e IS NOT NULL"""
 
 
-def region_units(some_codes: bool) -> str:
+def region_units(some_codes: bool, in_cell: bool = False) -> str:
     """Kommuner's or fylker's boundaries (the bound ``:codes``, or all of them) cut into units
-    of few vertices; the attribute that holds the region code is the bound ``:key``."""
+    of few vertices; the attribute that holds the region code is the bound ``:key``.
+
+    ``in_cell`` keeps the units whose point on surface lies in the grid cell (``:cx``,
+    ``:cy``) of ``:size`` metres: a large region's cells share its units out, each once, so
+    their measurements add up to the region's.
+    """
     where = "AND attrs->>CAST(:key AS text) = ANY(:codes)" if some_codes else ""
+    cell = (
+        "WHERE floor(ST_X(ST_PointOnSurface(u)) / :size) = :cx "
+        "AND floor(ST_Y(ST_PointOnSurface(u)) / :size) = :cy"
+        if in_cell
+        else ""
+    )
     return f"""
+        SELECT code, u FROM (
         SELECT code, ST_Subdivide(g, {UNIT_VERTICES}) AS u
           FROM (SELECT attrs->>CAST(:key AS text) AS code, ST_Union(geom) AS g
                   FROM geoservice.feature
                  WHERE version_id = ANY(:boundaries)
                    AND attrs->>CAST(:key AS text) IS NOT NULL {where}
-                 GROUP BY 1) r"""
+                 GROUP BY 1) r) units {cell}"""
 
 
 def ecosystem_code(ecosystem: str | None) -> str | None:
@@ -410,9 +422,12 @@ def measure_regions(
     ecosystem: str | None,
     dates: list[date],
     area: tuple[dict[str, Any], str, int] | None = None,
+    cell: tuple[int, int, float] | None = None,
 ) -> list[_Measured]:
     """Several kommuner (or several fylker) measured in one pass over their units: each
-    region's figures are those it has measured alone (its units are the same)."""
+    region's figures are those it has measured alone (its units are the same). With
+    ``cell`` = (column, row, size in metres) only the units in that grid cell are measured
+    (a part of a large region; the parts add up to it)."""
     reg = regions[0]
     if len({r.kind for r in regions}) > 1:
         raise ValueError("regions measured together are of one kind")
@@ -431,6 +446,8 @@ def measure_regions(
             "boundaries": boundaries,
             "codes": [r.code for r in regions],
         }
+        if cell is not None:
+            params["cx"], params["cy"], params["size"] = cell
         if area is not None:
             geojson, crs_text, srid = area
             params["area"], _ = project_geometry(conn, geojson, crs_text, srid)
@@ -459,7 +476,7 @@ def measure_regions(
                     f"No {reg.kind} {', '.join(missing)} in the active boundary layers.",
                     code="region_not_found",
                 )
-            units = region_units(some_codes=True)
+            units = region_units(some_codes=True, in_cell=cell is not None)
         areas = unit_areas(conn, units, params, dates)
     if area is not None:
         return [_Measured(reg, "polygon", eco, degraded, boundaries, areas)]

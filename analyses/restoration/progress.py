@@ -61,26 +61,56 @@ def progress(
 def progress_of_regions(
     engine: Engine, codes: list[str], kind: str, *, as_of: date | None = None
 ) -> list[dict[str, Any]]:
-    """:func:`progress` of several kommuner (or fylker) measured in one pass (a national
-    run's task): each region's figures are those :func:`progress` gives it alone."""
+    """:func:`progress` of several kommuner (or fylker) measured in one pass: each region's
+    figures are those :func:`progress` gives it alone."""
     as_of = as_of or date.today()
+    areas = region_areas(engine, codes, kind, as_of=as_of)
+    return [progress_from_areas(areas[c], as_of) for c in codes]
+
+
+AREAS = ("baseline_ha", "restored_ha", "restored_3y_before_ha", "outside_ha")
+
+
+def region_areas(
+    engine: Engine,
+    codes: list[str],
+    kind: str,
+    *,
+    as_of: date,
+    cell: tuple[int, int, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The hectares progress is made of, per region (a national run's task): they add up
+    over the grid cells of a region (``cell`` = column, row, size in metres)."""
     dates = [as_of, _years_before(as_of, 3)]
     regions = [Region(c, kind) for c in codes]
-    return [
-        _progress_of(m, as_of)
-        for m in measure_regions(engine, regions, ecosystem=None, dates=dates)
-    ]
+    measured = measure_regions(engine, regions, ecosystem=None, dates=dates, cell=cell)
+    return {m.code: _areas_of(m, as_of) for m in measured}
+
+
+def _areas_of(measured: Any, as_of: date) -> dict[str, Any]:
+    code, areas = measured.code, measured.areas
+    return {
+        "region": measured.region.code,
+        "region_kind": measured.region.kind,
+        "ecosystem": measured.ecosystem,
+        "baseline_ha": areas.baseline.get(code, 0.0),
+        "restored_ha": areas.restored.get((code, as_of), 0.0),
+        "restored_3y_before_ha": areas.restored.get((code, _years_before(as_of, 3)), 0.0),
+        "outside_ha": areas.outside.get((code, as_of), 0.0),
+        "coverage": areas.coverage,
+        "degraded": measured.degraded,
+        "boundaries": measured.boundaries,
+    }
 
 
 def _progress_of(measured: Any, as_of: date) -> dict[str, Any]:
-    """The targets' arithmetic on one region's measured areas."""
-    three_back = _years_before(as_of, 3)
-    reg, code, eco, areas = measured.region, measured.code, measured.ecosystem, measured.areas
-    degraded, boundaries = measured.degraded, measured.boundaries
-    baseline = areas.baseline.get(code, 0.0)
-    restored = areas.restored.get((code, as_of), 0.0)
-    outside = areas.outside.get((code, as_of), 0.0)
-    restored_then = areas.restored.get((code, three_back), 0.0)
+    return progress_from_areas(_areas_of(measured, as_of), as_of)
+
+
+def progress_from_areas(found: dict[str, Any], as_of: date) -> dict[str, Any]:
+    """The targets' arithmetic on one region's measured hectares (:func:`region_areas`)."""
+    baseline, restored = found["baseline_ha"], found["restored_ha"]
+    outside, restored_then = found["outside_ha"], found["restored_3y_before_ha"]
     share = restored / baseline if baseline else 0.0
     pace_3y = (restored - restored_then) / 3
     goals = []
@@ -106,9 +136,9 @@ def _progress_of(measured: Any, as_of: date) -> dict[str, Any]:
             }
         )
     return {
-        "region": reg.code,
-        "region_kind": reg.kind,
-        "ecosystem": eco,
+        "region": found["region"],
+        "region_kind": found["region_kind"],
+        "ecosystem": found["ecosystem"],
         "as_of": as_of.isoformat(),
         "baseline_degraded_ha": round(baseline, 4),
         "under_restoration_ha": round(restored, 4),
@@ -117,11 +147,11 @@ def _progress_of(measured: Any, as_of: date) -> dict[str, Any]:
         "pace_last_3_years_ha_per_year": round(pace_3y, 4),
         "targets": goals,
         "provenance": {
-            "degraded_area_versions": degraded,
-            "boundary_versions": boundaries,
+            "degraded_area_versions": found["degraded"],
+            "boundary_versions": found["boundaries"],
             "counting_statuses": counting_statuses(),
             "baseline_method": "sum of areas (baseline checked free of overlaps)"
-            if areas.coverage
+            if found["coverage"]
             else "union per local unit (baseline may overlap)",
         },
     }
