@@ -40,6 +40,8 @@ WRITE_ROLES: dict[tuple[str, str], str] = {
     ("delete", "/api/proposals/{proposal_id}"): "planner",
     ("post", "/api/proposals/{proposal_id}/restore"): "planner",
     ("post", "/api/restoration/progress"): "viewer",  # a read that takes a polygon
+    ("post", "/api/national/arealregnskap"): "planner",
+    ("post", "/api/national/restoration"): "ecologist",
 }
 ROLES = ("viewer", "planner", "gis", "ecologist", "admin")
 
@@ -353,6 +355,8 @@ def test_the_openapi_document_describes_the_main_responses(client: TestClient) -
         ("/api/restoration/projects/{project_id}", "get", "200"): "Project",
         ("/api/restoration/projects/{project_id}/history", "get", "200"): "ProjectHistory",
         ("/api/restoration/progress", "get", "200"): "Progress",
+        ("/api/national/arealregnskap", "post", "202"): "NationalRunQueued",
+        ("/api/national/runs/{run_id}", "get", "200"): "NationalRun",
     }
     for (path, method, status), model in expected.items():
         assert schema_of(path, method, status).endswith("/" + model), (path, method)

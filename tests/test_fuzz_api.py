@@ -47,6 +47,7 @@ def fuzz_service(
         migrate_on_start=False,
         map_basemap="none",
         request_timeout_s=60,
+        dask_workers=1,  # every valid national run starts a local Dask cluster
     )
     engine = create_db_engine(url, service)
     try:

@@ -356,25 +356,25 @@ def region_units(some_codes: bool, in_cell: bool = False) -> str:
     """Kommuner's or fylker's boundaries (the bound ``:codes``, or all of them) cut into units
     of few vertices; the attribute that holds the region code is the bound ``:key``.
 
-    ``in_cell`` keeps the units whose point on surface lies in the grid cell (``:cx``,
-    ``:cy``) of ``:size`` metres: a large region's cells share its units out, each once, so
-    their measurements add up to the region's.
+    ``in_cell`` cuts only the part of each region inside the grid cell (``:cx``, ``:cy``) of
+    ``:size`` metres: a large region's cells partition it, so their measurements add up to
+    the region's (areas add; projects are unioned within each unit either way).
     """
     where = "AND attrs->>CAST(:key AS text) = ANY(:codes)" if some_codes else ""
-    cell = (
-        "WHERE floor(ST_X(ST_PointOnSurface(u)) / :size) = :cx "
-        "AND floor(ST_Y(ST_PointOnSurface(u)) / :size) = :cy"
+    g = (
+        "ST_CollectionExtract(ST_Intersection(g, ST_MakeEnvelope(:cx * CAST(:size AS float8), "
+        ":cy * CAST(:size AS float8), (:cx + 1) * CAST(:size AS float8), "
+        "(:cy + 1) * CAST(:size AS float8), ST_SRID(g))), 3)"
         if in_cell
-        else ""
+        else "g"
     )
     return f"""
-        SELECT code, u FROM (
-        SELECT code, ST_Subdivide(g, {UNIT_VERTICES}) AS u
+        SELECT code, ST_Subdivide({g}, {UNIT_VERTICES}) AS u
           FROM (SELECT attrs->>CAST(:key AS text) AS code, ST_Union(geom) AS g
                   FROM geoservice.feature
                  WHERE version_id = ANY(:boundaries)
                    AND attrs->>CAST(:key AS text) IS NOT NULL {where}
-                 GROUP BY 1) r) units {cell}"""
+                 GROUP BY 1) r"""
 
 
 def ecosystem_code(ecosystem: str | None) -> str | None:
