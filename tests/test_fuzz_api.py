@@ -95,8 +95,13 @@ def test_no_server_errors(
     _, token = fuzz_service
     operation = api_schema[path][method]
 
+    # A valid national run is a whole Dask run (seconds each): two of them show valid input
+    # gets no 5xx; tests/test_national.py checks what they compute.
+    national_run = mode is GenerationMode.POSITIVE and path.startswith("/api/national/")
+    national_run = national_run and method == "POST"
+
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=2 if national_run else EXAMPLES,
         deadline=None,
         database=None,
         derandomize=True,  # the same cases on every run: a failure here is reproducible
