@@ -324,7 +324,8 @@ def _boundaries(conn: Connection) -> list[int]:
 
 _REGIONS_SQL = """
 WITH r AS (
-    SELECT attrs->>CAST(:key AS text) AS code, min(attrs->>'navn') AS name, ST_Union(geom) AS geom
+    SELECT attrs->>CAST(:key AS text) AS code, min(attrs->>'navn') AS name,
+           ST_Collect(geom) AS geom
       FROM geoservice.feature
      WHERE version_id = ANY(:b) AND attrs ? CAST(:key AS text) GROUP BY 1)
 SELECT code, name, NULL::int AS cx, NULL::int AS cy FROM r WHERE ST_Area(geom) <= :split * 1e6

@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -272,3 +276,46 @@ def test_workers_reading_a_lagging_replica_fail_the_run(
     run = national.run_result(engine, run_id)
     assert run["status"] == "failed" and run["regions_total"] == 0
     assert "lacks layer version(s)" in run["error"] and "nothing was written" in run["error"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_cluster_started_with_dasks_own_commands(engine: Engine, country: Country) -> None:
+    # As the README tells a multi-machine set-up: `dask scheduler`, `dask worker`, then the
+    # run sent to the scheduler's address.
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [
+            dask_cli,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [dask_cli, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with national.dask_client(address) as client:
+            client.wait_for_workers(2, timeout=60)
+            run = _run(engine, client, "arealregnskap", {})
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+    assert run["status"] == "done", run["error"]
+    assert run["engine"]["scheduler"] == address and run["engine"]["workers"] == 2
+    _assert_same(run, _single_machine(engine, country.plan_layer_id))
