@@ -197,7 +197,10 @@ class AuditWrites:
             return
         params: dict[str, Any] = scope.get("path_params", {})
         objects = {
-            **{k: int(v) if str(v).isdigit() else v for k, v in params.items()},
+            # isdigit() is true of '¹' too, which int() refuses: ASCII digits only.
+            **{
+                k: int(v) if str(v).isascii() and str(v).isdigit() else v for k, v in params.items()
+            },
             **getattr(request.state, "audit", {}),
         }
         await run_in_threadpool(

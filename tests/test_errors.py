@@ -118,6 +118,11 @@ def test_values_postgresql_cannot_take_are_the_callers_error(client: TestClient)
     assert huge.status_code == 422, "ids beyond PostgreSQL's integer are wrong addresses"
     ancient = client.get("/api/restoration/progress", params={"as_of": "0999-01-01"})
     assert ancient.status_code == 422
+    # '¹' is a digit to str.isdigit() but no number to int(): refused, and audited as given.
+    authorize(client, "planner")  # only a known caller's requests are audited
+    superscript = client.post("/api/plans/%C2%B9/analysis", json={})
+    assert superscript.status_code == 422, superscript.text
+    assert "layer_id" in superscript.text
 
 
 def test_every_log_line_of_a_request_carries_its_id(settings: Settings, tmp_path: Path) -> None:
