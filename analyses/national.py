@@ -447,8 +447,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+class SchedulerUnreachable(RuntimeError):
+    """The Dask scheduler named in the settings did not answer."""
+
+
 @contextmanager
-def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Any]:
+def dask_client(
+    scheduler: str | None = None, workers: int = 2, timeout_s: float = 30.0
+) -> Iterator[Any]:
     """A client of the cluster at ``scheduler`` or, without one, of a local cluster of
     ``workers`` processes with one thread each (PostGIS does the heavy part; one thread per
     process keeps the GIL out of the way)."""
@@ -457,7 +463,10 @@ def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Any]
     from distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout=f"{timeout_s}s")
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerUnreachable(unreachable(scheduler, exc)) from exc
         try:
             yield client
         finally:
@@ -510,7 +519,8 @@ def _count_done(engine: Engine, run_id: int, done: int) -> None:
         )
 
 
-def _fail(engine: Engine, run_id: int, error: str) -> None:
+def fail_run(engine: Engine, run_id: int, error: str) -> None:
+    """Mark a run failed with the reason (it has written no results)."""
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -581,9 +591,18 @@ def execute_run(
     except BaseException as exc:
         for future in futures:
             future.cancel()
-        _fail(engine, run_id, _reason(exc))
+        fail_run(engine, run_id, _reason(exc))
         raise
     return run_result(engine, run_id)
+
+
+def unreachable(scheduler: str, exc: BaseException) -> str:
+    """What to tell a user whose Dask scheduler did not answer."""
+    return (
+        f"The Dask scheduler at {scheduler} did not answer ({type(exc).__name__}: {exc}); "
+        "nothing was run. Start it with `dask scheduler` (and workers with `dask worker "
+        f"{scheduler}`), or unset GEOSERVICE_DASK_SCHEDULER to run on a local cluster."
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -56,8 +56,13 @@ def _run(kind: str, request: dict[str, Any], scheduler: str | None, workers: int
             f"national run {run_id}: {kind} on "
             + (f"the Dask cluster at {where}" if where else f"a local Dask cluster of {n} workers")
         )
-        with national.dask_client(where, n) as client:
-            return national.execute_run(engine, run_id, client, on_submit=_dask_progress)
+        try:
+            with national.dask_client(where, n, settings.dask_connect_timeout_s) as client:
+                return national.execute_run(engine, run_id, client, on_submit=_dask_progress)
+        except national.SchedulerUnreachable as exc:
+            national.fail_run(engine, run_id, str(exc))
+            err_console.print(f"[bold red]error[/]: {exc}")
+            raise typer.Exit(code=1) from exc
     except GeoServiceError as exc:
         err_console.print(f"[bold red]error[/]: {cli_text(exc.detail)}")
         raise typer.Exit(code=1) from exc

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     dask_workers: int = Field(
         default=2, ge=1, le=256, description="Worker processes of the local Dask cluster."
     )
+    dask_connect_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long to wait for the Dask scheduler to answer."
+    )
 
     @field_validator("database_url")
     @classmethod

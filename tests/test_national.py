@@ -319,3 +319,37 @@ def test_a_cluster_started_with_dasks_own_commands(engine: Engine, country: Coun
     assert run["status"] == "done", run["error"]
     assert run["engine"]["scheduler"] == address and run["engine"]["workers"] == 2
     _assert_same(run, _single_machine(engine, country.plan_layer_id))
+
+
+def test_a_scheduler_that_does_not_answer_is_named(
+    settings: Settings, engine: Engine, country: Country
+) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    unreachable = settings.model_copy(
+        update={"dask_scheduler": address, "dask_connect_timeout_s": 1.0}
+    )
+    with TestClient(create_app(unreachable)) as client:
+        authorize(client, "planner")
+        queued = client.post("/api/national/arealregnskap", json={})
+        assert queued.status_code == 202, queued.text
+        run = client.get(queued.json()["href"]).json()
+    assert run["status"] == "failed" and run["regions_total"] == 0
+    assert address in run["error"] and "dask scheduler" in run["error"]
+
+    from geoservice.cli import app as cli
+
+    out = CliRunner().invoke(
+        cli,
+        ["national", "restoration", "--scheduler", address],
+        env={
+            "GEOSERVICE_DATABASE_URL": str(settings.database_url),
+            "GEOSERVICE_DASK_CONNECT_TIMEOUT_S": "1",
+        },
+    )
+    assert out.exit_code == 1, out.output
+    assert address in out.output and "did not answer" in out.output
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            text("SELECT kind, status FROM geoservice.national_run ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in statuses] == [("arealregnskap", "failed"), ("restoration", "failed")]

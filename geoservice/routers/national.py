@@ -35,10 +35,13 @@ class NationalRestorationIn(BaseModel):
 
 def _execute(settings: Settings, engine: Any, run_id: int) -> None:
     """The run in the background, on the configured cluster (or a local one)."""
+    where, timeout = settings.dask_scheduler, settings.dask_connect_timeout_s
     try:
-        with national.dask_client(settings.dask_scheduler, settings.dask_workers) as client:
+        with national.dask_client(where, settings.dask_workers, timeout) as client:
             national.execute_run(engine, run_id, client)
-    except Exception:  # the run's row says why; the service goes on
+    except national.SchedulerUnreachable as exc:  # nothing ran: the run's row says why
+        national.fail_run(engine, run_id, str(exc))
+    except Exception:  # the run marked itself failed, with the reason; the service goes on
         return
 
 
