@@ -93,6 +93,25 @@ def check_page(page: Page, base: str, shot: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"web-{shot}.png"), full_page=True)
 
 
+def centre_map(page: Page, shape: Any, zoom: int) -> None:
+    """Centre the drawing map on a shape (EPSG:25833)."""
+    centre = gpd.GeoSeries([shape.centroid], crs=25833).to_crs(4326).iloc[0]
+    page.evaluate(f"window.geoserviceDrawMap.setView([{centre.y}, {centre.x}], {zoom})")
+    page.wait_for_timeout(300)
+
+
+def drag_rectangle(page: Page, half_width: int, half_height: int) -> None:
+    """Draw a rectangle round the map's centre with Leaflet.draw's tool, as a user drags."""
+    page.click(".leaflet-draw-draw-rectangle")
+    area = page.locator("#draw-map").bounding_box()
+    assert area is not None
+    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    page.mouse.move(cx - half_width, cy - half_height)
+    page.mouse.down()
+    page.mouse.move(cx + half_width, cy + half_height, steps=8)
+    page.mouse.up()
+
+
 def sign_in(page: Page, base: str, token: str) -> None:
     page.goto(f"{base}/logg-inn")
     check_page(page, base, "logg-inn")
@@ -114,18 +133,9 @@ def test_planner_draws_a_site_and_gets_the_result(
     page.click("text=Ny vurdering")
     page.wait_for_selector(".leaflet-draw-draw-rectangle")
     # centre the map on the forest square, then drag a rectangle over it with the draw tool
-    lon_lat = gpd.GeoSeries([FOREST.centroid], crs=25833).to_crs(4326).iloc[0]
-    page.evaluate(f"window.geoserviceDrawMap.setView([{lon_lat.y}, {lon_lat.x}], 17)")
-    page.wait_for_timeout(300)
+    centre_map(page, FOREST, 17)
     check_page(page, live_server, "ny-vurdering")
-    page.click(".leaflet-draw-draw-rectangle")
-    box_ = page.locator("#draw-map").bounding_box()
-    assert box_ is not None
-    cx, cy = box_["x"] + box_["width"] / 2, box_["y"] + box_["height"] / 2
-    page.mouse.move(cx - 60, cy - 60)
-    page.mouse.down()
-    page.mouse.move(cx + 60, cy + 60, steps=8)
-    page.mouse.up()
+    drag_rectangle(page, 60, 60)
     drawn = json.loads(page.input_value("#footprint"))
     assert len(drawn["features"]) == 1 and "1" in page.inner_text("#drawn")
     page.fill("#name", "Tegnet tomt")
@@ -202,20 +212,11 @@ def test_ecologist_adds_a_project_and_sees_the_dashboard_change(
     check_page(page, live_server, "restaurering")
     page.click("text=Nytt prosjekt")
     page.wait_for_selector(".leaflet-draw-draw-rectangle")
-    centre = gpd.GeoSeries([MIRE.centroid], crs=25833).to_crs(4326).iloc[0]
-    page.evaluate(f"window.geoserviceDrawMap.setView([{centre.y}, {centre.x}], 16)")
-    page.wait_for_timeout(300)
+    centre_map(page, MIRE, 16)
     page.fill("#name", "Tetting av grøfter på Åsmyra")
     page.fill("#date", "2024-05-01")
     check_page(page, live_server, "nytt-prosjekt")
-    page.click(".leaflet-draw-draw-rectangle")
-    area = page.locator("#draw-map").bounding_box()
-    assert area is not None
-    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
-    page.mouse.move(cx - 80, cy - 30)
-    page.mouse.down()
-    page.mouse.move(cx + 80, cy + 30, steps=8)
-    page.mouse.up()
+    drag_rectangle(page, 80, 30)
     page.click("#project-form button[type=submit]")
     page.wait_for_url(f"{live_server}/restaurering*")
     restored = float(page.inner_text("#restored").split()[0].replace(",", "."))
