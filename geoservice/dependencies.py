@@ -45,6 +45,13 @@ EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 AsOfQuery = Annotated[
     date | None, Query(ge=EARLIEST, le=LATEST, description="Date (default today)")
 ]
+RegionQuery = Annotated[
+    str,
+    Query(
+        max_length=80,
+        description="kommunenummer, fylkesnummer, a kommune or fylke name (Ås) or NO",
+    ),
+]
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 AsyncEngineDep = Annotated[AsyncEngine, Depends(get_async_engine)]

@@ -20,6 +20,7 @@ from geoservice.dependencies import (
     Id,
     Limit,
     Offset,
+    RegionQuery,
     SettingsDep,
     page,
 )
@@ -223,13 +224,7 @@ def restoration_router() -> APIRouter:
     )
     def progress(
         engine: EngineDep,
-        region: Annotated[
-            str,
-            Query(
-                max_length=80,
-                description="kommunenummer, fylkesnummer, a kommune or fylke name (Ås) or NO",
-            ),
-        ] = "NO",
+        region: RegionQuery = "NO",
         ecosystem: Annotated[str | None, Query(description="ecosystem type code")] = None,
         as_of: AsOfQuery = None,
     ) -> Any:
@@ -252,13 +247,7 @@ def restoration_router() -> APIRouter:
     @router.get("/timeseries", summary="Area under restoration per year and ecosystem type")
     def timeseries(
         engine: EngineDep,
-        region: Annotated[
-            str,
-            Query(
-                max_length=80,
-                description="kommunenummer, fylkesnummer, a kommune or fylke name (Ås) or NO",
-            ),
-        ] = "NO",
+        region: RegionQuery = "NO",
         start_year: Annotated[int | None, Query(ge=1900, le=2100)] = None,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     ) -> Any:

@@ -27,7 +27,7 @@ from analyses.presets import DEFAULT_PRESET, PRESETS
 from core.errors import GeoServiceError, InvalidInput
 from core.i18n import LANGS, Lang, number, t
 from geoservice import access
-from geoservice.dependencies import EngineDep, SettingsDep
+from geoservice.dependencies import EngineDep, RegionQuery, SettingsDep
 from geoservice.security import principal_of
 from geoservice.settings import Settings
 from geoservice.web_session import (
@@ -462,7 +462,7 @@ def web_router() -> APIRouter:
     def restoration_page(
         request: Request,
         engine: EngineDep,
-        region: Annotated[str, Query(max_length=80)] = "NO",
+        region: RegionQuery = "NO",
     ) -> Response:
         if (redirect := _signed_in(request)) is not None:
             return redirect
