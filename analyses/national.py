@@ -20,6 +20,7 @@ the reason and no results.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -38,6 +39,7 @@ from analyses.presets import DEFAULT_PRESET, excavated_share, stored_preset
 from analyses.restoration import progress_from_areas, region_areas
 from analyses.restoration.progress import AREAS
 from core import __version__
+from core.bibliography import citations
 from core.errors import InvalidInput, NotFound
 from layers.catalog import active_versions
 
@@ -442,8 +444,6 @@ def create_run(
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -708,6 +708,7 @@ def _provenance(
         f"over {split_km2:g} km² is cut into grid cells, one task each; the others go "
         f"{KOMMUNER_PER_TASK} to a task",
         "method": la.GUIDE,
+        "sources": citations(la.GUIDE, preset.source, *(f.source for f in table.factors.values())),
         "software": f"geoservice {__version__}",
     }
 

@@ -53,8 +53,8 @@ def _run(kind: str, request: dict[str, Any], scheduler: str | None, workers: int
         where = scheduler or settings.dask_scheduler
         n = workers or settings.dask_workers
         err_console.print(
-            f"national run {run_id}: {kind} on "
-            + (f"the Dask cluster at {where}" if where else f"a local Dask cluster of {n} workers")
+            f"nasjonal kjøring {run_id}: {kind} på "
+            + (f"Dask-klyngen på {where}" if where else f"en lokal Dask-klynge med {n} arbeidere")
         )
         try:
             with national.dask_client(where, n, settings.dask_connect_timeout_s) as client:
@@ -73,9 +73,9 @@ def _run(kind: str, request: dict[str, Any], scheduler: str | None, workers: int
 def _footer(run: dict[str, Any]) -> None:
     engine = run["engine"] or {}
     err_console.print(
-        f"\nrun {run['id']}: {run['regions_total']} regions, {run['tasks_total']} tasks on "
-        f"{engine.get('workers')} workers in {number(engine.get('seconds', 0), 1)} s; "
-        f"GET /api/national/runs/{run['id']} has every region"
+        f"\nkjøring {run['id']}: {run['regions_total']} regioner, {run['tasks_total']} oppgaver "
+        f"på {engine.get('workers')} arbeidere, {number(engine.get('seconds', 0), 1)} s; "
+        f"GET /api/national/runs/{run['id']} gir alle regionene"
     )
 
 

@@ -142,6 +142,14 @@ def test_two_workers_equal_the_single_machine_path_kommune_by_kommune(
     assert len({t["worker"] for t in run["task_times"]}) == 2
     assert run["provenance"]["factor_table"]["id"] and run["provenance"]["land_cover_versions"]
     assert run["provenance"]["preset"]["name"] == "miljodirektoratet-20y"
+    # Every factor's and the preset's source resolves in the bibliography, with the guide.
+    from analyses.factors import active_table
+    from core.bibliography import keys_in
+
+    cited = {s["key"] for s in run["provenance"]["sources"]}
+    assert "kdd-2023-arealregnskap" in cited
+    for factor in active_table(engine).factors.values():
+        assert set(keys_in(factor.source)) <= cited, factor.source
 
     # Restoration: every kommune and the fylke, each equal to /api/restoration/progress.
     assert restoration["status"] == "done", restoration["error"]
@@ -211,8 +219,15 @@ def test_workers_that_keep_dying_fail_the_run_with_nothing_written(
 
 
 def test_api_and_cli_run_the_same(settings: Settings, engine: Engine, country: Country) -> None:
+    # Runs the service started and a stop interrupted fail when it starts again; a run the
+    # command line owns is left to it.
+    left_by_api = national.create_run(engine, "restoration", {"via": "api"})
+    owned_by_cli = national.create_run(engine, "restoration", {"via": "cli"})
     app = create_app(settings.model_copy(update={"dask_workers": 1}))
     with TestClient(app) as client:
+        interrupted = national.run_result(engine, left_by_api)
+        assert interrupted["status"] == "failed" and "stopped" in interrupted["error"]
+        assert national.run_result(engine, owned_by_cli)["status"] == "queued"
         authorize(client, "viewer")
         refused = client.post("/api/national/arealregnskap", json={})
         assert refused.status_code == 403, refused.text
@@ -236,6 +251,7 @@ def test_api_and_cli_run_the_same(settings: Settings, engine: Engine, country: C
         assert [r["region"] for r in page["results"]] == sorted(CODES)[2:]
         listed = client.get("/api/national/runs").json()
         assert listed[0]["id"] == run["id"] and listed[0]["status"] == "done"
+        assert [r["id"] for r in listed[1:]] == [owned_by_cli, left_by_api]
         assert client.get("/api/national/runs/9999").status_code == 404
         authorize(client, "ecologist")
         made = client.post("/api/national/restoration", json={"as_of": AS_OF.isoformat()})

@@ -20,7 +20,9 @@ class NationalLandAccountIn(BaseModel):
     """Which plans, and how the reserve is valued (as for one plan's land account)."""
 
     plan_layers: list[int] | None = Field(
-        default=None, description="Plan layer ids; default every active land_use_plan layer"
+        default=None,
+        max_length=1000,
+        description="Plan layer ids; default every active land_use_plan layer",
     )
     preset: str = Field(default=DEFAULT_PRESET, description=", ".join(PRESETS))
     peat_handling: Literal["excavated", "drained", "filled"] = "drained"
