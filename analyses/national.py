@@ -40,6 +40,7 @@ from analyses.restoration import progress_from_areas, region_areas
 from analyses.restoration.progress import AREAS
 from core import __version__
 from core.bibliography import citations
+from core.database import sqlalchemy_url
 from core.errors import InvalidInput, NotFound
 from layers.catalog import active_versions
 
@@ -107,9 +108,7 @@ def _worker_engine(url: str) -> Engine:
 
     A worker started with ``GEOSERVICE_WORKER_DATABASE_URL`` reads from that database
     instead (a read replica near it); the run's write-back still goes to the primary."""
-    url = os.environ.get("GEOSERVICE_WORKER_DATABASE_URL") or url
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = sqlalchemy_url(os.environ.get("GEOSERVICE_WORKER_DATABASE_URL") or url)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:

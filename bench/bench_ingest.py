@@ -27,8 +27,8 @@ import shapely
 
 from bench.common import throwaway_postgis
 from bench.servers import bench_token
+from core.database import libpq_url
 from geoservice.embedded import free_port
-from geoservice.settings import libpq_url
 
 N50 = Path(__file__).resolve().parents[1] / "data" / "n50-arealdekke-aas" / "ArealdekkeN50.gpkg"
 AR5_CODES = np.array([11, 12, 21, 22, 23, 30, 50, 60, 81])

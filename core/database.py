@@ -1,4 +1,5 @@
-"""One transaction on a pooled connection, as plain psycopg (COPY, staging tables)."""
+"""One transaction on a pooled connection, as plain psycopg (COPY, staging tables); the
+database URL in the forms SQLAlchemy and libpq want."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ def psycopg_transaction(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
         raise
     finally:
         raw.close()
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    """Turn a libpq URL into the form SQLAlchemy needs to pick the psycopg 3 driver."""
+    _, sep, rest = libpq_url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {libpq_url!r}")
+    return f"postgresql+psycopg://{rest}"
+
+
+def libpq_url(url: str) -> str:
+    """Inverse of :func:`sqlalchemy_url`: the plain form psql and psycopg understand."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    return f"postgresql://{rest}"

@@ -8,8 +8,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from core.database import sqlalchemy_url
 from geoservice.embedded import EmbeddedCluster
-from geoservice.settings import Settings, sqlalchemy_url
+from geoservice.settings import Settings
 
 
 def embedded_cluster(settings: Settings) -> EmbeddedCluster:

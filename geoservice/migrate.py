@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import migrations
-from geoservice.settings import sqlalchemy_url
+from core.database import sqlalchemy_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 

@@ -203,19 +203,3 @@ class Settings(BaseSettings):
     def data_path(self) -> Path:
         """The data directory as an absolute path, so child processes agree on it."""
         return self.data_dir.expanduser().resolve()
-
-
-def sqlalchemy_url(libpq_url: str) -> str:
-    """Turn a libpq URL into the form SQLAlchemy needs to pick the psycopg 3 driver."""
-    _, sep, rest = libpq_url.partition("://")
-    if not sep:
-        raise ValueError(f"not a database URL: {libpq_url!r}")
-    return f"postgresql+psycopg://{rest}"
-
-
-def libpq_url(url: str) -> str:
-    """Inverse of :func:`sqlalchemy_url`: the plain form psql and psycopg understand."""
-    _, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError(f"not a database URL: {url!r}")
-    return f"postgresql://{rest}"

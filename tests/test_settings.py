@@ -1,7 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from geoservice.settings import Settings, libpq_url, sqlalchemy_url
+from core.database import libpq_url, sqlalchemy_url
+from geoservice.settings import Settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
